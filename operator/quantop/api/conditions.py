@@ -1,0 +1,118 @@
+"""Status conditions, following the Kubernetes API conventions.
+
+One :func:`set_condition` moves ``lastTransitionTime`` only when ``status`` changes, so a
+reconcile that finds nothing new produces an identical list and therefore no write.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+
+class ConditionType(StrEnum):
+    """Every condition type quantop sets on a QuantizedModel."""
+
+    #: The stable Service points at a promoted revision with ready pods.
+    READY = "Ready"
+    #: The method runs on the GPU and the model fits in its memory (planner verdict).
+    COMPATIBLE = "Compatible"
+    #: The candidate Deployment has its replicas available.
+    CANDIDATE_AVAILABLE = "CandidateAvailable"
+    #: The candidate met the latency, throughput and error SLOs under load.
+    LOAD_TEST_PASSED = "LoadTestPassed"
+    #: The candidate met the accuracy gate on the held-out set.
+    ACCURACY_PASSED = "AccuracyPassed"
+    #: The stable Service serves the candidate revision.
+    PROMOTED = "Promoted"
+
+
+class Reason(StrEnum):
+    """CamelCase machine reasons; the message next to them carries the numbers and the fix."""
+
+    PLANNED = "Planned"
+    SUPPORTED_WITH_CAVEATS = "SupportedWithCaveats"
+    INVALID_SPEC = "InvalidSpec"
+    METHOD_UNSUPPORTED_ON_GPU = "MethodUnsupportedOnGPU"
+    REQUIRES_PREQUANTIZED_MODEL = "RequiresPrequantizedModel"
+    INSUFFICIENT_GPU_MEMORY = "InsufficientGPUMemory"
+    UNKNOWN_GPU_TYPE = "UnknownGPUType"
+    UNKNOWN_MODEL_ARCHITECTURE = "UnknownModelArchitecture"
+    RESOURCES_APPLIED = "ResourcesApplied"
+    DEPLOYING = "Deploying"
+    AVAILABLE = "Available"
+    DEPLOYMENT_TIMEOUT = "DeploymentTimeout"
+    OOM_KILLED = "OOMKilled"
+    CRASH_LOOP_BACK_OFF = "CrashLoopBackOff"
+    IMAGE_PULL_BACK_OFF = "ImagePullBackOff"
+    UNSCHEDULABLE = "Unschedulable"
+    VALIDATING = "Validating"
+    GATES_PASSED = "GatesPassed"
+    GATE_FAILED = "GateFailed"
+    VALIDATION_ERROR = "ValidationError"
+    AWAITING_PROMOTION = "AwaitingPromotion"
+    PROMOTED = "Promoted"
+    ROLLED_BACK = "RolledBack"
+    NOT_PROMOTED = "NotPromoted"
+    NO_STABLE_REVISION = "NoStableRevision"
+    STABLE_UNAVAILABLE = "StableUnavailable"
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Condition(BaseModel):
+    """A Kubernetes-style condition."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    type: str = Field(description="Condition type, e.g. Ready, Compatible, LoadTestPassed.")
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: str = Field(description="CamelCase machine-readable reason.")
+    message: str = Field(default="", description="Human-readable explanation with measured values and the fix.")
+    last_transition_time: str = Field(default="", description="When status last changed (RFC 3339).")
+    observed_generation: int | None = Field(
+        default=None, description="The .metadata.generation this condition was computed for."
+    )
+
+
+def now_rfc3339() -> str:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def set_condition(
+    conditions: list[Condition],
+    type: str,
+    status: ConditionStatus | bool,
+    reason: str,
+    message: str = "",
+    observed_generation: int | None = None,
+    now: str | None = None,
+) -> list[Condition]:
+    """A new list with the condition of ``type`` set; transition time moves only on a status change."""
+    if isinstance(status, bool):
+        status = ConditionStatus.TRUE if status else ConditionStatus.FALSE
+    old = next((c for c in conditions if c.type == type), None)
+    changed = old is None or old.status != status
+    updated = Condition(
+        type=type,
+        status=status,
+        reason=str(reason),
+        message=message,
+        last_transition_time=(now or now_rfc3339()) if changed or old is None else old.last_transition_time,
+        observed_generation=observed_generation,
+    )
+    result = [c for c in conditions if c.type != type]
+    result.append(updated)
+    order = {t.value: i for i, t in enumerate(ConditionType)}
+    return sorted(result, key=lambda c: (order.get(c.type, len(order)), c.type))
+
+
+def get_condition(conditions: list[Condition], type: str) -> Condition | None:
+    return next((c for c in conditions if c.type == type), None)

@@ -1,0 +1,438 @@
+"""The QuantizedModel spec: what a platform team writes.
+
+Every field has a description (it becomes `kubectl explain` text through the generated CRD),
+a default where one is sensible, and constraints. Cross-field rules are written twice on
+purpose: as pydantic validators (the operator and `quantop render` report them) and as CEL
+`x-kubernetes-validations` (the API server rejects them before the operator sees them); the
+CRD tests evaluate both on the same good and bad objects.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from .durations import DurationBounds
+
+DEFAULT_TGI_IMAGE = "ghcr.io/huggingface/text-generation-inference:3.3.5"
+
+
+class QuantizationMethod(StrEnum):
+    """Every value of TGI's `--quantize`, plus `none` for the unquantized baseline."""
+
+    NONE = "none"
+    BITSANDBYTES = "bitsandbytes"
+    BITSANDBYTES_NF4 = "bitsandbytes-nf4"
+    BITSANDBYTES_FP4 = "bitsandbytes-fp4"
+    GPTQ = "gptq"
+    AWQ = "awq"
+    EETQ = "eetq"
+    FP8 = "fp8"
+    MARLIN = "marlin"
+    EXL2 = "exl2"
+    COMPRESSED_TENSORS = "compressed-tensors"
+
+
+#: Methods that need a checkpoint already quantized in that format (TGI's launcher help).
+PREQUANTIZED_METHODS = frozenset(
+    {
+        QuantizationMethod.GPTQ,
+        QuantizationMethod.AWQ,
+        QuantizationMethod.MARLIN,
+        QuantizationMethod.EXL2,
+        QuantizationMethod.COMPRESSED_TENSORS,
+    }
+)
+
+
+class Dtype(StrEnum):
+    FLOAT16 = "float16"
+    BFLOAT16 = "bfloat16"
+
+
+class Objective(StrEnum):
+    """What a recommendation optimises for (the guide's decision matrix)."""
+
+    LATENCY = "latency"
+    MEMORY = "memory"
+    COST = "cost"
+    EDGE = "edge"
+
+
+class AccuracyMetric(StrEnum):
+    EXECUTION_ACCURACY = "execution-accuracy"
+    EXACT_MATCH = "exact-match"
+    EXACT = "exact"
+    CONTAINS = "contains"
+    REGEX = "regex"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", use_enum_values=False)
+
+    def to_k8s(self) -> dict[str, Any]:
+        """The camelCase dict as it appears in the API, without unset optional fields."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+K8S_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+SECRET_KEY = r"^[-._a-zA-Z0-9]+$"
+
+
+class SecretKeyRef(_Model):
+    """A key in a Secret in the QuantizedModel's namespace. The value is never read by quantop."""
+
+    name: str = Field(min_length=1, max_length=253, pattern=K8S_NAME, description="Name of the Secret.")
+    key: str = Field(
+        default="token",
+        min_length=1,
+        max_length=253,
+        pattern=SECRET_KEY,
+        description="Key within the Secret.",
+    )
+
+
+class ModelArchitecture(_Model):
+    """Architecture figures that size weights and KV cache. Overrides the built-in table and config.json."""
+
+    parameters_billions: float = Field(gt=0, le=2000, description="Parameter count in billions, e.g. 3.82.")
+    num_layers: int = Field(gt=0, le=1000, description="Transformer layers (config.json num_hidden_layers).")
+    num_key_value_heads: int = Field(gt=0, le=1024, description="KV heads (config.json num_key_value_heads).")
+    head_dim: int = Field(gt=0, le=4096, description="Dimension of one attention head.")
+
+
+class ModelSource(_Model):
+    """The Hugging Face model TGI serves."""
+
+    id: str = Field(
+        min_length=1,
+        max_length=256,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$",
+        description="Hugging Face model id (TGI --model-id), e.g. microsoft/Phi-3.5-mini-instruct.",
+    )
+    revision: str = Field(
+        default="main",
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9._/-]+$",
+        description="Branch, tag or commit of the model repository (TGI --revision).",
+    )
+    token_secret_ref: SecretKeyRef | None = Field(
+        default=None,
+        description="Secret key holding a Hugging Face token, passed to TGI as HF_TOKEN through secretKeyRef.",
+    )
+    architecture: ModelArchitecture | None = Field(
+        default=None,
+        description="Architecture figures for memory planning when the model is not in quantop's table.",
+    )
+    quantized_format: QuantizationMethod | None = Field(
+        default=None,
+        description=(
+            "Format the checkpoint is already quantized in (gptq, awq, marlin, exl2, compressed-tensors). "
+            "Needed for those methods when quantop's model table does not know the repository."
+        ),
+    )
+
+
+class Quantization(_Model):
+    """How TGI quantizes the model at load time."""
+
+    method: QuantizationMethod = Field(
+        description="TGI --quantize value; `none` serves the unquantized model (the usual baseline)."
+    )
+    dtype: Dtype | None = Field(
+        default=None, description="TGI --dtype for unquantized layers; TGI picks one when unset."
+    )
+
+
+class Gpu(_Model):
+    """The GPU each replica runs on."""
+
+    type: str = Field(
+        min_length=1,
+        max_length=63,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="GPU profile name from the operator's configuration (Helm gpuProfiles), e.g. a10, h100.",
+    )
+    count: int = Field(default=1, ge=1, le=16, description="GPUs per replica; >1 shards the model (TGI --num-shard).")
+
+
+class Serving(_Model):
+    """The TGI Deployment."""
+
+    image: str = Field(default=DEFAULT_TGI_IMAGE, min_length=1, max_length=512, description="TGI container image.")
+    replicas: int = Field(default=1, ge=0, le=1000, description="Serving replicas of the promoted revision.")
+    max_input_tokens: int = Field(default=1024, ge=1, le=1_048_576, description="TGI --max-input-tokens.")
+    max_total_tokens: int = Field(
+        default=2048, ge=2, le=1_048_576, description="TGI --max-total-tokens; must exceed maxInputTokens."
+    )
+    max_concurrent_requests: int = Field(
+        default=128, ge=1, le=100_000, description="TGI --max-concurrent-requests; beyond it TGI answers 429."
+    )
+    max_batch_prefill_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_048_576,
+        description="TGI --max-batch-prefill-tokens; TGI's default when unset.",
+    )
+    max_batch_total_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000_000,
+        description=(
+            "TGI --max-batch-total-tokens: tokens of KV cache across a batch. The planner reserves this much "
+            "KV cache; when unset it reserves maxTotalTokens x 4 sequences and TGI sizes the rest from free memory."
+        ),
+    )
+    shm_size: str = Field(
+        default="1Gi",
+        pattern=r"^[0-9]+(Mi|Gi)$",
+        description="Size of the /dev/shm memory volume (NCCL needs it when sharding).",
+    )
+    startup_timeout: Annotated[
+        str,
+        Field(description="How long a candidate may take to become Available (download + load)."),
+        DurationBounds(60, 6 * 3600),
+    ] = "30m"
+
+
+class LoadTest(_Model):
+    """Load applied to a candidate before promotion."""
+
+    users: int = Field(default=100, ge=1, le=10_000, description="Concurrent simulated users (streams).")
+    duration: Annotated[
+        str, Field(description="Measured load duration, after warm-up."), DurationBounds(5, 6 * 3600)
+    ] = "5m"
+    warmup: Annotated[str, Field(description="Warm-up excluded from the measurement."), DurationBounds(0, 3600)] = "10s"
+    max_new_tokens: int = Field(default=128, ge=1, le=1_048_576, description="max_new_tokens of each request.")
+    workers: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="Locust worker pods for distributed load; 0 sizes them from users (see docs/validation.md).",
+    )
+
+
+class ConfigMapKeyRef(_Model):
+    name: str = Field(min_length=1, max_length=253, pattern=K8S_NAME, description="ConfigMap name.")
+    key: str = Field(
+        default="dataset.jsonl",
+        min_length=1,
+        max_length=253,
+        pattern=SECRET_KEY,
+        description="Key holding the data.",
+    )
+
+
+class Dataset(_Model):
+    """Held-out evaluation set: the built-in text-to-SQL set, a ConfigMap, or a URL (JSONL or CSV)."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "(has(self.builtin) ? 1 : 0) + (has(self.configMapRef) ? 1 : 0) + (has(self.url) ? 1 : 0) == 1",
+                    "message": "dataset needs exactly one of builtin, configMapRef or url",
+                }
+            ]
+        },  # type: ignore[dict-item]
+    )
+
+    builtin: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9-]+$",
+        description="Name of a dataset shipped with quantop: `text-to-sql` (synthetic, gretelai field names).",
+    )
+    config_map_ref: ConfigMapKeyRef | None = Field(default=None, description="ConfigMap key holding JSONL or CSV.")
+    url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        max_length=2048,
+        description="HTTP(S) URL of a JSONL or CSV file.",
+    )
+    field_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="Maps quantop's fields (sql_prompt, sql_context, sql, domain) to the file's column names.",
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> Dataset:
+        given = [n for n in ("builtin", "config_map_ref", "url") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError("dataset needs exactly one of builtin, configMapRef or url")
+        return self
+
+
+class Accuracy(_Model):
+    """Accuracy measured on the held-out set."""
+
+    dataset: Dataset = Field(
+        default_factory=lambda: Dataset(builtin="text-to-sql"), description="Held-out evaluation set."
+    )
+    metric: AccuracyMetric = Field(
+        default=AccuracyMetric.EXECUTION_ACCURACY,
+        description="execution-accuracy runs gold and predicted SQL on SQLite; exact, contains, regex for other tasks.",
+    )
+    samples: int = Field(default=200, ge=1, le=100_000, description="Examples scored (drawn deterministically).")
+    concurrency: int = Field(default=8, ge=1, le=1024, description="Concurrent accuracy requests.")
+
+
+class Slo(_Model):
+    """Service-level objectives a candidate must meet under load. Unset objectives are not gated."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.p95LatencyMs) || !has(self.p99LatencyMs) || self.p99LatencyMs >= self.p95LatencyMs",
+                    "message": "slo.p99LatencyMs must be >= slo.p95LatencyMs",
+                }
+            ]
+        },  # type: ignore[dict-item]
+    )
+
+    p95_latency_ms: float | None = Field(default=None, gt=0, le=3_600_000, description="Max p95 end-to-end latency.")
+    p99_latency_ms: float | None = Field(default=None, gt=0, le=3_600_000, description="Max p99 end-to-end latency.")
+    ttft_p95_ms: float | None = Field(default=None, gt=0, le=3_600_000, description="Max p95 time to first token.")
+    min_requests_per_second: float | None = Field(default=None, ge=0, description="Min completed requests/s.")
+    max_error_rate: float = Field(default=0.01, ge=0, le=1, description="Max fraction of failed requests.")
+
+    @model_validator(mode="after")
+    def _p99_not_below_p95(self) -> Slo:
+        if self.p95_latency_ms and self.p99_latency_ms and self.p99_latency_ms < self.p95_latency_ms:
+            raise ValueError("slo.p99LatencyMs must be >= slo.p95LatencyMs")
+        return self
+
+
+class Baseline(_Model):
+    """The accuracy a candidate is compared with: a number, or another QuantizedModel's promoted results."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!(has(self.accuracy) && has(self.modelRef))",
+                    "message": "baseline takes accuracy or modelRef, not both",
+                }
+            ]
+        },  # type: ignore[dict-item]
+    )
+
+    accuracy: float | None = Field(default=None, ge=0, le=1, description="Baseline accuracy (0..1).")
+    model_ref: str | None = Field(
+        default=None,
+        pattern=K8S_NAME,
+        max_length=253,
+        description="Name of a QuantizedModel in the same namespace whose promoted results are the baseline.",
+    )
+    max_accuracy_drop: float = Field(
+        default=0.01, ge=0, le=1, description="Largest allowed drop below the baseline accuracy (absolute)."
+    )
+    min_accuracy: float | None = Field(
+        default=None, ge=0, le=1, description="Absolute accuracy floor, gated with or without a baseline."
+    )
+
+    @model_validator(mode="after")
+    def _one_baseline(self) -> Baseline:
+        if self.accuracy is not None and self.model_ref is not None:
+            raise ValueError("baseline takes accuracy or modelRef, not both")
+        return self
+
+
+class Validation(_Model):
+    """Checks a candidate must pass before it is promoted."""
+
+    load: LoadTest = Field(default_factory=LoadTest, description="Load test settings.")
+    accuracy: Accuracy = Field(default_factory=Accuracy, description="Accuracy evaluation settings.")
+    slo: Slo = Field(default_factory=Slo, description="Latency, throughput and error objectives.")
+    baseline: Baseline = Field(default_factory=Baseline, description="Accuracy baseline and allowed drop.")
+    timeout: Annotated[
+        str, Field(description="Deadline of the validation Job (activeDeadlineSeconds)."), DurationBounds(60, 24 * 3600)
+    ] = "1h"
+
+
+class Promotion(_Model):
+    """How a candidate that passed becomes stable."""
+
+    auto: bool = Field(
+        default=True,
+        description="Promote as soon as validation passes; false waits for annotation quantop.dev/promote=true.",
+    )
+    scale_down_delay_seconds: int = Field(
+        default=300,
+        ge=0,
+        le=7 * 86400,
+        description="Seconds the previous revision keeps serving after promotion.",
+    )
+
+
+class AccuracyProbe(_Model):
+    """Periodic accuracy check of the stable revision in production."""
+
+    enabled: bool = Field(default=False, description="Run the production accuracy probe.")
+    interval: Annotated[str, Field(description="Time between probes."), DurationBounds(60, 7 * 86400)] = "15m"
+    samples: int = Field(default=20, ge=1, le=1000, description="Held-out examples per probe.")
+    concurrency: int = Field(default=2, ge=1, le=64, description="Concurrent probe requests.")
+
+
+class Monitoring(_Model):
+    """Production monitoring settings."""
+
+    accuracy_probe: AccuracyProbe = Field(default_factory=AccuracyProbe, description="Production accuracy probe.")
+    pod_monitor: bool = Field(default=True, description="Create a PodMonitor that scrapes TGI's /metrics.")
+
+
+CEL_RULES_SPEC: list[dict[str, str]] = [
+    {
+        "rule": "!has(self.serving) || self.serving.maxTotalTokens > self.serving.maxInputTokens",
+        "message": "serving.maxTotalTokens must be greater than serving.maxInputTokens",
+        "fieldPath": ".serving.maxTotalTokens",
+    },
+    {
+        "rule": "self.quantization.method != 'exl2' || !has(self.gpu.count) || self.gpu.count == 1",
+        "message": "exl2 does not support tensor parallelism: set gpu.count to 1 or pick another method",
+        "fieldPath": ".gpu.count",
+    },
+]
+
+
+class QuantizedModelSpec(_Model):
+    """Desired state of a quantized model served by TGI."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        json_schema_extra={"x-kubernetes-validations": CEL_RULES_SPEC},  # type: ignore[dict-item]
+    )
+
+    model: ModelSource = Field(description="The Hugging Face model to serve.")
+    quantization: Quantization = Field(description="TGI quantization method and dtype.")
+    gpu: Gpu = Field(description="GPU profile and count per replica.")
+    serving: Serving = Field(default_factory=Serving, description="TGI image, replicas and token limits.")
+    validation: Validation = Field(default_factory=Validation, description="Pre-promotion load and accuracy checks.")
+    promotion: Promotion = Field(default_factory=Promotion, description="Promotion policy.")
+    monitoring: Monitoring = Field(default_factory=Monitoring, description="Production monitoring.")
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> QuantizedModelSpec:
+        if self.serving.max_total_tokens <= self.serving.max_input_tokens:
+            raise ValueError(
+                f"serving.maxTotalTokens ({self.serving.max_total_tokens}) must be greater than "
+                f"serving.maxInputTokens ({self.serving.max_input_tokens})"
+            )
+        if self.quantization.method == QuantizationMethod.EXL2 and self.gpu.count != 1:
+            raise ValueError("exl2 does not support tensor parallelism: set gpu.count to 1 or pick another method")
+        return self

@@ -1,0 +1,120 @@
+"""The QuantizedModel status: what `kubectl get/describe qm` shows.
+
+`ValidationResults` is also the compact result a validation Job writes to its termination
+message, so the operator copies it into status without translation.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from .conditions import Condition
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"
+    DEPLOYING = "Deploying"
+    VALIDATING = "Validating"
+    AWAITING_PROMOTION = "AwaitingPromotion"
+    PROMOTED = "Promoted"
+    FAILED = "Failed"
+    DEGRADED = "Degraded"
+
+
+class Verdict(StrEnum):
+    PASSED = "Passed"
+    FAILED = "Failed"
+    ERROR = "Error"
+
+
+class _Status(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class Compatibility(StrEnum):
+    SUPPORTED = "Supported"
+    CAVEATS = "Caveats"
+    UNSUPPORTED = "Unsupported"
+
+
+class PlanSummary(_Status):
+    """The planner's verdict for the spec's method, GPU and token limits."""
+
+    compatibility: Compatibility = Field(description="Supported, Caveats or Unsupported.")
+    weights_gi_b: float = Field(alias="weightsGiB", description="Weight memory per replica, GiB.")
+    kv_cache_gi_b: float = Field(alias="kvCacheGiB", description="KV cache for the token budget, GiB.")
+    overhead_gi_b: float = Field(alias="overheadGiB", default=0.0, description="CUDA context and activations, GiB.")
+    gpu_memory_gi_b: float = Field(alias="gpuMemoryGiB", description="GPU memory per replica (all GPUs), GiB.")
+    fits: bool = Field(description="Weights + KV cache + overhead fit with headroom.")
+    relative_speed: float | None = Field(default=None, description="Expected speed vs unquantized (guide/TGI).")
+    note: str = Field(default="", description="Caveat or reason in words.")
+
+
+class GateResult(_Status):
+    """One gate of a validation, with the measured value and the threshold."""
+
+    name: str = Field(description="Gate name, e.g. p95LatencyMs, accuracy, errorRate.")
+    passed: bool = Field(description="Whether the gate passed.")
+    measured: float | None = Field(default=None, description="Measured value.")
+    threshold: float | None = Field(default=None, description="Threshold from the spec.")
+    message: str = Field(default="", description="e.g. 'p95 6210 ms > SLO 6000 ms (+3.5%)'.")
+
+
+class ValidationResults(_Status):
+    """Measured results of one validation run (also the Job's termination message)."""
+
+    verdict: Verdict | None = Field(default=None, description="Passed, Failed or Error.")
+    revision: str | None = Field(default=None, description="Revision the results belong to.")
+    p50_ms: float | None = Field(default=None, description="Median end-to-end latency, ms.")
+    p95_ms: float | None = Field(default=None, description="p95 end-to-end latency, ms.")
+    p98_ms: float | None = Field(default=None, description="p98 end-to-end latency, ms.")
+    p99_ms: float | None = Field(default=None, description="p99 end-to-end latency, ms.")
+    ttft_p95_ms: float | None = Field(default=None, description="p95 time to first token, ms.")
+    itl_p95_ms: float | None = Field(default=None, description="p95 inter-token latency, ms.")
+    requests_per_second: float | None = Field(default=None, description="Completed requests per second.")
+    output_tokens_per_second: float | None = Field(default=None, description="Generated tokens per second.")
+    error_rate: float | None = Field(default=None, description="Fraction of failed requests.")
+    requests: int | None = Field(default=None, description="Requests measured (after warm-up).")
+    accuracy: float | None = Field(default=None, description="Accuracy on the held-out set (0..1).")
+    accuracy_ci_low: float | None = Field(default=None, description="95% confidence interval, low end.")
+    accuracy_ci_high: float | None = Field(default=None, description="95% confidence interval, high end.")
+    accuracy_samples: int | None = Field(default=None, description="Examples scored.")
+    baseline_accuracy: float | None = Field(default=None, description="Baseline the drop is measured against.")
+    accuracy_drop: float | None = Field(default=None, description="Baseline accuracy minus measured accuracy.")
+    cost_per_million_tokens: float | None = Field(default=None, description="USD per 1M output tokens.")
+    size_reduction: float | None = Field(default=None, description="Baseline weight size / this weight size.")
+    speedup: float | None = Field(default=None, description="Baseline median latency / this median latency.")
+    gates: list[GateResult] = Field(default_factory=list, description="Every gate evaluated.")
+    message: str = Field(default="", description="One-line verdict.")
+    finished_at: str | None = Field(default=None, description="When the validation finished (RFC 3339).")
+
+
+class RevisionRecord(_Status):
+    """One entry of the revision history."""
+
+    revision: str = Field(description="Revision hash.")
+    method: str = Field(description="Quantization method of that revision.")
+    verdict: str = Field(description="Passed, Failed, Error, Abandoned, Promoted, RolledBack.")
+    p95_ms: float | None = Field(default=None, description="p95 latency measured, ms.")
+    accuracy: float | None = Field(default=None, description="Accuracy measured.")
+    message: str = Field(default="", description="Why.")
+    time: str = Field(default="", description="When (RFC 3339).")
+
+
+class QuantizedModelStatus(_Status):
+    """Observed state of a QuantizedModel."""
+
+    phase: Phase = Field(default=Phase.PENDING, description="Coarse lifecycle phase.")
+    message: str = Field(default="", description="What is happening and what to do, in one line.")
+    observed_generation: int | None = Field(default=None, description="Last .metadata.generation reconciled.")
+    stable_revision: str | None = Field(default=None, description="Revision behind the stable Service.")
+    candidate_revision: str | None = Field(default=None, description="Revision being deployed or validated.")
+    previous_revision: str | None = Field(default=None, description="Revision promoted before the stable one.")
+    conditions: list[Condition] = Field(default_factory=list, description="Kubernetes-style conditions.")
+    plan: PlanSummary | None = Field(default=None, description="Planner verdict for the current spec.")
+    results: ValidationResults | None = Field(default=None, description="Results of the stable revision.")
+    candidate_results: ValidationResults | None = Field(default=None, description="Results of the last candidate.")
+    history: list[RevisionRecord] = Field(default_factory=list, description="Recent revisions and their verdicts.")
