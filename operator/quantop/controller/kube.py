@@ -1,0 +1,192 @@
+"""A small async Kubernetes client for the objects quantop owns.
+
+kopf watches and patches QuantizedModels itself; everything else (Deployments, Services,
+Jobs, Pods, PodMonitors, status) goes through this one class, so that every API call the
+operator makes passes a single point: :attr:`KubeClient.calls` records (verb, group,
+resource) pairs, which the RBAC test compares with the Helm chart's Role.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+
+@dataclass(frozen=True)
+class Resource:
+    group: str
+    version: str
+    plural: str
+    namespaced: bool = True
+
+    def path(self, namespace: str | None, name: str | None = None, subresource: str | None = None) -> str:
+        base = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{name}"
+        if subresource:
+            base += f"/{subresource}"
+        return base
+
+
+RESOURCES: dict[str, Resource] = {
+    "QuantizedModel": Resource("quantop.dev", "v1alpha1", "quantizedmodels"),
+    "Deployment": Resource("apps", "v1", "deployments"),
+    "Service": Resource("", "v1", "services"),
+    "Job": Resource("batch", "v1", "jobs"),
+    "Pod": Resource("", "v1", "pods"),
+    "ConfigMap": Resource("", "v1", "configmaps"),
+    "PodMonitor": Resource("monitoring.coreos.com", "v1", "podmonitors"),
+}
+
+
+class KubeError(RuntimeError):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Credentials:
+    server: str
+    token: str | None = None
+    verify: bool | str = True
+    cert: tuple[str, str] | None = None
+
+    @classmethod
+    def from_kopf(cls, info: Any) -> Credentials:
+        """Build from a kopf.ConnectionInfo (the same login kopf uses)."""
+        verify: bool | str = True
+        if info.insecure:
+            verify = False
+        elif info.ca_path:
+            verify = os.fsdecode(info.ca_path)
+        elif info.ca_data:
+            verify = _tempfile(info.ca_data)
+        cert = None
+        if info.certificate_path or info.certificate_data:
+            cert_path = (
+                os.fsdecode(info.certificate_path) if info.certificate_path else _tempfile(info.certificate_data)
+            )
+            key_path = os.fsdecode(info.private_key_path) if info.private_key_path else _tempfile(info.private_key_data)
+            cert = (cert_path, key_path)
+        return cls(server=info.server, token=info.token, verify=verify, cert=cert)
+
+
+def _tempfile(data: str | bytes) -> str:
+    raw = data if isinstance(data, bytes) else data.encode()
+    if not raw.lstrip().startswith(b"-----"):
+        raw = base64.b64decode(raw)
+    fd, path = tempfile.mkstemp(prefix="quantop-", suffix=".pem")
+    with os.fdopen(fd, "wb") as f:
+        f.write(raw)
+    return path
+
+
+def matches(labels: Mapping[str, str] | None, selector: Mapping[str, str]) -> bool:
+    labels = labels or {}
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+class KubeClient:
+    """get/list/create/patch/delete on the resources in :data:`RESOURCES`."""
+
+    def __init__(self, credentials: Credentials, *, timeout: float = 30.0) -> None:
+        headers = {"Accept": "application/json"}
+        if credentials.token:
+            headers["Authorization"] = f"Bearer {credentials.token}"
+        self._http = httpx.AsyncClient(
+            base_url=credentials.server,
+            headers=headers,
+            verify=credentials.verify,
+            cert=credentials.cert,
+            timeout=timeout,
+        )
+        #: Every (verb, group, resource[/subresource]) this client has called: the operator's real RBAC needs.
+        self.calls: set[tuple[str, str, str]] = set()
+        #: Writes issued (create/patch/delete), for idempotency checks.
+        self.writes = 0
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _request(
+        self,
+        verb: str,
+        kind: str,
+        namespace: str | None,
+        name: str | None = None,
+        *,
+        subresource: str | None = None,
+        method: str = "GET",
+        body: Any = None,
+        content_type: str = "application/json",
+        params: Mapping[str, str] | None = None,
+    ) -> Any:
+        res = RESOURCES[kind]
+        self.calls.add((verb, res.group, res.plural + (f"/{subresource}" if subresource else "")))
+        if verb in ("create", "patch", "delete"):
+            self.writes += 1
+        content = None if body is None else json.dumps(body).encode()
+        response = await self._http.request(
+            method,
+            res.path(namespace, name, subresource),
+            content=content,
+            headers={"Content-Type": content_type} if content is not None else None,
+            params=params,
+        )
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 400:
+            try:
+                message = response.json().get("message", response.text)
+            except ValueError:
+                message = response.text
+            raise KubeError(response.status_code, f"{method} {res.plural}/{name or ''}: {message}")
+        return response.json() if response.content else {}
+
+    async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = await self._request("get", kind, namespace, name)
+        return result
+
+    async def list(self, kind: str, namespace: str, selector: Mapping[str, str]) -> list[dict[str, Any]]:
+        params = {"labelSelector": ",".join(f"{k}={v}" for k, v in selector.items())}
+        data = await self._request("list", kind, namespace, params=params) or {}
+        # Filter again: some API emulators ignore labelSelector.
+        return [o for o in data.get("items", []) if matches(o.get("metadata", {}).get("labels"), selector)]
+
+    async def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        ns = obj["metadata"].get("namespace")
+        result = await self._request("create", obj["kind"], ns, method="POST", body=obj)
+        if result is None:
+            raise KubeError(404, f"create {obj['kind']}: namespace {ns} or resource not found")
+        return dict(result)
+
+    async def patch(
+        self, kind: str, namespace: str, name: str, patch: Mapping[str, Any], *, subresource: str | None = None
+    ) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = await self._request(
+            "patch",
+            kind,
+            namespace,
+            name,
+            subresource=subresource,
+            method="PATCH",
+            body=patch,
+            content_type="application/merge-patch+json",
+        )
+        return result
+
+    async def delete(self, kind: str, namespace: str, name: str) -> bool:
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
+        result = await self._request("delete", kind, namespace, name, method="DELETE", body=body)
+        return result is not None

@@ -1,0 +1,106 @@
+"""Pure status arithmetic: conditions, phase, events and the status patch of one reconcile."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from quantop.api import (
+    ConditionStatus,
+    ConditionType,
+    Phase,
+    PlanSummary,
+    QuantizedModelStatus,
+    Reason,
+    get_condition,
+    set_condition,
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+@dataclass
+class Outcome:
+    """What one reconcile concluded: the new status and the Events worth posting."""
+
+    status: QuantizedModelStatus
+    events: list[Event] = field(default_factory=list)
+
+    def condition(
+        self,
+        type: ConditionType,
+        ok: bool | ConditionStatus,
+        reason: str,
+        message: str,
+        generation: int | None,
+        *,
+        event_type: str | None = None,
+    ) -> None:
+        """Set a condition; post an Event only when the condition says something new."""
+        before = get_condition(self.status.conditions, type.value)
+        self.status.conditions = set_condition(
+            self.status.conditions, type.value, ok, reason, message, observed_generation=generation
+        )
+        after = get_condition(self.status.conditions, type.value)
+        assert after is not None
+        changed = before is None or (before.status, before.reason, before.message) != (
+            after.status,
+            after.reason,
+            after.message,
+        )
+        if changed and event_type is not None:
+            self.events.append(Event(event_type, str(reason), message))
+
+
+def start(old: QuantizedModelStatus, generation: int | None) -> Outcome:
+    new = old.model_copy(deep=True)
+    new.observed_generation = generation
+    return Outcome(status=new)
+
+
+def refuse(
+    outcome: Outcome, reason: str, message: str, generation: int | None, plan: PlanSummary | None = None
+) -> Outcome:
+    """The spec cannot be served: Compatible=False, an Event, and nothing new created.
+
+    A revision already promoted keeps serving; only the new spec is refused.
+    """
+    outcome.status.plan = plan
+    outcome.condition(ConditionType.COMPATIBLE, False, reason, message, generation, event_type="Warning")
+    outcome.status.candidate_revision = None
+    outcome.status.phase = Phase.FAILED if outcome.status.stable_revision is None else Phase.DEGRADED
+    outcome.status.message = message
+    if outcome.status.stable_revision is None:
+        outcome.condition(
+            ConditionType.READY, False, Reason.NO_STABLE_REVISION, "no revision is serving: " + message, generation
+        )
+    return outcome
+
+
+def status_dict(status: QuantizedModelStatus) -> dict[str, Any]:
+    data: dict[str, Any] = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return data
+
+
+def status_patch(old: Mapping[str, Any] | None, new: QuantizedModelStatus) -> dict[str, Any] | None:
+    """A merge patch for the status subresource, or None when nothing changed (no write)."""
+    old = dict(old or {})
+    desired = status_dict(new)
+    if {k: v for k, v in old.items() if k in desired or k in _OWNED} == desired and all(
+        k in desired for k in old if k in _OWNED
+    ):
+        return None
+    patch: dict[str, Any] = dict(desired)
+    for key in old:
+        if key in _OWNED and key not in desired:
+            patch[key] = None  # merge-patch deletion of a field we no longer report
+    return patch
+
+
+_OWNED = set(QuantizedModelStatus.model_json_schema(by_alias=True)["properties"])
