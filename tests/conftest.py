@@ -46,7 +46,7 @@ def qm(name: str = "phi35", namespace: str = "llm", **overrides: Any) -> dict[st
 
 def load_examples() -> list[tuple[Path, dict[str, Any]]]:
     out = []
-    for path in sorted(EXAMPLES.glob("*.yaml")):
+    for path in sorted(EXAMPLES.rglob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):
             if doc and doc.get("kind") == "QuantizedModel":
                 out.append((path, doc))

@@ -18,7 +18,9 @@ def is_subset(desired: Any, live: Any) -> bool:
         return isinstance(live, Mapping) and all(k in live and is_subset(v, live[k]) for k, v in desired.items())
     if isinstance(desired, list):
         return (
-            isinstance(live, list) and len(desired) == len(live) and all(is_subset(d, v) for d, v in zip(desired, live))
+            isinstance(live, list)
+            and len(desired) == len(live)
+            and all(is_subset(d, v) for d, v in zip(desired, live, strict=True))
         )
     return bool(desired == live)
 

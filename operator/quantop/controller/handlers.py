@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 import kopf
 
@@ -27,14 +27,18 @@ class _Runtime:
     credentials: Credentials | None = None
     client: KubeClient | None = None
     config: OperatorConfig | None = None
-    locks: dict[str, asyncio.Lock] = {}
+    locks: ClassVar[dict[str, asyncio.Lock]] = {}
+
+    client_credentials: Credentials | None = None
 
     @classmethod
     def kube(cls) -> KubeClient:
-        if cls.client is None:
-            if cls.credentials is None:
-                raise kopf.TemporaryError("not logged in to the API server yet", delay=1)
+        if cls.credentials is None:
+            raise kopf.TemporaryError("not logged in to the API server yet", delay=1)
+        if cls.client is None or cls.client_credentials != cls.credentials:
+            # A re-login (expired token, new server) gets a fresh client.
             cls.client = KubeClient(cls.credentials)
+            cls.client_credentials = cls.credentials
         return cls.client
 
 

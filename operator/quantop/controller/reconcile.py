@@ -20,7 +20,16 @@ from quantop.api import (
 )
 from quantop.api.spec import ModelSource
 from quantop.planning import Level, ModelInfo, PlanningError, plan_spec, resolve_architecture_async, resolve_gpu
-from quantop.resources import UnknownGpuProfile, build_all, make_context, revision_name
+from quantop.resources import (
+    LABEL_INSTANCE,
+    LABEL_MANAGED_BY,
+    LABEL_REVISION,
+    MANAGED_BY,
+    UnknownGpuProfile,
+    build_all,
+    make_context,
+    revision_name,
+)
 
 from .apply import apply
 from .kube import KubeClient
@@ -37,6 +46,21 @@ def _deployment_availability(live: Mapping[str, Any] | None, wanted: int) -> tup
     if wanted == 0:
         return False, "serving.replicas is 0: nothing to run"
     return available >= wanted, f"{available}/{wanted} replicas available"
+
+
+async def drop_stale_revisions(client: KubeClient, namespace: str, name: str, uid: str, keep: set[str]) -> None:
+    """Delete the Deployments and Services of revisions that are neither current, stable nor previous.
+
+    A candidate abandoned by a spec change goes; the previous stable revision stays for instant rollback.
+    """
+    selector = {LABEL_INSTANCE: name, LABEL_MANAGED_BY: MANAGED_BY}
+    for kind in ("Deployment", "Service"):
+        for obj in await client.list(kind, namespace, selector):
+            meta = obj.get("metadata", {})
+            revision = (meta.get("labels") or {}).get(LABEL_REVISION)
+            owned = any(ref.get("uid") == uid for ref in meta.get("ownerReferences") or [])
+            if revision and owned and revision not in keep:
+                await client.delete(kind, namespace, meta["name"])
 
 
 async def reconcile(
@@ -91,6 +115,8 @@ async def reconcile(
         await apply(client, manifest)
 
     revision = ctx.revision
+    keep = {revision} | {r for r in (old.stable_revision, old.previous_revision) if r}
+    await drop_stale_revisions(client, namespace, name, uid, keep)
     out.status.candidate_revision = revision if revision != old.stable_revision else None
     live = await client.get("Deployment", namespace, revision_name(name, revision))
     available, detail = _deployment_availability(live, spec.serving.replicas)

@@ -56,7 +56,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
 
     def _on_update(self, request: Any) -> None:
         key = (request.resource, request.namespace, request.name)
-        current = self.objects[key] if key in self.objects else None
+        current = self.objects[key] if key in self.objects else None  # noqa: SIM401 - ObjectsArray has no .get
         meta = request.data.setdefault("metadata", {}) if isinstance(request.data.get("metadata", {}), dict) else {}
         meta["resourceVersion"] = str(next(self._rv))
         is_status = str(request.url.path).endswith("/status")
