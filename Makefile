@@ -27,7 +27,7 @@ tools:
 	scripts/install-tools.sh
 
 demo: venv
-	$(BIN)/python scripts/demo.py
+	$(BIN)/python -m quantop.sandbox.demo
 
 lint: venv
 	$(BIN)/ruff check operator tests scripts bench

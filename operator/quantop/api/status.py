@@ -113,6 +113,7 @@ class QuantizedModelStatus(_Status):
     stable_revision: str | None = Field(default=None, description="Revision behind the stable Service.")
     candidate_revision: str | None = Field(default=None, description="Revision being deployed or validated.")
     previous_revision: str | None = Field(default=None, description="Revision promoted before the stable one.")
+    promoted_at: str | None = Field(default=None, description="When the stable revision was promoted (RFC 3339).")
     conditions: list[Condition] = Field(default_factory=list, description="Kubernetes-style conditions.")
     plan: PlanSummary | None = Field(default=None, description="Planner verdict for the current spec.")
     results: ValidationResults | None = Field(default=None, description="Results of the stable revision.")

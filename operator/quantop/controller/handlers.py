@@ -9,8 +9,9 @@ from typing import Any, ClassVar
 
 import kopf
 
-from quantop.api import PLURAL, VERSION, OperatorConfig, default_config
+from quantop.api import KIND, PLURAL, VERSION, OperatorConfig, default_config
 from quantop.api.resource import GROUP
+from quantop.resources import LABEL_MANAGED_BY, MANAGED_BY
 
 from .kube import Credentials, KubeClient
 from .outcome import status_patch
@@ -30,6 +31,7 @@ class _Runtime:
     locks: ClassVar[dict[str, asyncio.Lock]] = {}
 
     client_credentials: Credentials | None = None
+    metrics: Any = None
 
     @classmethod
     def kube(cls) -> KubeClient:
@@ -53,6 +55,7 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         prefix="quantop.dev", key="last-handled-configuration"
     )
     settings.posting.level = logging.WARNING
+    RUNTIME.locks.clear()  # locks belong to the event loop of this operator run
     path = os.environ.get("QUANTOP_CONFIG")
     RUNTIME.config = OperatorConfig.load(path) if path else default_config()
 
@@ -78,39 +81,47 @@ async def close(**_: Any) -> None:
         RUNTIME.client = None
 
 
-async def _reconcile(body: kopf.Body, uid: str | None) -> None:
-    lock = RUNTIME.locks.setdefault(uid or f"{body.metadata.namespace}/{body.metadata.name}", asyncio.Lock())
+async def reconcile_named(namespace: str, name: str) -> None:
+    """Reconcile one QuantizedModel from a fresh read (a timer's or a child's body may be stale)."""
+    lock = RUNTIME.locks.setdefault(f"{namespace}/{name}", asyncio.Lock())
     async with lock:
         client = RUNTIME.kube()
         assert RUNTIME.config is not None
-        raw = dict(body)
-        # A timer may fire with a body older than the last status write; re-read to stay level-triggered.
-        fresh = await client.get("QuantizedModel", body.metadata.namespace or "", body.metadata.name or "")
-        if fresh is None:
+        raw = await client.get("QuantizedModel", namespace, name)
+        if raw is None or (raw.get("metadata") or {}).get("deletionTimestamp"):
             return
-        raw = fresh
         outcome = await reconcile(raw, client, RUNTIME.config)
         patch = status_patch(raw.get("status"), outcome.status)
         if patch is not None:
-            await client.patch(
-                "QuantizedModel",
-                raw["metadata"]["namespace"],
-                raw["metadata"]["name"],
-                {"status": patch},
-                subresource="status",
-            )
+            await client.patch("QuantizedModel", namespace, name, {"status": patch}, subresource="status")
+        if outcome.annotations_to_clear:
+            present = (raw.get("metadata") or {}).get("annotations") or {}
+            gone = {k: None for k in outcome.annotations_to_clear if k in present}
+            if gone:
+                await client.patch("QuantizedModel", namespace, name, {"metadata": {"annotations": gone}})
         for event in outcome.events:
-            kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+            kopf.event(raw, type=event.type, reason=event.reason, message=event.message)
+        if RUNTIME.metrics is not None:
+            RUNTIME.metrics.record(namespace, name, raw, outcome)
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL)
-async def on_change(body: kopf.Body, uid: str | None, **_: Any) -> None:
-    await _reconcile(body, uid)
+async def on_change(namespace: str, name: str, **_: Any) -> None:
+    await reconcile_named(namespace, name)
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
-async def resync(body: kopf.Body, uid: str | None, **_: Any) -> None:
+async def resync(namespace: str, name: str, **_: Any) -> None:
     """Level-triggered resync: corrects drift in owned objects and follows their status."""
-    await _reconcile(body, uid)
+    await reconcile_named(namespace, name)
+
+
+@kopf.on.event("apps", "v1", "deployments", labels={LABEL_MANAGED_BY: MANAGED_BY})
+@kopf.on.event("batch", "v1", "jobs", labels={LABEL_MANAGED_BY: MANAGED_BY})
+async def on_child(body: kopf.Body, **_: Any) -> None:
+    """A child changed (became available, finished, was edited): reconcile its owner now, not at the next resync."""
+    for ref in body.metadata.get("ownerReferences") or []:
+        if ref.get("kind") == KIND and body.metadata.namespace:
+            await reconcile_named(body.metadata.namespace, ref["name"])

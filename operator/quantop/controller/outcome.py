@@ -31,6 +31,10 @@ class Outcome:
 
     status: QuantizedModelStatus
     events: list[Event] = field(default_factory=list)
+    #: (counter, label) pairs for the operator's metrics: promotion, rollback, validation_failed.
+    counters: list[tuple[str, str]] = field(default_factory=list)
+    #: One-shot annotations (promote, rollback) consumed by this reconcile, removed from the object.
+    annotations_to_clear: list[str] = field(default_factory=list)
 
     def condition(
         self,

@@ -6,13 +6,13 @@ nothing is kept in memory between calls, so an operator restart changes nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from quantop.api import (
     ConditionType,
     OperatorConfig,
-    Phase,
     QuantizedModelStatus,
     Reason,
     SpecError,
@@ -25,27 +25,18 @@ from quantop.resources import (
     LABEL_MANAGED_BY,
     LABEL_REVISION,
     MANAGED_BY,
+    ModelContext,
     UnknownGpuProfile,
-    build_all,
+    build_pod_monitor,
     make_context,
-    revision_name,
 )
 
+from . import rollout
 from .apply import apply
 from .kube import KubeClient
 from .outcome import Outcome, refuse, start
 
 ResolveModel = Callable[[ModelSource], Awaitable[ModelInfo]]
-
-
-def _deployment_availability(live: Mapping[str, Any] | None, wanted: int) -> tuple[bool, str]:
-    if live is None:
-        return False, "Deployment not found yet"
-    st = live.get("status") or {}
-    available = int(st.get("availableReplicas") or 0)
-    if wanted == 0:
-        return False, "serving.replicas is 0: nothing to run"
-    return available >= wanted, f"{available}/{wanted} replicas available"
 
 
 async def drop_stale_revisions(client: KubeClient, namespace: str, name: str, uid: str, keep: set[str]) -> None:
@@ -70,6 +61,7 @@ async def reconcile(
     *,
     resolve_model: ResolveModel = resolve_architecture_async,
     pod_monitor_available: bool = True,
+    now: dt.datetime | None = None,
 ) -> Outcome:
     meta = body.get("metadata") or {}
     name, namespace, uid = meta["name"], meta["namespace"], meta.get("uid", "")
@@ -86,7 +78,7 @@ async def reconcile(
         return refuse(out, Reason.INVALID_SPEC, str(exc), generation)
 
     try:
-        resolve_gpu(ctx.profile)
+        gpu = resolve_gpu(ctx.profile)
         model = await resolve_model(spec.model)
     except PlanningError as exc:
         return refuse(out, exc.reason, exc.message, generation)
@@ -111,30 +103,42 @@ async def reconcile(
             ConditionType.COMPATIBLE, True, Reason.PLANNED, assessment.message, generation, event_type="Normal"
         )
 
-    for manifest in build_all(ctx, old.stable_revision, pod_monitor=pod_monitor_available):
-        await apply(client, manifest)
+    if spec.validation.baseline.model_ref == name:
+        return refuse(
+            out,
+            Reason.INVALID_SPEC,
+            "spec.validation.baseline.modelRef names this QuantizedModel itself: "
+            "name the baseline model (e.g. the unquantized one) or give baseline.accuracy",
+            generation,
+            plan=plan,
+        )
 
     revision = ctx.revision
     keep = {revision} | {r for r in (old.stable_revision, old.previous_revision) if r}
     await drop_stale_revisions(client, namespace, name, uid, keep)
-    out.status.candidate_revision = revision if revision != old.stable_revision else None
-    live = await client.get("Deployment", namespace, revision_name(name, revision))
-    available, detail = _deployment_availability(live, spec.serving.replicas)
-    out.condition(
-        ConditionType.CANDIDATE_AVAILABLE,
-        available,
-        Reason.AVAILABLE if available else Reason.DEPLOYING,
-        f"revision {revision}: {detail}",
-        generation,
+    if pod_monitor_available and spec.monitoring.pod_monitor:
+        await apply(client, build_pod_monitor(ctx))
+    return await rollout.step(
+        out,
+        client,
+        ctx,
+        annotations=meta.get("annotations") or {},
+        baseline=await resolve_baseline(client, ctx),
+        price_per_hour=gpu.price_per_hour,
+        now=now or dt.datetime.now(dt.UTC),
+        generation=generation,
     )
-    if old.stable_revision is None:
-        out.condition(
-            ConditionType.READY,
-            False,
-            Reason.NO_STABLE_REVISION,
-            "no revision has passed validation yet; the stable Service selects no pod",
-            generation,
-        )
-    out.status.phase = Phase.DEPLOYING
-    out.status.message = f"revision {revision} ({spec.quantization.method.value} on {spec.gpu.type}): {detail}"
-    return out
+
+
+async def resolve_baseline(client: KubeClient, ctx: ModelContext) -> rollout.Baseline:
+    """The accuracy to gate against: a number, or the promoted results of baseline.modelRef."""
+    b = ctx.spec.validation.baseline
+    if not b.model_ref:
+        return rollout.Baseline(accuracy=b.accuracy)
+    ref = await client.get("QuantizedModel", ctx.namespace, b.model_ref)
+    if ref is None:
+        return rollout.Baseline(accuracy=None, waiting_for=f"{b.model_ref} (not found in {ctx.namespace})")
+    status = QuantizedModelStatus.model_validate(ref.get("status") or {})
+    if status.results is None or status.results.accuracy is None:
+        return rollout.Baseline(accuracy=None, waiting_for=b.model_ref)
+    return rollout.Baseline(accuracy=status.results.accuracy, results=status.results, plan=status.plan)
