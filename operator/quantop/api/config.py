@@ -63,6 +63,10 @@ class OperatorConfig(_Config):
     model_cache: ModelCache = Field(default_factory=ModelCache)
     shm_size: str = Field(default="1Gi")
     validation: ValidationDefaults = Field(default_factory=ValidationDefaults)
+    hub_url: str = Field(
+        default="https://huggingface.co",
+        description="Where config.json of models outside quantop's table is fetched (a mirror in air-gapped clusters).",
+    )
 
     @classmethod
     def load(cls, path: str | Path) -> OperatorConfig:

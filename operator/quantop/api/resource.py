@@ -54,6 +54,8 @@ def parse_spec(spec: Mapping[str, Any] | None) -> QuantizedModelSpec:
     """Validate a spec dict (camelCase, as stored in the API) or raise SpecError listing every problem."""
     if not spec:
         raise SpecError("spec is empty: a QuantizedModel needs at least spec.model.id, quantization.method, gpu.type")
+    if not isinstance(spec, Mapping):
+        raise SpecError(f"spec must be an object, not {type(spec).__name__}")
     try:
         return QuantizedModelSpec.model_validate(dict(spec))
     except ValidationError as exc:

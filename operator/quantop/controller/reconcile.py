@@ -59,7 +59,7 @@ async def reconcile(
     client: KubeClient,
     config: OperatorConfig,
     *,
-    resolve_model: ResolveModel = resolve_architecture_async,
+    resolve_model: ResolveModel | None = None,
     pod_monitor_available: bool = True,
     now: dt.datetime | None = None,
 ) -> Outcome:
@@ -79,7 +79,10 @@ async def reconcile(
 
     try:
         gpu = resolve_gpu(ctx.profile)
-        model = await resolve_model(spec.model)
+        if resolve_model is not None:
+            model = await resolve_model(spec.model)
+        else:
+            model = await resolve_architecture_async(spec.model, hub_url=config.hub_url)
     except PlanningError as exc:
         return refuse(out, exc.reason, exc.message, generation)
 

@@ -156,3 +156,31 @@ def test_names_too_long_for_revision_services_are_refused() -> None:
 
     with pytest.raises(SpecError, match="at most 56"):
         make_context("x" * 60, "llm", "uid", parse_spec(phi35_spec()), default_config())
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_validation_job_validates_and_carries_the_gates(version: str) -> None:
+    from quantop.resources.job import build_validation_job
+
+    ctx = ctx_for(
+        **{
+            "validation.accuracy.dataset": {"configMapRef": {"name": "sql-holdout", "key": "rows.jsonl"}},
+            "validation.slo": {"p95LatencyMs": 6000, "p99LatencyMs": 8000, "minRequestsPerSecond": 15},
+            "validation.timeout": "45m",
+        }
+    )
+    job = build_validation_job(ctx, ctx.revision, baseline_accuracy=0.62, price_per_hour=1.624, weights_gib=3.9)
+    kubernetes_validate.validate(job, version, strict=True)
+    spec = job["spec"]
+    assert spec["activeDeadlineSeconds"] == 45 * 60
+    assert spec["backoffLimit"] == 0
+    pod = spec["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    args = pod["containers"][0]["args"]
+    assert args[:3] == ["validate", "--endpoint", f"http://phi35-{ctx.revision}.llm.svc:80"]
+    assert _arg(args, "--slo-p95-ms") == "6000"
+    assert _arg(args, "--slo-min-rps") == "15"
+    assert _arg(args, "--baseline-accuracy") == "0.62"
+    assert _arg(args, "--dataset") == "/var/run/quantop/dataset/rows.jsonl"
+    assert _arg(args, "--termination-log") == "/dev/termination-log"
+    assert {"name": "dataset", "configMap": {"name": "sql-holdout"}} in pod["volumes"]
