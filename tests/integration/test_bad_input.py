@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.conftest import phi35_spec
 
 from quantop.api import default_config
 from quantop.controller import KubeClient, reconcile
 from quantop.controller.kube import Credentials
 from quantop.sandbox.cluster import api_server
-from tests.conftest import phi35_spec
 
 pytestmark = pytest.mark.integration
 
