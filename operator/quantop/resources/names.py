@@ -16,6 +16,7 @@ LABEL_MODEL = "quantop.dev/model"
 LABEL_QUANTIZATION = "quantop.dev/quantization"
 LABEL_REVISION = "quantop.dev/revision"
 LABEL_ROLE = "quantop.dev/role"
+LABEL_GPU = "quantop.dev/gpu"
 
 ANNOTATION_PROMOTE = "quantop.dev/promote"
 ANNOTATION_ROLLBACK = "quantop.dev/rollback"
@@ -77,6 +78,7 @@ def revision_labels(name: str, spec: QuantizedModelSpec, revision: str) -> dict[
         LABEL_COMPONENT: "server",
         LABEL_QUANTIZATION: spec.quantization.method.value,
         LABEL_REVISION: revision,
+        LABEL_GPU: spec.gpu.type,
     }
 
 
