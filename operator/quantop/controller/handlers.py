@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import kopf
 
@@ -58,6 +58,8 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     RUNTIME.locks.clear()  # locks belong to the event loop of this operator run
     path = os.environ.get("QUANTOP_CONFIG")
     RUNTIME.config = OperatorConfig.load(path) if path else default_config()
+    if os.environ.get("QUANTOP_HUB_URL"):
+        RUNTIME.config = RUNTIME.config.model_copy(update={"hub_url": os.environ["QUANTOP_HUB_URL"]})
 
 
 @kopf.on.login()
@@ -100,7 +102,7 @@ async def reconcile_named(namespace: str, name: str) -> None:
             if gone:
                 await client.patch("QuantizedModel", namespace, name, {"metadata": {"annotations": gone}})
         for event in outcome.events:
-            kopf.event(raw, type=event.type, reason=event.reason, message=event.message)
+            kopf.event(kopf.Body(cast(kopf.RawBody, raw)), type=event.type, reason=event.reason, message=event.message)
         if RUNTIME.metrics is not None:
             RUNTIME.metrics.record(namespace, name, raw, outcome)
 
@@ -108,14 +110,14 @@ async def reconcile_named(namespace: str, name: str) -> None:
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL)
-async def on_change(namespace: str, name: str, **_: Any) -> None:
-    await reconcile_named(namespace, name)
+async def on_change(namespace: str | None, name: str, **_: Any) -> None:
+    await reconcile_named(namespace or "", name)
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
-async def resync(namespace: str, name: str, **_: Any) -> None:
+async def resync(namespace: str | None, name: str, **_: Any) -> None:
     """Level-triggered resync: corrects drift in owned objects and follows their status."""
-    await reconcile_named(namespace, name)
+    await reconcile_named(namespace or "", name)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={LABEL_MANAGED_BY: MANAGED_BY})

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -47,7 +48,7 @@ async def _reconcile_examples() -> int:
             for doc in docs:
                 ns, name = doc["metadata"]["namespace"], doc["metadata"]["name"]
                 obj = await cluster.wait_for(
-                    lambda ns=ns, name=name: cluster.qm(ns, name), lambda o: bool(_cond(o, "Compatible"))
+                    functools.partial(cluster.qm, ns, name), lambda o: bool(_cond(o, "Compatible"))
                 )
                 results.append(obj)
             deployments = sum([len(await cluster.list("apps/v1", "deployments", ns)) for ns in {"llm", "demo"}], 0)

@@ -8,16 +8,20 @@ this subclass adds them. It serves only 127.0.0.1.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
+import json
 import uuid
 from typing import Any
 
+import aiohttp.web
 import kmock
 from kmock._internal import enums
 from kmock._internal.k8s import KubernetesError
 
 from quantop.api import GROUP, KIND, PLURAL, VERSION
+from quantop.api.crd import PRINTER_COLUMNS
 
 
 def _now() -> str:
@@ -37,11 +41,43 @@ class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
                 self._on_create(request)
             elif request.action == enums.action.UPDATE and request.name is not None:
                 self._on_update(request)
+        if request.resource is not None and request.action == enums.action.WATCH:
+            return await self._watch_as_json(request)
         try:
             return await super()._handle(request)
         except KubernetesError as exc:
             # kmock lets these escape as HTTP 500; a real API server answers with a Status (404, 409).
             return await self._render_error(exc)
+
+    async def _serve_list(self, request: Any) -> Any:
+        """Lists name their kind (kubectl needs it) and QuantizedModels render as a Table with printer columns."""
+        payload = await super()._serve_list(request)
+        res = request.resource
+        info = self.resources.get(res) if hasattr(self.resources, "get") else None
+        kind = getattr(info, "kind", None) or ""
+        group_version = f"{res.group}/{res.version}" if res.group else res.version
+        payload = {"apiVersion": group_version, "kind": f"{kind}List", **dict(payload)}  # type: ignore[arg-type]
+        if res.plural == PLURAL and "as=Table" in request.headers.get("Accept", ""):
+            return printer_table(payload["items"])
+        return payload
+
+    async def _watch_as_json(self, request: Any) -> Any:
+        """Watch streams are JSON lines; kmock sends them as application/octet-stream, which kubectl refuses."""
+        response = aiohttp.web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request._raw_request)
+        with contextlib.suppress(ConnectionError):
+            async for event in self._serve_watch(request):
+                if isinstance(event, dict):
+                    await response.write(json.dumps(event).encode() + b"\n")
+        return response
+
+    async def _serve_version(self, request: Any) -> Any:
+        """Discovery without short names on subresources (kubectl warns about `qm` matching twice)."""
+        payload = await super()._serve_version(request)
+        for entry in payload.get("resources", []) if isinstance(payload, dict) else []:
+            if "/" in entry.get("name", ""):
+                entry.pop("shortNames", None)
+        return payload
 
     def _on_create(self, request: Any) -> None:
         meta = request.data.setdefault("metadata", {})
@@ -64,6 +100,68 @@ class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
             old_spec = current.get("spec")
             if old_spec != _merged(old_spec, request.data["spec"]):
                 meta["generation"] = int(current.get("metadata", {}).get("generation", 1)) + 1
+
+
+def _jsonpath(obj: Any, path: str) -> Any:
+    for part in path.strip(".").split("."):
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(part)
+    return obj
+
+
+def _age(timestamp: str | None) -> str:
+    if not timestamp:
+        return "<unknown>"
+    seconds = int(
+        (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))).total_seconds()
+    )
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{max(seconds, 0)}s"
+
+
+def printer_table(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """A meta.k8s.io Table built from the CRD's printer columns, as a real API server renders it."""
+    columns = [{"name": "Name", "type": "string", "format": "name", "priority": 0, "description": "Name"}]
+    columns += [
+        {
+            "name": c["name"],
+            "type": c["type"],
+            "format": "",
+            "priority": c.get("priority", 0),
+            "description": c.get("description", ""),
+        }
+        for c in PRINTER_COLUMNS
+    ]
+    rows = []
+    for item in items:
+        cells: list[Any] = [item["metadata"]["name"]]
+        for c in PRINTER_COLUMNS:
+            value = _jsonpath(item, c["jsonPath"])
+            if c["type"] == "date":
+                value = _age(value)
+            elif c["type"] == "number" and isinstance(value, float):
+                value = round(value, 4)
+            cells.append(value)
+        rows.append(
+            {
+                "cells": cells,
+                "object": {
+                    "kind": "PartialObjectMetadata",
+                    "apiVersion": "meta.k8s.io/v1",
+                    "metadata": item["metadata"],
+                },
+            }
+        )
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": "1"},
+        "columnDefinitions": columns,
+        "rows": rows,
+    }
 
 
 def _merged(base: Any, patch: Any) -> Any:

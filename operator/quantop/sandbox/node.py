@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
+import importlib
 import json
 import logging
 from pathlib import Path
@@ -175,7 +177,8 @@ class NodeSimulator:
             self.faulted.pop(key, None)
 
     def _emulator_command(self, dep: dict[str, Any], port: int, fault: str) -> list[str]:
-        from .tgi_emulator import profile_for
+        # The TGI emulator module is optional until it lands; import lazily so the sandbox loads without it.
+        profile_for = importlib.import_module("quantop.sandbox.tgi_emulator").profile_for
 
         container = dep["spec"]["template"]["spec"]["containers"][0]
         args: list[str] = container.get("args") or []
@@ -287,6 +290,9 @@ class NodeSimulator:
                     ports.append(proc.port)
         return ports
 
+    def _service_backends(self, ns: str, key: str) -> list[int]:
+        return self._backends(ns, self.selectors.get(key, {"quantop.dev/revision": "none"}))
+
     async def _sync_services(self, services: list[dict[str, Any]]) -> None:
         # Pod labels come from each Deployment's template (the selector target).
         for dep in await self._list("/apis/apps/v1/deployments"):
@@ -299,9 +305,7 @@ class NodeSimulator:
             if key not in self.proxies:
                 port = free_port()
                 ns = svc["metadata"]["namespace"]
-                proxy = ServiceProxy(
-                    key, lambda ns=ns, key=key: self._backends(ns, self.selectors.get(key, {"x": "none"})), port
-                )
+                proxy = ServiceProxy(key, functools.partial(self._service_backends, ns, key), port)
                 await proxy.start()
                 self.proxies[key] = proxy
                 self.service_ports[key] = port

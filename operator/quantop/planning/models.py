@@ -1,0 +1,190 @@
+"""Model architecture: from the spec, a built-in table of well-known models, or the model's config.json."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from quantop.api import QuantizationMethod, Reason
+from quantop.api.spec import ModelSource
+
+from .catalog import PlanningError
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: str
+    parameters_billions: float
+    num_layers: int
+    num_key_value_heads: int
+    head_dim: int
+    hidden_size: int = 0
+    vocab_size: int = 0
+    tied_embeddings: bool = False
+    quantized_format: QuantizationMethod | None = None
+    source: str = "table"
+
+    @property
+    def embedding_params(self) -> float:
+        """Embedding and lm_head parameters: TGI keeps them in 16-bit whatever the method."""
+        return float(self.vocab_size * self.hidden_size * (1 if self.tied_embeddings else 2))
+
+    @property
+    def kv_bytes_per_token(self) -> int:
+        return 2 * self.num_layers * self.num_key_value_heads * self.head_dim * 2  # K and V, fp16
+
+
+def _m(
+    mid: str,
+    b: float,
+    layers: int,
+    kv: int,
+    hd: int,
+    hidden: int,
+    vocab: int,
+    tied: bool = False,
+    fmt: QuantizationMethod | None = None,
+) -> ModelInfo:
+    return ModelInfo(mid, b, layers, kv, hd, hidden, vocab, tied, fmt)
+
+
+Q = QuantizationMethod
+_TABLE = [
+    _m("microsoft/Phi-3.5-mini-instruct", 3.82, 32, 32, 96, 3072, 32064),
+    _m("microsoft/Phi-3-mini-4k-instruct", 3.82, 32, 32, 96, 3072, 32064),
+    _m("meta-llama/Llama-3.1-8B-Instruct", 8.03, 32, 8, 128, 4096, 128256),
+    _m("meta-llama/Llama-3.1-8B", 8.03, 32, 8, 128, 4096, 128256),
+    _m("meta-llama/Llama-3.1-70B-Instruct", 70.6, 80, 8, 128, 8192, 128256),
+    _m("meta-llama/Llama-3.1-70B", 70.6, 80, 8, 128, 8192, 128256),
+    _m("mistralai/Mistral-7B-Instruct-v0.3", 7.25, 32, 8, 128, 4096, 32768),
+    _m("Qwen/Qwen2.5-1.5B-Instruct", 1.54, 28, 2, 128, 1536, 151936, tied=True),
+    _m("Qwen/Qwen2.5-7B-Instruct", 7.62, 28, 4, 128, 3584, 152064),
+    _m("Qwen/Qwen2.5-72B-Instruct", 72.7, 80, 8, 128, 8192, 152064),
+    # Checkpoints already quantized: the methods that need one accept only these (or spec.model.quantizedFormat).
+    _m("hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4", 8.03, 32, 8, 128, 4096, 128256, fmt=Q.AWQ),
+    _m("hugging-quants/Meta-Llama-3.1-8B-Instruct-GPTQ-INT4", 8.03, 32, 8, 128, 4096, 128256, fmt=Q.GPTQ),
+    _m("hugging-quants/Meta-Llama-3.1-70B-Instruct-AWQ-INT4", 70.6, 80, 8, 128, 8192, 128256, fmt=Q.AWQ),
+    _m("neuralmagic/Meta-Llama-3.1-8B-Instruct-FP8", 8.03, 32, 8, 128, 4096, 128256, fmt=Q.COMPRESSED_TENSORS),
+    _m("TheBloke/Mistral-7B-Instruct-v0.2-GPTQ", 7.24, 32, 8, 128, 4096, 32000, fmt=Q.GPTQ),
+    _m("Qwen/Qwen2.5-7B-Instruct-AWQ", 7.62, 28, 4, 128, 3584, 152064, fmt=Q.AWQ),
+]
+MODEL_TABLE: dict[str, ModelInfo] = {m.id.lower(): m for m in _TABLE}
+
+
+def lookup_model(model_id: str) -> ModelInfo | None:
+    return MODEL_TABLE.get(model_id.lower())
+
+
+def from_config(model_id: str, config: dict[str, Any]) -> ModelInfo:
+    """Architecture from a Hugging Face config.json; parameters estimated from the shapes."""
+    try:
+        hidden = int(config["hidden_size"])
+        layers = int(config["num_hidden_layers"])
+        heads = int(config["num_attention_heads"])
+        kv = int(config.get("num_key_value_heads") or heads)
+        head_dim = int(config.get("head_dim") or hidden // heads)
+        vocab = int(config.get("vocab_size", 32000))
+        inter = int(config.get("intermediate_size") or 4 * hidden)
+    except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
+        raise PlanningError(
+            Reason.UNKNOWN_MODEL_ARCHITECTURE,
+            f"config.json of {model_id} lacks {exc}: set spec.model.architecture",
+        ) from None
+    tied = bool(config.get("tie_word_embeddings", False))
+    per_layer = hidden * heads * head_dim * 2 + hidden * kv * head_dim * 2 + 3 * hidden * inter
+    params = layers * per_layer + vocab * hidden * (1 if tied else 2)
+    fmt = None
+    method = (config.get("quantization_config") or {}).get("quant_method")
+    if method in {m.value for m in QuantizationMethod}:
+        fmt = QuantizationMethod(method)
+    return ModelInfo(model_id, params / 1e9, layers, kv, head_dim, hidden, vocab, tied, fmt, source="config.json")
+
+
+def _override(model: ModelSource) -> ModelInfo | None:
+    base = lookup_model(model.id)
+    a = model.architecture
+    if a is None:
+        if base is not None and model.quantized_format is not None:
+            return ModelInfo(**{**base.__dict__, "quantized_format": model.quantized_format})
+        return None
+    return ModelInfo(
+        model.id,
+        a.parameters_billions,
+        a.num_layers,
+        a.num_key_value_heads,
+        a.head_dim,
+        base.hidden_size if base else 0,
+        base.vocab_size if base else 0,
+        base.tied_embeddings if base else False,
+        model.quantized_format or (base.quantized_format if base else None),
+        source="spec",
+    )
+
+
+def _config_url(hub_url: str, model: ModelSource) -> str:
+    return f"{hub_url.rstrip('/')}/{model.id}/resolve/{model.revision}/config.json"
+
+
+def _unknown(model: ModelSource, why: str) -> PlanningError:
+    return PlanningError(
+        Reason.UNKNOWN_MODEL_ARCHITECTURE,
+        f"architecture of {model.id} is unknown ({why}): set spec.model.architecture "
+        "(parametersBillions, numLayers, numKeyValueHeads, headDim)",
+    )
+
+
+def _parse(model: ModelSource, response: httpx.Response) -> ModelInfo:
+    if response.status_code != 200:
+        raise _unknown(model, f"config.json answered HTTP {response.status_code}")
+    try:
+        data = response.json()
+    except ValueError:
+        raise _unknown(model, "config.json is not JSON") from None
+    if not isinstance(data, dict):
+        raise _unknown(model, "config.json is not an object")
+    info = from_config(model.id, data)
+    if model.quantized_format is not None:
+        info = ModelInfo(**{**info.__dict__, "quantized_format": model.quantized_format})
+    return info
+
+
+def resolve_architecture(
+    model: ModelSource,
+    *,
+    hub_url: str = "https://huggingface.co",
+    client: httpx.Client | None = None,
+    timeout: float = 5.0,
+) -> ModelInfo:
+    """spec override > built-in table > config.json from the hub (never needed for table models)."""
+    known = _override(model) or lookup_model(model.id)
+    if known is not None:
+        return known
+    try:
+        if client is not None:
+            return _parse(model, client.get(_config_url(hub_url, model)))
+        with httpx.Client(timeout=timeout) as c:
+            return _parse(model, c.get(_config_url(hub_url, model)))
+    except httpx.HTTPError as exc:
+        raise _unknown(model, f"cannot fetch config.json: {type(exc).__name__}") from None
+
+
+async def resolve_architecture_async(
+    model: ModelSource,
+    *,
+    hub_url: str = "https://huggingface.co",
+    client: httpx.AsyncClient | None = None,
+    timeout: float = 5.0,
+) -> ModelInfo:
+    """The same, without blocking the operator's event loop."""
+    known = _override(model) or lookup_model(model.id)
+    if known is not None:
+        return known
+    try:
+        if client is not None:
+            return _parse(model, await client.get(_config_url(hub_url, model)))
+        async with httpx.AsyncClient(timeout=timeout) as c:
+            return _parse(model, await c.get(_config_url(hub_url, model)))
+    except httpx.HTTPError as exc:
+        raise _unknown(model, f"cannot fetch config.json: {type(exc).__name__}") from None

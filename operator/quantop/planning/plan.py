@@ -1,0 +1,141 @@
+"""Assess every method for a model on a GPU, and recommend one per objective (the guide's decision matrix)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from quantop.api import (
+    Compatibility,
+    GpuProfile,
+    Objective,
+    PlanSummary,
+    QuantizationMethod,
+    QuantizedModelSpec,
+    Reason,
+)
+
+from .catalog import GpuSpec, resolve_gpu
+from .compatibility import Level, compatibility
+from .memory import BITS, DEFAULT_SEQUENCES, memory_fit
+from .models import ModelInfo
+
+Q = QuantizationMethod
+
+#: Speed vs the unquantized default measured in the guide's A10 benchmark (median latency ratio).
+GUIDE_RELATIVE_SPEED: dict[QuantizationMethod, float] = {
+    Q.NONE: 1.0,
+    Q.FP8: 1.1,
+    Q.EETQ: 1.1,
+    Q.BITSANDBYTES_NF4: 0.7,
+    Q.BITSANDBYTES_FP4: 0.7,
+    Q.BITSANDBYTES: 0.4,
+}
+
+#: The guide's decision matrix, in order of preference.
+DECISION_MATRIX: dict[Objective, list[QuantizationMethod]] = {
+    Objective.LATENCY: [Q.FP8, Q.EETQ],
+    Objective.MEMORY: [Q.BITSANDBYTES_NF4],
+    Objective.COST: [Q.EETQ, Q.BITSANDBYTES, Q.FP8],
+    Objective.EDGE: [Q.BITSANDBYTES_NF4, Q.BITSANDBYTES_FP4, Q.AWQ, Q.GPTQ],
+}
+
+
+@dataclass(frozen=True)
+class MethodAssessment:
+    method: QuantizationMethod
+    level: Level
+    reason: str
+    message: str
+    weights_gib: float
+    kv_cache_gib: float
+    overhead_gib: float
+    gpu_memory_gib: float
+    fits: bool
+    relative_speed: float | None
+    bits: float
+
+    @property
+    def usable(self) -> bool:
+        return self.level != Level.NO
+
+    def summary(self) -> PlanSummary:
+        compat = {
+            Level.OK: Compatibility.SUPPORTED,
+            Level.WARN: Compatibility.CAVEATS,
+            Level.NO: Compatibility.UNSUPPORTED,
+        }
+        return PlanSummary(
+            compatibility=compat[self.level],
+            weightsGiB=self.weights_gib,
+            kvCacheGiB=self.kv_cache_gib,
+            overheadGiB=self.overhead_gib,
+            gpuMemoryGiB=self.gpu_memory_gib,
+            fits=self.fits,
+            relative_speed=self.relative_speed,
+            note=self.message,
+        )
+
+
+def assess_method(
+    model: ModelInfo,
+    gpu: GpuSpec,
+    method: QuantizationMethod,
+    *,
+    gpu_count: int = 1,
+    max_total_tokens: int = 2048,
+    kv_tokens: int | None = None,
+) -> MethodAssessment:
+    """Unsupported or needs-a-prequantized-checkpoint first, then memory."""
+    compat = compatibility(method, gpu, model)
+    fit = memory_fit(model, method, gpu.memory_gib, gpu_count, kv_tokens or max_total_tokens * DEFAULT_SEQUENCES)
+    level, reason, message = compat.level, compat.reason, compat.message
+    if level != Level.NO and not fit.fits:
+        level, reason = Level.NO, Reason.INSUFFICIENT_GPU_MEMORY
+        message = (
+            f"{model.id} with {method.value} needs {fit.needed_gib:.1f} GiB (weights {fit.weights_gib:.1f} + KV cache "
+            f"{fit.kv_cache_gib:.1f} + overhead {fit.overhead_gib:.1f}) but {gpu_count}x {gpu.name.upper()} offers "
+            f"{fit.gpu_memory_gib:.0f} GiB ({int(100 * 0.9)}% usable): use a 4-bit method, lower maxTotalTokens, "
+            "or a larger GPU / more GPUs (gpu.count)"
+        )
+    return MethodAssessment(
+        method,
+        level,
+        str(reason),
+        message,
+        fit.weights_gib,
+        fit.kv_cache_gib,
+        fit.overhead_gib,
+        fit.gpu_memory_gib,
+        fit.fits,
+        GUIDE_RELATIVE_SPEED.get(method),
+        BITS[method],
+    )
+
+
+def assess_all(model: ModelInfo, gpu: GpuSpec, **kwargs: int | None) -> list[MethodAssessment]:
+    return [assess_method(model, gpu, m, **kwargs) for m in QuantizationMethod]  # type: ignore[arg-type]
+
+
+def recommend(assessments: list[MethodAssessment], objective: Objective) -> MethodAssessment | None:
+    """The first method of the decision matrix that runs and fits; fully supported ones before caveats."""
+    by_method = {a.method: a for a in assessments if a.usable}
+    for wanted in (Level.OK, Level.WARN):
+        for method in DECISION_MATRIX[objective]:
+            a = by_method.get(method)
+            if a is not None and a.level == wanted:
+                return a
+    return None
+
+
+def plan_spec(spec: QuantizedModelSpec, profile: GpuProfile, model: ModelInfo) -> MethodAssessment:
+    """The planner's verdict for a QuantizedModel's own method, GPU and token budget."""
+    gpu = resolve_gpu(profile)
+    kv_tokens = spec.serving.max_batch_total_tokens or spec.serving.max_total_tokens * DEFAULT_SEQUENCES
+    return assess_method(
+        model,
+        gpu,
+        spec.quantization.method,
+        gpu_count=spec.gpu.count,
+        max_total_tokens=spec.serving.max_total_tokens,
+        kv_tokens=kv_tokens,
+    )
