@@ -46,8 +46,26 @@ class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         try:
             return await super()._handle(request)
         except KubernetesError as exc:
-            # kmock lets these escape as HTTP 500; a real API server answers with a Status (404, 409).
-            return await self._render_error(exc)
+            # kmock lets these escape as HTTP 500; a real API server answers with a Status whose reason
+            # is a StatusReason (NotFound, AlreadyExists), which kubectl prints.
+            response = await self._render_error(exc)
+            reason = {404: "NotFound", 409: "AlreadyExists"}.get(exc.status)
+            if reason is not None:
+                return aiohttp.web.json_response(
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Status",
+                        "metadata": {},
+                        "status": "Failure",
+                        "code": exc.status,
+                        "reason": reason,
+                        "message": f'{request.resource.plural} "{request.name or ""}" not found'
+                        if exc.status == 404
+                        else "already exists",
+                    },
+                    status=exc.status,
+                )
+            return response
 
     async def _serve_list(self, request: Any) -> Any:
         """Lists name their kind (kubectl needs it) and QuantizedModels render as a Table with printer columns."""
