@@ -38,6 +38,7 @@ if [[ ! -d "$pm/node_modules/@kubernetes-models/prometheus-operator" ]]; then
   mkdir -p "$pm"
   (cd "$pm" && npm init -y >/dev/null && npm install --silent @kubernetes-models/prometheus-operator@6.0.0 >/dev/null)
 fi
-"$tools/helm" version --short
-"$tools/kubectl" version --client=true 2>/dev/null | head -1
-promtool --version 2>&1 | head -1
+# sed reads its whole input: `head` would close the pipe early and pipefail would fail the script.
+echo "helm $("$tools/helm" version --short)"
+"$tools/kubectl" version --client=true 2>/dev/null | sed -n 1p
+promtool --version 2>&1 | sed -n 1p
