@@ -51,6 +51,7 @@ bench: venv tools
 
 generate: venv
 	$(BIN)/quantop crd > crds/quantizedmodels.quantop.dev.yaml
+	$(BIN)/python scripts/generate_docs.py
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .ruff_cache .mypy_cache

@@ -233,3 +233,13 @@ def test_cli_plan_bad_input_exits_2_without_a_traceback() -> None:
     ):
         res = _plan(*args)
         assert res.returncode == 2 and "Traceback" not in res.stderr and res.stderr.startswith("error:")
+
+
+def test_docs_matrix_is_generated_from_the_code() -> None:
+    from tests.conftest import ROOT
+
+    from quantop.planning.matrix import compatibility_markdown
+
+    assert compatibility_markdown() in (ROOT / "docs" / "planner.md").read_text(), (
+        "docs/planner.md drifted: run `make generate`"
+    )
