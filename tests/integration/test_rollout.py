@@ -213,3 +213,26 @@ async def test_baseline_model_ref_waits_for_the_baseline_to_be_promoted(cluster:
     args = job["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[args.index("--baseline-accuracy") + 1] == "0.81"
     assert waiting["status"]["phase"] == "Validating"
+
+
+async def test_serving_pods_carry_their_role_for_scraping(cluster: Cluster) -> None:
+    obj = qm("m8")
+    with operator(cluster, resync_seconds=0.5):
+        rev = await promote_first(cluster, obj)
+        dep = await cluster.get("apps/v1", "deployments", "llm", f"m8-{rev}")
+        labels = dep["spec"]["template"]["metadata"]["labels"]
+        assert "quantop.dev/role" not in labels  # never in the template: a promotion must not restart TGI
+        await cluster.http.post(
+            "/api/v1/namespaces/llm/pods",
+            json={
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "m8-pod", "namespace": "llm", "labels": labels},
+                "spec": {"containers": [{"name": "tgi", "image": "x"}]},
+            },
+        )
+        pod = await cluster.wait_for(
+            lambda: cluster.get("v1", "pods", "llm", "m8-pod"),
+            lambda p: p["metadata"]["labels"].get("quantop.dev/role") == "stable",
+        )
+    assert pod["metadata"]["labels"]["quantop.dev/revision"] == rev

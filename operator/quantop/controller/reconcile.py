@@ -121,7 +121,7 @@ async def reconcile(
     await drop_stale_revisions(client, namespace, name, uid, keep)
     if pod_monitor_available and spec.monitoring.pod_monitor:
         await apply(client, build_pod_monitor(ctx))
-    return await rollout.step(
+    out = await rollout.step(
         out,
         client,
         ctx,
@@ -131,6 +131,8 @@ async def reconcile(
         now=now or dt.datetime.now(dt.UTC),
         generation=generation,
     )
+    await rollout.label_roles(client, ctx, out.status.stable_revision, out.status.candidate_revision)
+    return out
 
 
 async def resolve_baseline(client: KubeClient, ctx: ModelContext) -> rollout.Baseline:

@@ -31,6 +31,7 @@ from quantop.resources import (
     LABEL_INSTANCE,
     LABEL_MANAGED_BY,
     LABEL_REVISION,
+    LABEL_ROLE,
     MANAGED_BY,
     ModelContext,
     build_deployment,
@@ -280,6 +281,25 @@ async def _steady(
         )
         out.status.phase = Phase.DEGRADED
         out.status.message = f"stable revision {stable} has {ready}/{wanted} replicas ready"
+
+
+async def label_roles(client: KubeClient, ctx: ModelContext, stable: str | None, candidate: str | None) -> None:
+    """Keep `quantop.dev/role` on serving pods current, so scraped tgi_* series carry stable/candidate.
+
+    The label is patched onto live pods, never put in the pod template: changing the template on
+    promotion would restart a validated model (minutes of download and load).
+    """
+    pods = await client.list("Pod", ctx.namespace, {LABEL_INSTANCE: ctx.name, LABEL_MANAGED_BY: MANAGED_BY})
+    for pod in pods:
+        labels = (pod.get("metadata") or {}).get("labels") or {}
+        revision = labels.get(LABEL_REVISION)
+        if not revision or labels.get("app.kubernetes.io/component") != "server":
+            continue
+        role = "stable" if revision == stable else "candidate" if revision == candidate else "previous"
+        if labels.get(LABEL_ROLE) != role:
+            await client.patch(
+                "Pod", ctx.namespace, pod["metadata"]["name"], {"metadata": {"labels": {LABEL_ROLE: role}}}
+            )
 
 
 async def step(
