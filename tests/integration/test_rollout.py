@@ -236,3 +236,25 @@ async def test_serving_pods_carry_their_role_for_scraping(cluster: Cluster) -> N
             lambda p: p["metadata"]["labels"].get("quantop.dev/role") == "stable",
         )
     assert pod["metadata"]["labels"]["quantop.dev/revision"] == rev
+
+
+async def test_spec_change_during_validation_abandons_the_candidate_cleanly(cluster: Cluster) -> None:
+    obj = qm("m9")
+    rev = rev_of(obj)
+    with operator(cluster):
+        await cluster.create(obj)
+        await cluster.wait_for(lambda: cluster.get("apps/v1", "deployments", "llm", f"m9-{rev}"), bool)
+        await make_available(cluster, "llm", f"m9-{rev}")
+        await job_of(cluster, "m9", rev)
+        await cluster.patch(*QM, "m9", {"spec": {"quantization": {"method": "bitsandbytes-nf4"}}})
+        new = rev_of(qm("m9", **{"quantization.method": "bitsandbytes-nf4"}))
+        await cluster.wait_for(lambda: cluster.get("apps/v1", "deployments", "llm", f"m9-{new}"), bool)
+        for path in (
+            ("batch/v1", "jobs", f"m9-{rev}-validate"),
+            ("apps/v1", "deployments", f"m9-{rev}"),
+            ("v1", "services", f"m9-{rev}"),
+        ):
+            await cluster.wait_for(lambda path=path: cluster.get(path[0], path[1], "llm", path[2]), lambda o: o is None)
+        status = await cluster.qm("llm", "m9")
+    assert status["status"]["candidateRevision"] == new
+    assert status["status"].get("stableRevision") is None

@@ -40,12 +40,12 @@ ResolveModel = Callable[[ModelSource], Awaitable[ModelInfo]]
 
 
 async def drop_stale_revisions(client: KubeClient, namespace: str, name: str, uid: str, keep: set[str]) -> None:
-    """Delete the Deployments and Services of revisions that are neither current, stable nor previous.
+    """Delete the Deployments, Services and validation Jobs of revisions neither current, stable nor previous.
 
     A candidate abandoned by a spec change goes; the previous stable revision stays for instant rollback.
     """
     selector = {LABEL_INSTANCE: name, LABEL_MANAGED_BY: MANAGED_BY}
-    for kind in ("Deployment", "Service"):
+    for kind in ("Deployment", "Service", "Job"):
         for obj in await client.list(kind, namespace, selector):
             meta = obj.get("metadata", {})
             revision = (meta.get("labels") or {}).get(LABEL_REVISION)
