@@ -78,6 +78,16 @@ class _Model(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+def _with_cel(*rules: dict[str, str]) -> ConfigDict:
+    """The models' common config plus CEL rules the API server enforces (pydantic repeats them in validators)."""
+    return ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        json_schema_extra={"x-kubernetes-validations": list(rules)},  # type: ignore[arg-type]
+    )
+
+
 K8S_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 SECRET_KEY = r"^[-._a-zA-Z0-9]+$"
 
@@ -230,18 +240,11 @@ class ConfigMapKeyRef(_Model):
 class Dataset(_Model):
     """Held-out evaluation set: the built-in text-to-SQL set, a ConfigMap, or a URL (JSONL or CSV)."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "(has(self.builtin) ? 1 : 0) + (has(self.configMapRef) ? 1 : 0) + (has(self.url) ? 1 : 0) == 1",
-                    "message": "dataset needs exactly one of builtin, configMapRef or url",
-                }
-            ]
-        },  # type: ignore[dict-item]
+    model_config = _with_cel(
+        {
+            "rule": "(has(self.builtin) ? 1 : 0) + (has(self.configMapRef) ? 1 : 0) + (has(self.url) ? 1 : 0) == 1",
+            "message": "dataset needs exactly one of builtin, configMapRef or url",
+        }
     )
 
     builtin: str | None = Field(
@@ -286,18 +289,11 @@ class Accuracy(_Model):
 class Slo(_Model):
     """Service-level objectives a candidate must meet under load. Unset objectives are not gated."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "!has(self.p95LatencyMs) || !has(self.p99LatencyMs) || self.p99LatencyMs >= self.p95LatencyMs",
-                    "message": "slo.p99LatencyMs must be >= slo.p95LatencyMs",
-                }
-            ]
-        },  # type: ignore[dict-item]
+    model_config = _with_cel(
+        {
+            "rule": "!has(self.p95LatencyMs) || !has(self.p99LatencyMs) || self.p99LatencyMs >= self.p95LatencyMs",
+            "message": "slo.p99LatencyMs must be >= slo.p95LatencyMs",
+        }
     )
 
     p95_latency_ms: float | None = Field(default=None, gt=0, le=3_600_000, description="Max p95 end-to-end latency.")
@@ -316,18 +312,11 @@ class Slo(_Model):
 class Baseline(_Model):
     """The accuracy a candidate is compared with: a number, or another QuantizedModel's promoted results."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "!(has(self.accuracy) && has(self.modelRef))",
-                    "message": "baseline takes accuracy or modelRef, not both",
-                }
-            ]
-        },  # type: ignore[dict-item]
+    model_config = _with_cel(
+        {
+            "rule": "!(has(self.accuracy) && has(self.modelRef))",
+            "message": "baseline takes accuracy or modelRef, not both",
+        }
     )
 
     accuracy: float | None = Field(default=None, ge=0, le=1, description="Baseline accuracy (0..1).")
@@ -411,12 +400,7 @@ CEL_RULES_SPEC: list[dict[str, str]] = [
 class QuantizedModelSpec(_Model):
     """Desired state of a quantized model served by TGI."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        json_schema_extra={"x-kubernetes-validations": CEL_RULES_SPEC},  # type: ignore[dict-item]
-    )
+    model_config = _with_cel(*CEL_RULES_SPEC)
 
     model: ModelSource = Field(description="The Hugging Face model to serve.")
     quantization: Quantization = Field(description="TGI quantization method and dtype.")
