@@ -255,6 +255,7 @@ async def test_spec_change_during_validation_abandons_the_candidate_cleanly(clus
             ("v1", "services", f"m9-{rev}"),
         ):
             await cluster.wait_for(lambda path=path: cluster.get(path[0], path[1], "llm", path[2]), lambda o: o is None)
-        status = await cluster.qm("llm", "m9")
-    assert status["status"]["candidateRevision"] == new
+        status = await cluster.wait_for(
+            lambda: cluster.qm("llm", "m9"), lambda o: o["status"].get("candidateRevision") == new
+        )
     assert status["status"].get("stableRevision") is None

@@ -83,9 +83,16 @@ async def close(**_: Any) -> None:
         RUNTIME.client = None
 
 
-async def reconcile_named(namespace: str, name: str) -> None:
-    """Reconcile one QuantizedModel from a fresh read (a timer's or a child's body may be stale)."""
+async def reconcile_named(namespace: str, name: str, *, coalesce: bool = False) -> None:
+    """Reconcile one QuantizedModel from a fresh read (a timer's or a child's body may be stale).
+
+    With ``coalesce`` (child events, resync timer) nothing queues behind a reconcile already running
+    for the object: that one, or the next resync, reads the newer state anyway. Queues of waiting
+    reconciles would only repeat the same reads and delay shutdown.
+    """
     lock = RUNTIME.locks.setdefault(f"{namespace}/{name}", asyncio.Lock())
+    if coalesce and lock.locked():
+        return
     async with lock:
         client = RUNTIME.kube()
         assert RUNTIME.config is not None
@@ -117,7 +124,7 @@ async def on_change(namespace: str | None, name: str, **_: Any) -> None:
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
 async def resync(namespace: str | None, name: str, **_: Any) -> None:
     """Level-triggered resync: corrects drift in owned objects and follows their status."""
-    await reconcile_named(namespace or "", name)
+    await reconcile_named(namespace or "", name, coalesce=True)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={LABEL_MANAGED_BY: MANAGED_BY})
@@ -126,4 +133,4 @@ async def on_child(body: kopf.Body, **_: Any) -> None:
     """A child changed (became available, finished, was edited): reconcile its owner now, not at the next resync."""
     for ref in body.metadata.get("ownerReferences") or []:
         if ref.get("kind") == KIND and body.metadata.namespace:
-            await reconcile_named(body.metadata.namespace, ref["name"])
+            await reconcile_named(body.metadata.namespace, ref["name"], coalesce=True)
