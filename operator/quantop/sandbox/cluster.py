@@ -96,5 +96,6 @@ def operator(cluster: Cluster, *, config: str | None = None, resync_seconds: flo
     if config:
         os.environ["QUANTOP_CONFIG"] = config
     args = ["run", "-A", "--standalone", "-m", "quantop.controller.handlers"]
-    with KopfRunner(args, timeout=30) as runner:
+    # Generous: under CPU load a stop waits for in-flight handlers; a hang still fails the test.
+    with KopfRunner(args, timeout=60) as runner:
         yield runner
