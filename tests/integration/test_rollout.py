@@ -29,12 +29,17 @@ async def job_of(cluster: Cluster, name: str, rev: str) -> dict[str, Any]:
     return await cluster.wait_for(lambda: cluster.get("batch/v1", "jobs", "llm", f"{name}-{rev}-validate"), bool)
 
 
+async def until_validating(cluster: Cluster, name: str, rev: str) -> dict[str, Any]:
+    """Wait for the candidate Deployment, make it Available, and return the validation Job it leads to."""
+    await cluster.wait_for(lambda: cluster.get("apps/v1", "deployments", "llm", f"{name}-{rev}"), bool)
+    await make_available(cluster, "llm", f"{name}-{rev}")
+    return await job_of(cluster, name, rev)
+
+
 async def promote_first(cluster: Cluster, obj: dict[str, Any]) -> str:
     name, rev = obj["metadata"]["name"], rev_of(obj)
     await cluster.create(obj)
-    await cluster.wait_for(lambda: cluster.get("apps/v1", "deployments", "llm", f"{name}-{rev}"), bool)
-    await make_available(cluster, "llm", f"{name}-{rev}")
-    await job_of(cluster, name, rev)
+    await until_validating(cluster, name, rev)
     await finish_job(cluster, "llm", f"{name}-{rev}-validate", results())
     await cluster.wait_for(lambda: cluster.qm("llm", name), phase_is("Promoted"))
     return rev
@@ -76,9 +81,7 @@ async def test_failed_gate_scales_the_candidate_down_and_leaves_the_stable_alone
         stable = await promote_first(cluster, obj)
         await cluster.patch(*QM, "m2", {"spec": {"quantization": {"method": "bitsandbytes"}}})
         new = rev_of(qm("m2", **{"quantization.method": "bitsandbytes"}))
-        await cluster.wait_for(lambda: cluster.get("apps/v1", "deployments", "llm", f"m2-{new}"), bool)
-        await make_available(cluster, "llm", f"m2-{new}")
-        await job_of(cluster, "m2", new)
+        await until_validating(cluster, "m2", new)
         await finish_job(cluster, "llm", f"m2-{new}-validate", results(p95=14000))
         failed = await cluster.wait_for(lambda: cluster.qm("llm", "m2"), phase_is("Failed"))
         dep = await cluster.wait_for(
@@ -115,9 +118,7 @@ async def test_manual_promotion_waits_for_the_annotation(cluster: Cluster) -> No
     rev = rev_of(obj)
     with operator(cluster):
         await cluster.create(obj)
-        await cluster.wait_for(lambda: cluster.get("apps/v1", "deployments", "llm", f"m4-{rev}"), bool)
-        await make_available(cluster, "llm", f"m4-{rev}")
-        await job_of(cluster, "m4", rev)
+        await until_validating(cluster, "m4", rev)
         await finish_job(cluster, "llm", f"m4-{rev}-validate", results())
         waiting = await cluster.wait_for(lambda: cluster.qm("llm", "m4"), phase_is("AwaitingPromotion"))
         assert "quantop.dev/promote=true" in waiting["status"]["message"]
@@ -137,9 +138,7 @@ async def test_rollback_returns_the_stable_service_to_the_previous_revision(clus
         first = await promote_first(cluster, obj)
         await cluster.patch(*QM, "m5", {"spec": {"quantization": {"method": "fp8"}}})
         second = rev_of(qm("m5", **{"quantization.method": "fp8"}))
-        await cluster.wait_for(lambda: cluster.get("apps/v1", "deployments", "llm", f"m5-{second}"), bool)
-        await make_available(cluster, "llm", f"m5-{second}")
-        await job_of(cluster, "m5", second)
+        await until_validating(cluster, "m5", second)
         await finish_job(cluster, "llm", f"m5-{second}-validate", results(p95=5600))
         await cluster.wait_for(lambda: cluster.qm("llm", "m5"), lambda o: o["status"].get("stableRevision") == second)
         # the previous revision is scaled to zero but kept
@@ -166,9 +165,7 @@ async def test_validation_job_past_its_deadline_is_a_failed_validation(cluster: 
     rev = rev_of(obj)
     with operator(cluster):
         await cluster.create(obj)
-        await cluster.wait_for(lambda: cluster.get("apps/v1", "deployments", "llm", f"m6-{rev}"), bool)
-        await make_available(cluster, "llm", f"m6-{rev}")
-        await job_of(cluster, "m6", rev)
+        await until_validating(cluster, "m6", rev)
         await finish_job(cluster, "llm", f"m6-{rev}-validate", None, failed_reason="DeadlineExceeded")
         failed = await cluster.wait_for(lambda: cluster.qm("llm", "m6"), phase_is("Failed"))
     assert "validation.timeout" in failed["status"]["message"]
@@ -179,9 +176,7 @@ async def test_restart_during_validation_neither_duplicates_the_job_nor_promotes
     rev = rev_of(obj)
     with operator(cluster):
         await cluster.create(obj)
-        await cluster.wait_for(lambda: cluster.get("apps/v1", "deployments", "llm", f"m7-{rev}"), bool)
-        await make_available(cluster, "llm", f"m7-{rev}")
-        await job_of(cluster, "m7", rev)
+        await until_validating(cluster, "m7", rev)
     with operator(cluster):
         await finish_job(cluster, "llm", f"m7-{rev}-validate", results())
         await cluster.wait_for(lambda: cluster.qm("llm", "m7"), phase_is("Promoted"))
@@ -243,9 +238,7 @@ async def test_spec_change_during_validation_abandons_the_candidate_cleanly(clus
     rev = rev_of(obj)
     with operator(cluster):
         await cluster.create(obj)
-        await cluster.wait_for(lambda: cluster.get("apps/v1", "deployments", "llm", f"m9-{rev}"), bool)
-        await make_available(cluster, "llm", f"m9-{rev}")
-        await job_of(cluster, "m9", rev)
+        await until_validating(cluster, "m9", rev)
         await cluster.patch(*QM, "m9", {"spec": {"quantization": {"method": "bitsandbytes-nf4"}}})
         new = rev_of(qm("m9", **{"quantization.method": "bitsandbytes-nf4"}))
         await cluster.wait_for(lambda: cluster.get("apps/v1", "deployments", "llm", f"m9-{new}"), bool)

@@ -60,6 +60,22 @@ def _key(obj: dict[str, Any]) -> str:
     return f"{m['namespace']}/{m['name']}"
 
 
+def _tgi_pod(dep: dict[str, Any], name: str, status: dict[str, Any]) -> dict[str, Any]:
+    """A pod of a TGI Deployment as kubelet reports it: the template's labels, the Deployment's owner."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": dep["metadata"]["namespace"],
+            "labels": dep["spec"]["template"]["metadata"]["labels"],
+            "ownerReferences": dep["metadata"].get("ownerReferences", []),
+        },
+        "spec": {"containers": [{"name": "tgi", "image": dep["spec"]["template"]["spec"]["containers"][0]["image"]}]},
+        "status": status,
+    }
+
+
 class NodeSimulator:
     def __init__(self, api_url: str, workdir: Path, *, emulator_args: list[str] | None = None) -> None:
         self.http = httpx.AsyncClient(base_url=api_url, timeout=10)
@@ -214,24 +230,15 @@ class NodeSimulator:
             if exit_code is None
             else {"terminated": {"exitCode": exit_code, "reason": "Error"}}
         )
-        pod = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {
-                "name": name,
-                "namespace": ns,
-                "labels": dep["spec"]["template"]["metadata"]["labels"],
-                "ownerReferences": dep["metadata"].get("ownerReferences", []),
-            },
-            "spec": {
-                "containers": [{"name": "tgi", "image": dep["spec"]["template"]["spec"]["containers"][0]["image"]}]
-            },
-            "status": {
+        pod = _tgi_pod(
+            dep,
+            name,
+            {
                 "phase": "Running",
                 "containerStatuses": [{"name": "tgi", "ready": ready, "restartCount": 0, "state": state}],
                 "conditions": [{"type": "Ready", "status": str(ready)}],
             },
-        }
+        )
         existing = await self.http.get(f"/api/v1/namespaces/{ns}/pods/{name}")
         if existing.status_code == 404:
             await self.http.post(f"/api/v1/namespaces/{ns}/pods", json=pod)
@@ -251,17 +258,10 @@ class NodeSimulator:
                 }
             }
         )
-        pod = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {
-                "name": name,
-                "namespace": ns,
-                "labels": dep["spec"]["template"]["metadata"]["labels"],
-                "ownerReferences": dep["metadata"].get("ownerReferences", []),
-            },
-            "spec": {"containers": [{"name": "tgi", "image": "tgi"}]},
-            "status": {
+        pod = _tgi_pod(
+            dep,
+            name,
+            {
                 "phase": "Running",
                 "containerStatuses": [
                     {
@@ -273,7 +273,7 @@ class NodeSimulator:
                     }
                 ],
             },
-        }
+        )
         if (await self.http.get(f"/api/v1/namespaces/{ns}/pods/{name}")).status_code == 404:
             await self.http.post(f"/api/v1/namespaces/{ns}/pods", json=pod)
 
