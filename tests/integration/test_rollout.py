@@ -57,8 +57,7 @@ async def test_first_revision_is_validated_then_promoted(cluster: Cluster) -> No
         args = job["spec"]["template"]["spec"]["containers"][0]["args"]
         assert args[args.index("--endpoint") + 1] == f"http://m1-{rev}.llm.svc:80"
         assert args[args.index("--slo-p95-ms") + 1] == "6000"
-        validating = await cluster.qm("llm", "m1")
-        assert validating["status"]["phase"] == "Validating"
+        await cluster.wait_for(lambda: cluster.qm("llm", "m1"), phase_is("Validating"))
         assert (await cluster.get("v1", "services", "llm", "m1"))["spec"]["selector"]["quantop.dev/revision"] == "none"
         await finish_job(cluster, "llm", f"m1-{rev}-validate", results())
         done = await cluster.wait_for(lambda: cluster.qm("llm", "m1"), has_cond("Ready", "True"))
