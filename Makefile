@@ -9,7 +9,7 @@ export PATH := $(TOOLS):$(CURDIR)/$(BIN):$(PATH)
 .PHONY: help venv tools demo test lint typecheck unit integration e2e bench generate check-generated clean
 
 help:
-	@echo "make demo      - the quantop lifecycle on an embedded sandbox (no GPU needed)"
+	@echo "make demo      - quantop on an embedded sandbox cluster (no GPU needed)"
 	@echo "make test      - lint, type-check and the whole test suite (what CI runs)"
 	@echo "make bench     - benchmarks that print figures"
 	@echo "make generate  - regenerate the CRD, dashboards, dataset and chart copies"
