@@ -1,0 +1,231 @@
+"""The load phase of a validation: run locust in its own process, then summarise raw samples.
+
+Definitions follow guidellm and genai-perf so figures compare one to one: TTFT is first
+streamed token minus request sent; ITL is (last token - first token) / (tokens - 1); end-to-end
+latency is last byte minus request sent (what the guide's table reports). Requests that start
+during warm-up are left out; the measured window is the `duration` after it, and requests still
+running when it ends are allowed to finish so long requests are not censored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .stats import Quantile, quantile_with_ci
+
+#: Beyond this scheduling delay (p99 of a 100 ms sleep's overshoot) the client, not the server,
+#: is adding latency: add locust workers.
+CLIENT_LAG_LIMIT_MS = 20.0
+
+
+class LoadError(Exception):
+    """The load test could not run (not: it ran and the server failed)."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    start: float
+    e2e_ms: float
+    ttft_ms: float | None
+    itl_ms: float | None
+    tokens: int
+    ok: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    endpoint: str
+    users: int
+    duration_s: float
+    warmup_s: float
+    max_new_tokens: int
+    prompts: Sequence[str]
+    workers: int = 1
+    api: str = "generate"
+    request_timeout_s: float = 300.0
+
+
+@dataclass
+class LoadSummary:
+    window_s: float
+    requests: int
+    errors: int
+    errors_by_kind: dict[str, int]
+    e2e: dict[str, Quantile]
+    ttft: dict[str, Quantile]
+    itl: dict[str, Quantile]
+    requests_per_second: float
+    output_tokens_per_second: float
+    achieved_concurrency: float
+    client_lag_p99_ms: float | None
+    workers: int
+    warnings: list[str] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.requests if self.requests else 1.0
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("latencies_ms")
+        data["error_rate"] = self.error_rate
+        return data
+
+
+QUANTILES = {"p50": 0.50, "p95": 0.95, "p98": 0.98, "p99": 0.99}
+
+
+def _quantiles(values: list[float]) -> dict[str, Quantile]:
+    return {k: quantile_with_ci(values, q) for k, q in QUANTILES.items()} if values else {}
+
+
+def summarize(
+    samples: Sequence[Sample],
+    *,
+    started: float,
+    warmup_s: float,
+    duration_s: float,
+    lag_ms: Sequence[float] = (),
+    workers: int = 1,
+    users: int | None = None,
+) -> LoadSummary:
+    """Pure: the measured window's figures from raw samples (start as Unix time)."""
+    window_start = started + warmup_s
+    measured = [s for s in samples if window_start <= s.start < window_start + duration_s]
+    ok = [s for s in measured if s.ok]
+    errors = Counter(s.error or "unknown" for s in measured if not s.ok)
+    e2e = [s.e2e_ms for s in ok]
+    lag_p99 = sorted(lag_ms)[int(0.99 * (len(lag_ms) - 1))] if lag_ms else None
+    summary = LoadSummary(
+        window_s=duration_s,
+        requests=len(measured),
+        errors=sum(errors.values()),
+        errors_by_kind=dict(sorted(errors.items())),
+        e2e=_quantiles(e2e),
+        ttft=_quantiles([s.ttft_ms for s in ok if s.ttft_ms is not None]),
+        itl=_quantiles([s.itl_ms for s in ok if s.itl_ms is not None]),
+        requests_per_second=len(ok) / duration_s if duration_s else 0.0,
+        output_tokens_per_second=sum(s.tokens for s in ok) / duration_s if duration_s else 0.0,
+        achieved_concurrency=sum(s.e2e_ms for s in measured) / 1000 / duration_s if duration_s else 0.0,
+        client_lag_p99_ms=lag_p99,
+        workers=workers,
+        latencies_ms=e2e,
+    )
+    if not measured:
+        summary.warnings.append("no request started inside the measured window: lengthen duration or lower warmup")
+    elif len(ok) < 100:
+        summary.warnings.append(f"p99 rests on {len(ok)} samples: its confidence interval is wide")
+    if lag_p99 is not None and lag_p99 > CLIENT_LAG_LIMIT_MS:
+        summary.warnings.append(
+            f"the load client was the bottleneck (scheduling delay p99 {lag_p99:.0f} ms > {CLIENT_LAG_LIMIT_MS:.0f} ms): "
+            "latencies are inflated; add workers (validation.load.workers)"
+        )
+    if users and summary.achieved_concurrency < 0.8 * users and measured:
+        summary.warnings.append(
+            f"achieved concurrency {summary.achieved_concurrency:.1f} is below the {users} users asked for"
+        )
+    return summary
+
+
+def read_samples(path: Path) -> tuple[dict[str, Any], list[Sample]]:
+    lines = path.read_text().splitlines()
+    if not lines:
+        raise LoadError(f"the load generator wrote no results to {path}")
+    header = json.loads(lines[0])
+    return header, [Sample(**json.loads(line)) for line in lines[1:] if line]
+
+
+def run_load(
+    settings: LoadSettings,
+    workdir: Path,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> LoadSummary:
+    """Run locust (local or master + workers) in a subprocess and summarise what it measured."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    plan_path, out_path = workdir / "load-plan.json", workdir / "load-samples.jsonl"
+    plan = {
+        "endpoint": settings.endpoint,
+        "users": settings.users,
+        "run_seconds": settings.warmup_s + settings.duration_s,
+        "max_new_tokens": settings.max_new_tokens,
+        "prompts": list(settings.prompts),
+        "api": settings.api,
+        "request_timeout": settings.request_timeout_s,
+    }
+    plan_path.write_text(json.dumps(plan))
+    argv = [sys.executable, "-m", "quantop.validation.locust_runner", "--plan", str(plan_path), "--out", str(out_path)]
+    if settings.workers > 1:
+        argv += ["--workers", str(settings.workers), "--master-port", str(_free_port())]
+    # locust logs to stderr; keep it in a file so the user's terminal shows our progress only.
+    log_path = workdir / "locust.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, text=True, env=_child_env())
+        assert proc.stdout is not None
+        fatal = None
+        for line in proc.stdout:
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            fatal = event.get("fatal", fatal)
+            if progress is not None and "elapsed" in event:
+                progress(event)
+        code = proc.wait()
+    if fatal or code != 0 or not out_path.exists():
+        tail = "".join(log_path.read_text().splitlines(keepends=True)[-5:])
+        raise LoadError(f"the load generator failed (exit {code}): {fatal or tail.strip() or 'no output'}")
+    header, samples = read_samples(out_path)
+    return summarize(
+        samples,
+        started=header["started"],
+        warmup_s=settings.warmup_s,
+        duration_s=settings.duration_s,
+        lag_ms=header.get("lag_ms", []),
+        workers=settings.workers,
+        users=settings.users,
+    )
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_until_ready(endpoint: str, timeout_s: float = 30.0) -> None:
+    """Fail fast, with the address, when nothing answers: exit code 2, not 100% errors."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            r = httpx.get(f"{endpoint.rstrip('/')}/health", timeout=5.0)
+            if r.status_code == 200:
+                return
+            last = f"/health answered {r.status_code}"
+        except httpx.HTTPError as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        time.sleep(0.5)
+    raise LoadError(f"{endpoint} is not ready after {timeout_s:.0f} s ({last}); check the URL and that TGI is up")

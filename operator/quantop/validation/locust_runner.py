@@ -1,0 +1,261 @@
+"""The load generator: locust as a library, in a process of its own.
+
+`quantop validate` starts this module as a subprocess because locust monkey-patches the
+whole interpreter with gevent on import, which must not happen to the asyncio side
+(accuracy evaluation, httpx). One process drives the users with FastHttpUser; with
+`--workers N` it becomes a locust master and starts N locust worker processes (the same
+module with `--worker`), which send their raw samples to the master with locust's own
+`report_to_master`/`worker_report` events.
+
+Every request is streamed and timed here, to the microsecond: time to first token, inter-token
+latency and end-to-end latency. Samples are written as JSON lines to `--out`; progress goes to
+stdout as JSON lines the parent turns into a progress bar.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import gevent
+from locust import FastHttpUser, constant, events, task
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+
+from quantop.validation.sse import SseParser
+
+
+@dataclass
+class RawSample:
+    """One request as the client saw it. Durations in ms; start as Unix time (workers share the clock)."""
+
+    start: float
+    e2e_ms: float
+    ttft_ms: float | None
+    itl_ms: float | None
+    tokens: int
+    ok: bool
+    error: str | None = None
+
+
+@dataclass
+class LoadPlan:
+    endpoint: str
+    users: int
+    run_seconds: float
+    max_new_tokens: int
+    prompts: list[str]
+    api: str = "generate"
+    request_timeout: float = 300.0
+    seed: int = 0
+
+
+class Shared:
+    """Process-wide state of the run: locust users are instantiated by locust, not by us."""
+
+    plan: LoadPlan | None = None
+    started: float = 0.0
+    samples: ClassVar[list[RawSample]] = []
+    unsent: ClassVar[list[RawSample]] = []
+    lag_ms: ClassVar[list[float]] = []
+
+
+def _body(plan: LoadPlan, prompt: str) -> tuple[str, dict[str, Any]]:
+    if plan.api == "chat":
+        return "/v1/chat/completions", {
+            "model": "tgi",
+            "messages": [{"role": "user", "content": prompt}],
+            "max_tokens": plan.max_new_tokens,
+            "stream": True,
+        }
+    return "/generate_stream", {
+        "inputs": prompt,
+        "parameters": {"max_new_tokens": plan.max_new_tokens, "details": True},
+    }
+
+
+class TgiUser(FastHttpUser):
+    wait_time = constant(0)
+    host = "http://127.0.0.1"
+    network_timeout = 300.0
+    connection_timeout = 10.0
+
+    def on_start(self) -> None:
+        assert Shared.plan is not None
+        self.rng = random.Random(f"{Shared.plan.seed}:{id(self)}")
+
+    @task
+    def generate(self) -> None:
+        plan = Shared.plan
+        assert plan is not None
+        path, body = _body(plan, self.rng.choice(plan.prompts))
+        start = time.perf_counter()
+        sample = RawSample(start=time.time(), e2e_ms=0.0, ttft_ms=None, itl_ms=None, tokens=0, ok=False)
+        first = last = None
+        with self.client.post(path, json=body, stream=True, catch_response=True, name=path) as resp:
+            try:
+                if resp.status_code != 200:
+                    sample.error = f"http_{resp.status_code}" if resp.status_code else "connection"
+                else:
+                    parser = SseParser()
+                    raw = resp._response  # FastResponse.iter_content blocks until 1 KiB; readline does not
+                    finished = False
+                    while not finished:
+                        line = raw.readline(b"\n")
+                        if not line:
+                            break
+                        for event in parser.feed(line):
+                            now = time.perf_counter()
+                            if event.error:
+                                sample.error = f"stream_{event.error_type}"
+                                finished = True
+                            if event.token:
+                                first = first if first is not None else now
+                                last = now
+                                sample.tokens += 1
+                            if event.done:
+                                finished = True
+                    if sample.error is None and not finished:
+                        sample.error = "incomplete"
+            except Exception as exc:  # any client-side failure is a failed request, by kind
+                sample.error = "timeout" if "timeout" in type(exc).__name__.lower() else "connection"
+            end = time.perf_counter()
+            sample.e2e_ms = (end - start) * 1000
+            if first is not None:
+                sample.ttft_ms = (first - start) * 1000
+            if first is not None and last is not None and sample.tokens > 1:
+                sample.itl_ms = (last - first) * 1000 / (sample.tokens - 1)
+            sample.ok = sample.error is None
+            resp.request_meta["response_time"] = sample.e2e_ms
+            if sample.ok:
+                resp.success()
+            else:
+                resp.failure(sample.error)
+        Shared.samples.append(sample)
+        Shared.unsent.append(sample)
+
+
+def _watch_lag() -> None:
+    # How late a 100 ms sleep wakes up: the client's own scheduling delay, added to every timing.
+    while True:
+        t = time.perf_counter()
+        gevent.sleep(0.1)
+        Shared.lag_ms.append((time.perf_counter() - t - 0.1) * 1000)
+
+
+def _send_samples(client_id: str, data: dict[str, Any]) -> None:
+    data["quantop_samples"] = [asdict(s) for s in Shared.unsent]
+    data["quantop_lag_ms"] = list(Shared.lag_ms)
+    Shared.unsent = []
+    Shared.lag_ms = []
+
+
+def _receive_samples(client_id: str, data: dict[str, Any]) -> None:
+    Shared.samples.extend(RawSample(**s) for s in data.get("quantop_samples", []))
+    Shared.lag_ms.extend(data.get("quantop_lag_ms", []))
+
+
+events.report_to_master.add_listener(_send_samples)  # type: ignore[no-untyped-call]
+events.worker_report.add_listener(_receive_samples)  # type: ignore[no-untyped-call]
+
+
+def _progress(env: Environment, run_seconds: float) -> None:
+    while True:
+        gevent.sleep(1.0)
+        errors = sum(1 for s in Shared.samples if not s.ok)
+        users = env.runner.user_count if env.runner else 0
+        elapsed = time.perf_counter() - Shared.started
+        line = {"elapsed": round(elapsed, 1), "of": run_seconds, "requests": len(Shared.samples), "errors": errors}
+        print(json.dumps(line | {"users": users}), flush=True)
+
+
+def run_master_or_local(plan: LoadPlan, out: Path, workers: int, master_port: int) -> int:
+    Shared.plan = plan
+    env = Environment(user_classes=[TgiUser], host=plan.endpoint, stop_timeout=plan.request_timeout, events=events)
+    TgiUser.host = plan.endpoint
+    TgiUser.network_timeout = plan.request_timeout
+    procs = []
+    if workers > 1:
+        runner: Any = env.create_master_runner("127.0.0.1", master_port)
+        import subprocess
+
+        port = runner.server.port if hasattr(runner.server, "port") else master_port
+        for _ in range(workers):
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "quantop.validation.locust_runner", "--worker", "--master-port", str(port)],
+                    stdout=subprocess.DEVNULL,
+                )
+            )
+        deadline = time.time() + 60
+        while len(runner.clients.ready) < workers:
+            if time.time() > deadline:
+                print(json.dumps({"fatal": f"only {len(runner.clients.ready)} of {workers} locust workers joined"}))
+                return 2
+            gevent.sleep(0.2)
+        # Workers read the plan from the master's custom message before any user starts.
+        runner.send_message("quantop_plan", asdict(plan))
+        gevent.sleep(0.5)
+    else:
+        runner = env.create_local_runner()
+    lag = gevent.spawn(_watch_lag)
+    Shared.started = time.perf_counter()
+    started_epoch = time.time()
+    runner.start(plan.users, spawn_rate=max(plan.users, 1))
+    progress = gevent.spawn(_progress, env, plan.run_seconds)
+    gevent.sleep(plan.run_seconds)
+    # Stop sending, let in-flight requests finish (stop_timeout), so long requests are not censored.
+    runner.stop()
+    if isinstance(runner, MasterRunner):
+        gevent.sleep(3.5)  # one last worker report (every 3 s) carries the samples finished at stop
+        runner.quit()
+        for proc in procs:
+            proc.wait(timeout=30)
+    lag.kill()
+    progress.kill()
+    with out.open("w") as fh:
+        fh.write(json.dumps({"started": started_epoch, "lag_ms": Shared.lag_ms, "workers": workers}) + "\n")
+        for sample in Shared.samples:
+            fh.write(json.dumps(asdict(sample)) + "\n")
+    return 0
+
+
+def run_worker(master_port: int) -> int:
+    env = Environment(user_classes=[TgiUser], events=events)
+    runner: WorkerRunner = env.create_worker_runner("127.0.0.1", master_port)
+
+    def on_plan(msg: Any, **_: Any) -> None:
+        Shared.plan = LoadPlan(**msg.data)
+        TgiUser.host = Shared.plan.endpoint
+        TgiUser.network_timeout = Shared.plan.request_timeout
+        env.host = Shared.plan.endpoint
+        env.stop_timeout = Shared.plan.request_timeout
+
+    runner.register_message("quantop_plan", on_plan)
+    gevent.spawn(_watch_lag)
+    runner.greenlet.join()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m quantop.validation.locust_runner")
+    p.add_argument("--plan", type=Path, help="JSON LoadPlan")
+    p.add_argument("--out", type=Path, help="where to write the raw samples (JSON lines)")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--master-port", type=int, default=5557)
+    p.add_argument("--worker", action="store_true")
+    args = p.parse_args(argv)
+    if args.worker:
+        return run_worker(args.master_port)
+    plan = LoadPlan(**json.loads(args.plan.read_text()))
+    return run_master_or_local(plan, args.out, args.workers, args.master_port)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
