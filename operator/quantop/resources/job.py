@@ -116,7 +116,8 @@ def build_validation_job(
             "readOnlyRootFilesystem": True,
             "capabilities": {"drop": ["ALL"]},
         },
-        "env": [{"name": "MPLCONFIGDIR", "value": "/tmp"}],
+        # The root filesystem is read-only: reports, samples and plots go to the emptyDir at /tmp.
+        "env": [{"name": "MPLCONFIGDIR", "value": "/tmp"}, {"name": "QUANTOP_REPORT_DIR", "value": "/tmp"}],
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
     volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]

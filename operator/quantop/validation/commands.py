@@ -24,6 +24,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     target.add_argument("--endpoint", required=True, help="TGI base URL, e.g. http://127.0.0.1:3000")
     target.add_argument("--label", default="candidate", help="configuration name in tables (e.g. the method)")
     target.add_argument("--revision", help="revision the results belong to")
+    target.add_argument("--ready-timeout", default="60s", help="how long to wait for /health to answer 200")
     target.add_argument("--api", choices=["generate", "chat"], default="generate", help="TGI route for the load")
     load = v.add_argument_group("load (locust)")
     load.add_argument("--users", type=int, default=100, help="concurrent streaming users (0: skip the load test)")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -183,8 +184,6 @@ def run_master_or_local(plan: LoadPlan, out: Path, workers: int, master_port: in
     procs = []
     if workers > 1:
         runner: Any = env.create_master_runner("127.0.0.1", master_port)
-        import subprocess
-
         port = runner.server.port if hasattr(runner.server, "port") else master_port
         for _ in range(workers):
             procs.append(
@@ -215,8 +214,14 @@ def run_master_or_local(plan: LoadPlan, out: Path, workers: int, master_port: in
     if isinstance(runner, MasterRunner):
         gevent.sleep(3.5)  # one last worker report (every 3 s) carries the samples finished at stop
         runner.quit()
+        # Samples are in; a worker that misses the quit message must not hold the run.
+        deadline = time.monotonic() + 3
+        while any(proc.poll() is None for proc in procs) and time.monotonic() < deadline:
+            gevent.sleep(0.1)
         for proc in procs:
-            proc.wait(timeout=30)
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=10)
     lag.kill()
     progress.kill()
     with out.open("w") as fh:

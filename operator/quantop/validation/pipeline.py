@@ -191,9 +191,11 @@ def run_validation(args: argparse.Namespace) -> int:
     out_dir = args.out_dir or Path(os.environ.get("QUANTOP_REPORT_DIR", ".")) / f"quantop-validation-{args.label}"
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        wait_until_ready(args.endpoint)
+        wait_until_ready(args.endpoint, parse_duration(args.ready_timeout))
     except OSError as exc:
         return _error(args, f"cannot write the report to {out_dir}: {exc}")
+    except ValueError as exc:
+        return _error(args, f"--ready-timeout: {exc}")
     except LoadError as exc:
         return _error(args, str(exc))
 

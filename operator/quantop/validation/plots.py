@@ -48,7 +48,7 @@ def latency_vs_accuracy(reports: Sequence[ValidationReport], path: Path) -> Path
             ax.errorbar(
                 p95,
                 acc.accuracy,
-                yerr=[[acc.accuracy - acc.ci_low], [acc.ci_high - acc.accuracy]],
+                yerr=[[max(acc.accuracy - acc.ci_low, 0.0)], [max(acc.ci_high - acc.accuracy, 0.0)]],
                 fmt="o" if r.verdict.value == "Passed" else "x",
                 capsize=3,
             )

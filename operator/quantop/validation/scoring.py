@@ -1,0 +1,401 @@
+"""Scoring a model's answers against held-out examples: SQL extraction, execution accuracy, simple metrics.
+
+Everything here is pure and local (sqlite3 in memory, no network), so the validation Job and the
+tests score the same way.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .dataset import Example
+
+METRICS = ("execution-accuracy", "exact-match", "exact", "contains", "regex")
+MAX_ROWS = 100_000  # a result this large is a runaway join, not an answer
+
+_TOKEN = re.compile(
+    r"""(?P<ws>\s+)
+    |(?P<comment>--[^\n]*|/\*.*?(?:\*/|\Z))
+    |(?P<str>'(?:[^']|'')*'?)
+    |(?P<ident>"(?:[^"]|"")*"?|`[^`]*`?|\[[^\]]*\]?)
+    |(?P<num>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
+    |(?P<word>[A-Za-z_][A-Za-z0-9_$]*)
+    |(?P<op><=|>=|<>|!=|==|\|\||<<|>>|.)""",
+    re.X | re.S,
+)
+Token = tuple[str, str]  # (kind, text)
+STATEMENT_START = re.compile(
+    r"(SELECT|WITH|INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER|PRAGMA|VALUES|EXPLAIN|ATTACH)\b", re.I
+)
+
+
+def tokenize(sql: str) -> list[Token]:
+    """Lossless: joining the texts gives back `sql`, so rewrites keep the author's layout."""
+    return [(m.lastgroup or "op", m.group()) for m in _TOKEN.finditer(sql)]
+
+
+def _significant(tokens: list[Token]) -> list[Token]:
+    return [t for t in tokens if t[0] not in ("ws", "comment")]
+
+
+def split_statements(sql: str) -> list[str]:
+    """The non-empty statements of `sql`, split at semicolons outside strings, identifiers and comments."""
+    statements: list[list[Token]] = []
+    current: list[Token] = []
+    for token in tokenize(sql):
+        if token == ("op", ";"):
+            statements.append(current)
+            current = []
+        else:
+            current.append(token)
+    statements.append(current)
+    return ["".join(t[1] for t in s).strip() for s in statements if _significant(s)]
+
+
+def normalize_sql(sql: str) -> str:
+    """A canonical spelling: words lowercased (SQLite compares keywords and names case-insensitively),
+    string literals untouched, comments dropped, one space between tokens except around punctuation."""
+    out = ""
+    previous = ""
+    for kind, text in _significant(tokenize(sql.strip().rstrip(";"))):
+        text = text.lower() if kind == "word" else text
+        glued = text in (",", ")", ".", ";") or previous in ("(", ".") or (text == "(" and previous.isidentifier())
+        out += text if glued or not out else " " + text
+        previous = text
+    return out.rstrip(";").rstrip()
+
+
+def exact_match(gold: str, predicted: str) -> bool:
+    return normalize_sql(gold) == normalize_sql(predicted)
+
+
+def has_top_level_order_by(sql: str) -> bool:
+    depth = 0
+    words = _significant(tokenize(sql))
+    for i, (_kind, text) in enumerate(words):
+        depth += {"(": 1, ")": -1}.get(text, 0)
+        if depth == 0 and text.lower() == "order" and i + 1 < len(words) and words[i + 1][1].lower() == "by":
+            return True
+    return False
+
+
+# --- extraction --------------------------------------------------------------------------------
+
+_SQL_TAGS = {"", "sql", "sqlite", "sqlite3", "postgresql", "postgres", "mysql", "tsql", "plsql"}
+_LABEL = re.compile(r"^\s*(?:\*\*)?(?:final\s+)?(?:sqlite\s+|sql\s+)?(?:sql|query|answer)(?:\*\*)?\s*:\s*", re.I)
+_CONTINUATION = re.compile(
+    r"(FROM|WHERE|JOIN|INNER|LEFT|RIGHT|FULL|CROSS|NATURAL|ON|USING|AND|OR|NOT|GROUP|ORDER|HAVING|LIMIT|OFFSET|"
+    r"UNION|INTERSECT|EXCEPT|CASE|WHEN|THEN|ELSE|END|AS|SELECT|WITH|WINDOW|OVER|PARTITION|BETWEEN|IN|IS|LIKE|"
+    r"DESC|ASC|DISTINCT|VALUES|SET)\b",
+    re.I,
+)
+_SPECIAL_TOKENS = re.compile(r"</s>|<\|[a-z_]+\|>|<eos>|<end_of_turn>", re.I)
+
+
+def extract_sql(text: str) -> str:
+    """The SQL in a model's answer: a fenced block, a "SQL:" line, or the first lines that look like SQL."""
+    text = _SPECIAL_TOKENS.sub("", text)
+    fenced = _from_fences(text)
+    if fenced is not None:
+        return _clean(fenced)
+    from_lines = _from_lines(text)
+    if from_lines is not None:
+        return _clean(from_lines)
+    for span in re.findall(r"`([^`\n]+)`", text):
+        if STATEMENT_START.match(span.strip()):
+            return _clean(span)
+    return _clean(text)
+
+
+def _from_fences(text: str) -> str | None:
+    """The first block tagged as SQL, else the first untagged one (a closing fence cut off by max tokens is fine)."""
+    untagged: str | None = None
+    for m in re.finditer(r"```([A-Za-z0-9_+-]*)(.*?)(?:```|\Z)", text, re.S):
+        lang, body = m.group(1), m.group(2)
+        if lang.lower() in _SQL_TAGS - {""}:
+            return body
+        if untagged is None and (lang == "" or STATEMENT_START.match(lang)):
+            untagged = lang + body
+    return untagged
+
+
+def _from_lines(text: str) -> str | None:
+    lines = text.splitlines()
+    for start, line in enumerate(lines):
+        candidate = _LABEL.sub("", line).strip().strip("`")
+        if not STATEMENT_START.match(candidate) or _is_prose(candidate, first=True):
+            continue
+        taken = [candidate]
+        for following in lines[start + 1 :]:
+            if ";" in taken[-1] or not following.strip() or _is_prose(following):
+                break
+            taken.append(following.rstrip().rstrip("`"))
+        return "\n".join(taken)
+    return None
+
+
+def _is_prose(line: str, first: bool = False) -> bool:
+    """Explanation rather than SQL: "This query counts ...", or a sentence that merely starts like SQL
+    ("With the schema above, the query is:")."""
+    stripped = line.strip()
+    if line[:1].isspace() or not re.match(r"[A-Z][a-z]", stripped):
+        return False
+    if first:
+        return stripped.endswith((":", ".", "!")) or not re.search(r"\bfrom\b|\(|\*|=|\bvalues\b", stripped, re.I)
+    return not _CONTINUATION.match(stripped)
+
+
+def _clean(sql: str) -> str:
+    """Drop prose after the first semicolon unless another statement follows (that must stay, to be refused)."""
+    tokens = tokenize(sql.strip())
+    for i, token in enumerate(tokens):
+        if token == ("op", ";"):
+            rest = "".join(t[1] for t in tokens[i + 1 :]).strip()
+            if not STATEMENT_START.match(rest):
+                sql = "".join(t[1] for t in tokens[:i])
+            break
+    return sql.strip().rstrip(";").strip()
+
+
+# --- execution ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    correct: bool
+    error: str | None = None
+
+
+class QueryError(Exception):
+    pass
+
+
+_READ_ONLY = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
+
+
+def _authorize(action: int, *_args: object) -> int:
+    # A model's answer must not write, ATTACH a file on disk or change PRAGMAs: only reads pass.
+    return sqlite3.SQLITE_OK if action in _READ_ONLY else sqlite3.SQLITE_DENY
+
+
+def run_query(context: str, sql: str, timeout_s: float = 2.0) -> list[tuple[object, ...]]:
+    """Rows of `sql` on a fresh in-memory database built from `context`; QueryError on any failure."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        try:
+            conn.executescript(context)
+        except (sqlite3.Error, ValueError) as e:
+            raise QueryError(f"sql_context does not load: {e}") from None
+        conn.set_authorizer(_authorize)
+        deadline = time.monotonic() + timeout_s
+        conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
+        try:
+            cursor = conn.execute(sql)
+            rows = cursor.fetchmany(MAX_ROWS + 1)
+        except (sqlite3.Error, sqlite3.Warning, ValueError, OverflowError) as e:
+            if time.monotonic() > deadline:
+                raise QueryError("timeout") from None
+            message = str(e)
+            if message == "not authorized":
+                message = "not authorized: only read-only SELECT queries are allowed"
+            raise QueryError(message) from None
+        if len(rows) > MAX_ROWS:
+            raise QueryError(f"result too large (more than {MAX_ROWS} rows)")
+        return rows
+    finally:
+        conn.close()
+
+
+def _value(v: object) -> object:
+    """NULL-safe and float-tolerant: 1 == 1.0, and floats agree to 6 significant digits."""
+    if isinstance(v, float) and math.isfinite(v):
+        if v.is_integer() and abs(v) < 2**53:
+            return int(v)
+        rounded = float(f"{v:.6g}")
+        return int(rounded) if rounded.is_integer() else rounded
+    return v
+
+
+def execution_match(context: str, gold: str, predicted: str, *, timeout_s: float = 2.0) -> ExecutionResult:
+    """Run gold and predicted on separate fresh databases and compare their rows (not column names).
+
+    Rows are compared as multisets unless the gold query orders its result at the top level."""
+    statements = split_statements(predicted)
+    if not statements:
+        return ExecutionResult(False, "no SQL query in the answer")
+    if len(statements) > 1:
+        return ExecutionResult(False, f"only one SQL statement is allowed, the answer has {len(statements)}")
+    try:
+        gold_rows = run_query(context, gold, timeout_s)
+    except QueryError as e:
+        return ExecutionResult(False, f"gold query failed: {e}")
+    try:
+        predicted_rows = run_query(context, statements[0], timeout_s)
+    except QueryError as e:
+        return ExecutionResult(False, str(e))
+    g = [tuple(_value(v) for v in row) for row in gold_rows]
+    p = [tuple(_value(v) for v in row) for row in predicted_rows]
+    return ExecutionResult(g == p if has_top_level_order_by(gold) else Counter(g) == Counter(p))
+
+
+# --- generic metrics ---------------------------------------------------------------------------
+
+
+def score_answer(metric: str, example: Example, answer_text: str) -> ExecutionResult:
+    scorer = _SCORERS.get(metric)
+    if scorer is None:
+        raise ValueError(f"unknown metric {metric!r}; known metrics: {', '.join(METRICS)}")
+    return scorer(example, answer_text)
+
+
+def _regex(example: Example, answer: str) -> ExecutionResult:
+    try:
+        return ExecutionResult(re.search(example.answer, answer) is not None)
+    except re.error as e:
+        return ExecutionResult(False, f"invalid regex in example {example.id}: {e}")
+
+
+_SCORERS: dict[str, Callable[[Example, str], ExecutionResult]] = {
+    "execution-accuracy": lambda ex, a: execution_match(ex.context, ex.answer, extract_sql(a)),
+    "exact-match": lambda ex, a: ExecutionResult(exact_match(ex.answer, extract_sql(a))),
+    "exact": lambda ex, a: ExecutionResult(a.strip().casefold() == ex.answer.strip().casefold()),
+    "contains": lambda ex, a: ExecutionResult(ex.answer.strip().casefold() in a.casefold()),
+    "regex": _regex,
+}
+
+
+def prompt_for(example: Example) -> str:
+    """The question as sent to the model; the emulator finds the question again by its `Question: ` line."""
+    schema = [s + ";" for s in split_statements(example.context) if re.match(r"CREATE\s+TABLE\b", s, re.I)]
+    return (
+        "You are an expert SQLite developer. Given the database schema below, write the SQLite query that "
+        "answers the question.\n\n"
+        "Schema:\n" + ("\n".join(schema) or "(no schema given)") + "\n\n"
+        f"Question: {example.prompt}\n\n"
+        "Answer with exactly one SQLite query and nothing else.\n"
+    )
+
+
+_FLIP = {">": "<", "<": ">", ">=": "<", "<=": ">", "=": "<>", "<>": "=", "!=": "="}
+_AGGREGATES = {"sum": ("AVG", "COUNT"), "avg": ("SUM",), "max": ("MIN",), "min": ("MAX",), "count": ("SUM",)}
+_SWAP = {"asc": "DESC", "desc": "ASC", "rank": "ROW_NUMBER", "row_number": "RANK"}
+_CLAUSE_END = {"group", "order", "limit", "having", "window", "union", "except", "intersect", ";"}
+Lexeme = tuple[str, str, str]  # (kind, text, the whitespace and comments before it)
+
+
+def wrong_sql_variants(gold: str) -> list[str]:
+    """Plausible but wrong rewrites of `gold`, in a stable order. Some may still give the gold's result;
+    callers that need a wrong answer run them and keep one whose rows differ."""
+    lexemes, tail = _lexemes(gold)
+    words = [text.lower() for _kind, text, _lead in lexemes]
+    variants: list[str] = []
+
+    def edit(start: int, end: int, text: str) -> None:
+        lead = lexemes[start][2] if start < len(lexemes) and start != end else ""
+        before = "".join(lead + t for _k, t, lead in lexemes[:start])
+        after = "".join(lead + t for _k, t, lead in lexemes[end:])
+        variants.append(before + (lead + text if text else "") + after + tail)
+
+    for i, (kind, text, _lead) in enumerate(lexemes):
+        word, following = words[i], words[i + 1] if i + 1 < len(words) else ""
+        if kind == "op" and text in _FLIP:
+            edit(i, i + 1, _FLIP[text])
+        elif kind == "num":
+            for other in _other_numbers(text):
+                edit(i, i + 1, other)
+        elif kind != "word":
+            continue
+        elif word in _AGGREGATES and following == "(":
+            for other in _AGGREGATES[word]:
+                if not (other == "SUM" and words[i + 2 : i + 3] == ["*"]):
+                    edit(i, i + 1, other)
+        elif word in _SWAP:
+            edit(i, i + 1, _SWAP[word])
+        elif word == "distinct" or (word == "left" and following in ("join", "outer")):
+            edit(i, i + 1 + (following == "outer"), "")
+        elif word == "not" and following in ("in", "like", "between", "exists", "null"):
+            edit(i, i + 1, "")
+        elif word == "is" and following == "null":
+            edit(i, i + 1, "IS NOT")
+        elif word == "in" and words[i - 1] != "not":
+            edit(i, i + 1, "NOT IN")
+        elif word in ("where", "having"):
+            end = _clause_end(words, i)
+            edit(i, end, "")
+            for start, stop in _conjuncts(words, i + 1, end):
+                edit(start, stop, "")
+        elif word == "order" and following == "by":
+            end = _clause_end(words, i)
+            if not {"asc", "desc"} & set(words[i:end]):
+                edit(end, end, " DESC")
+        elif word == "partition" and following == "by":
+            edit(i, _clause_end(words, i), "")
+    seen = {normalize_sql(gold)}
+    unique = []
+    for variant in variants:
+        key = normalize_sql(variant)
+        if key and key not in seen:
+            seen.add(key)
+            unique.append(variant)
+    return unique
+
+
+def _lexemes(sql: str) -> tuple[list[Lexeme], str]:
+    out: list[Lexeme] = []
+    lead = ""
+    for kind, text in tokenize(sql):
+        if kind in ("ws", "comment"):
+            lead += text
+        else:
+            out.append((kind, text, lead))
+            lead = ""
+    return out, lead
+
+
+def _other_numbers(text: str) -> list[str]:
+    if text.isdigit():
+        n = int(text)
+        return [str(n + 1), str(n * 2 if n > 1 else n + 5)]
+    x = float(text)
+    return [repr(round(x * 1.5, 2)), repr(round(x + 1, 2))]
+
+
+def _clause_end(words: list[str], start: int) -> int:
+    """Index of the word ending the clause at `start`: the next clause keyword at the same depth or `)`."""
+    depth = 0
+    for j in range(start + 1, len(words)):
+        if words[j] == "(":
+            depth += 1
+        elif words[j] == ")":
+            if depth == 0:
+                return j
+            depth -= 1
+        elif depth == 0 and words[j] in _CLAUSE_END:
+            return j
+    return len(words)
+
+
+def _conjuncts(words: list[str], start: int, end: int) -> list[tuple[int, int]]:
+    """Spans that remove one AND-ed condition (with its AND) from words[start:end], if there are several."""
+    cuts, depth, in_between = [], 0, False
+    for j in range(start, end):
+        depth += {"(": 1, ")": -1}.get(words[j], 0)
+        if depth == 0 and words[j] == "between":
+            in_between = True
+        elif depth == 0 and words[j] == "and":
+            if in_between:
+                in_between = False
+            else:
+                cuts.append(j)
+    if not cuts:
+        return []
+    bounds = [start, *cuts, end]
+    spans = [(bounds[0], bounds[1] + 1)]
+    spans += [(bounds[k], bounds[k + 1]) for k in range(1, len(bounds) - 1)]
+    return spans

@@ -1,0 +1,200 @@
+"""`quantop validate` and `quantop report` against the TGI emulator, as a user or the Job runs them.
+
+The emulator runs the A10 eetq timing model 20x faster so each load test takes seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from quantop.api.status import ValidationResults, Verdict
+from quantop.sandbox.processes import free_port, quantop_command
+from quantop.validation.report import load_report
+
+SHORT_LOAD = ["--users", "8", "--duration", "3s", "--warmup", "1s", "--max-new-tokens", "32"]
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    port = free_port()
+    cmd = quantop_command("emulate-tgi", "--port", str(port), "--profile", "a10-eetq", "--set", "latency_scale=0.05")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"{url}/health", timeout=1)
+            break
+        except httpx.HTTPError:
+            assert time.monotonic() < deadline, "emulator did not start"
+            time.sleep(0.1)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
+def profile(endpoint: str) -> Iterator[None]:
+    """Each test starts from the calibrated profile and leaves it so."""
+    original = httpx.get(f"{endpoint}/emulator/profile").json()
+    yield
+    keep = ("accuracy", "error_rate", "error_kinds", "latency_scale")
+    restore = {k: ",".join(v) if isinstance(v, list) else v for k, v in original.items() if k in keep}
+    httpx.patch(f"{endpoint}/emulator/profile", json=restore)
+
+
+def validate(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(quantop_command("validate", "--no-plots", *args), capture_output=True, text=True, timeout=180)
+
+
+def results(path: Path) -> ValidationResults:
+    text = path.read_text()
+    assert len(text.encode()) <= 4096
+    return ValidationResults.model_validate_json(text)
+
+
+def test_passing_validation_writes_report_table_and_termination_message(
+    endpoint: str, profile: None, tmp_path: Path
+) -> None:
+    term = tmp_path / "termination-log"
+    run = subprocess.run(
+        quantop_command(
+            "validate", "--endpoint", endpoint, *SHORT_LOAD, "--samples", "20", "--slo-p95-ms", "60000",
+            "--slo-max-error-rate", "0.01", "--baseline-accuracy", "0.5", "--max-accuracy-drop", "0.02",
+            "--gpu-price-per-hour", "1.624", "--weights-gib", "3.6", "--label", "eetq", "--revision", "abc123",
+            "--out-dir", str(tmp_path / "out"), "--termination-log", str(term), "--no-progress",
+        ),
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "| eetq" in run.stdout and "PASSED" in run.stdout
+    report = load_report((tmp_path / "out" / "report.json").read_text(), "report.json")
+    assert report.verdict == Verdict.PASSED and report.load and report.accuracy and report.cost
+    assert report.load.requests > 0 and report.load.errors == 0
+    assert set(report.load.latency_ms) == {"p50", "p95", "p98", "p99"}
+    p = report.load.latency_ms
+    assert p["p50"].value <= p["p95"].value <= p["p98"].value <= p["p99"].value
+    assert report.load.ttft_ms["p95"].value < p["p50"].value
+    assert report.accuracy.samples == 20 and 0 <= report.accuracy.ci_low <= report.accuracy.accuracy
+    assert report.cost.usd_per_million_tokens and report.cost.usd_per_million_tokens > 0
+    assert {g.name for g in report.gates} == {"p95LatencyMs", "errorRate", "accuracyDrop"}
+    assert (tmp_path / "out" / "latency-cdf.png").stat().st_size > 1000
+    compact = results(term)
+    assert compact.verdict == Verdict.PASSED and compact.revision == "abc123"
+    assert compact.p95_ms == pytest.approx(p["p95"].value, abs=0.1) and compact.requests == report.load.requests
+
+
+def test_latency_gate_failure_exits_1_and_says_by_how_much(endpoint: str, profile: None, tmp_path: Path) -> None:
+    term = tmp_path / "t"
+    run = validate("--endpoint", endpoint, *SHORT_LOAD, "--samples", "0", "--slo-p95-ms", "5",
+                   "--out-dir", str(tmp_path), "--termination-log", str(term))  # fmt: skip
+    assert run.returncode == 1, run.stderr
+    assert "FAIL  p95" in run.stdout and "> SLO 5 ms (+" in run.stdout
+    compact = results(term)
+    (gate,) = compact.gates
+    assert compact.verdict == Verdict.FAILED and not gate.passed and gate.measured and gate.measured > 5
+    assert compact.message.startswith("failed: p95")
+
+
+def test_inaccurate_model_fails_the_accuracy_gate(endpoint: str, profile: None, tmp_path: Path) -> None:
+    httpx.patch(f"{endpoint}/emulator/profile", json={"accuracy": 0.1})
+    run = validate("--endpoint", endpoint, "--users", "0", "--samples", "30", "--baseline-accuracy", "0.7",
+                   "--max-accuracy-drop", "0.02", "--out-dir", str(tmp_path))  # fmt: skip
+    assert run.returncode == 1, run.stderr
+    report = load_report((tmp_path / "report.json").read_text(), "r")
+    assert report.accuracy and report.accuracy.accuracy < 0.5 and report.accuracy.failures
+    assert "accuracy" in report.message and "drop" in report.message
+    assert report.load is None
+
+
+def test_server_errors_fail_the_error_rate_gate_by_kind(endpoint: str, profile: None, tmp_path: Path) -> None:
+    httpx.patch(f"{endpoint}/emulator/profile", json={"error_rate": 1.0, "error_kinds": "generation,overloaded"})
+    run = validate("--endpoint", endpoint, *SHORT_LOAD, "--samples", "0", "--slo-max-error-rate", "0.05",
+                   "--out-dir", str(tmp_path), "--ready-timeout", "1s")  # fmt: skip
+    # /health answers 503 when every request fails, so the run cannot start: exit 2, not a crash.
+    assert run.returncode == 2 and "/health answered 503" in run.stderr
+    httpx.patch(f"{endpoint}/emulator/profile", json={"error_rate": 0.5})
+    run = validate("--endpoint", endpoint, *SHORT_LOAD, "--samples", "0", "--slo-max-error-rate", "0.05",
+                   "--out-dir", str(tmp_path))  # fmt: skip
+    assert run.returncode == 1, run.stderr
+    report = load_report((tmp_path / "report.json").read_text(), "r")
+    assert report.load and set(report.load.errors_by_kind) <= {"stream_generation", "http_429"}
+    assert report.load.errors_by_kind and "FAIL  error rate" in run.stdout
+
+
+def test_distributed_mode_merges_worker_samples(endpoint: str, profile: None, tmp_path: Path) -> None:
+    run = validate("--endpoint", endpoint, *SHORT_LOAD, "--workers", "2", "--samples", "0", "--out-dir", str(tmp_path))
+    assert run.returncode == 0, run.stdout + run.stderr
+    report = load_report((tmp_path / "report.json").read_text(), "r")
+    assert report.load and report.load.workers == 2 and report.load.requests > 8
+    assert report.load.latency_ms["p50"].samples == report.load.requests - report.load.errors
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--duration", "soon"], "invalid duration 'soon'"),
+        (["--users", "-3"], "--users must be >= 0"),
+        (["--users", "0", "--samples", "0"], "nothing to do"),
+        (["--field-map", "question"], "use QUANTOP_FIELD=COLUMN"),
+        (["--dataset", "/no/such/file.jsonl"], "file not found"),
+        (["--dataset", "builtin:nope"], "nope"),
+        (["--slo-max-error-rate", "5"], "fraction between 0 and 1"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message_and_no_traceback(
+    endpoint: str, tmp_path: Path, args: list[str], message: str
+) -> None:
+    term = tmp_path / "t"
+    run = validate("--endpoint", endpoint, "--termination-log", str(term), *args)
+    assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr
+    assert results(term).verdict == Verdict.ERROR and message in results(term).message
+
+
+def test_user_dataset_with_field_map_and_missing_field(endpoint: str, tmp_path: Path) -> None:
+    data = tmp_path / "set.jsonl"
+    data.write_text(json.dumps({"question": "Question?", "query": "SELECT 1", "schema": ""}) + "\n")
+    run = validate("--endpoint", endpoint, "--users", "0", "--dataset", str(data), "--samples", "1",
+                   "--metric", "exact-match", "--out-dir", str(tmp_path / "o"))  # fmt: skip
+    assert run.returncode == 2 and "sql_prompt" in run.stderr and "Traceback" not in run.stderr
+    run = validate("--endpoint", endpoint, "--users", "0", "--dataset", str(data), "--samples", "1",
+                   "--metric", "exact-match", "--field-map", "sql_prompt=question", "--field-map", "sql=query",
+                   "--field-map", "sql_context=schema", "--out-dir", str(tmp_path / "o"))  # fmt: skip
+    assert run.returncode == 0, run.stderr
+
+
+def test_unreachable_endpoint_is_an_error_not_a_failed_gate(tmp_path: Path) -> None:
+    term = tmp_path / "t"
+    run = validate("--endpoint", f"http://127.0.0.1:{free_port()}", "--ready-timeout", "1s",
+                   "--termination-log", str(term))  # fmt: skip
+    assert run.returncode == 2 and "is not ready" in run.stderr and "Traceback" not in run.stderr
+    assert results(term).verdict == Verdict.ERROR
+
+
+def test_report_builds_the_guides_table_from_reports(endpoint: str, profile: None, tmp_path: Path) -> None:
+    paths = []
+    for label, scale, weights in (("default", "0.06", "7.1"), ("eetq", "0.05", "3.6")):
+        httpx.patch(f"{endpoint}/emulator/profile", json={"latency_scale": scale})
+        out = tmp_path / label
+        run = validate("--endpoint", endpoint, *SHORT_LOAD, "--samples", "5", "--label", label,
+                       "--weights-gib", weights, "--out-dir", str(out))  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        paths.append(str(out / "report.json"))
+    run = subprocess.run(quantop_command("report", *paths, "--plots", str(tmp_path / "plots")),
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("| Configuration") and "default (baseline)" in lines[2] and "eetq" in lines[3]
+    assert "| 2.0x" in lines[3] and "| 1.00x" in lines[2]  # 7.1 GiB / 3.6 GiB, and the baseline against itself
+    assert (tmp_path / "plots" / "latency-cdf.png").stat().st_size > 1000
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    run = subprocess.run(quantop_command("report", str(bad)), capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "not a quantop validation report" in run.stderr
