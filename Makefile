@@ -51,6 +51,9 @@ bench: venv tools
 
 generate: venv
 	$(BIN)/quantop crd > crds/quantizedmodels.quantop.dev.yaml
+	cp crds/quantizedmodels.quantop.dev.yaml charts/quantop/crds/
+	$(BIN)/python -m quantop.validation.sqlgen --out operator/quantop/validation/data/text-to-sql.jsonl
+	$(BIN)/python -m quantop.monitoring.dashboards --out-dir dashboards --out-dir charts/quantop/files/dashboards
 	$(BIN)/python scripts/generate_docs.py
 
 clean:

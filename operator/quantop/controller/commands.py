@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import time
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -18,6 +19,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     peering = p.add_mutually_exclusive_group()
     peering.add_argument("--peering", default=None, help="kopf peering name, for several replicas (leader election)")
     peering.add_argument("--standalone", action="store_true", help="no peering (a single replica)")
+    p.add_argument(
+        "--priority",
+        type=int,
+        default=None,
+        help="kopf peering priority; default: older replicas win (negated start time), so one always leads",
+    )
     p.add_argument("--verbose", action="store_true")
     p.set_defaults(func=run)
 
@@ -41,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
         namespaces=args.namespace or (),
         standalone=args.standalone or args.peering is None,
         peering_name=args.peering,
+        # Equal priorities make every replica pause; a unique one per start elects the oldest.
+        priority=args.priority if args.priority is not None else -int(time.time() * 1000),
         liveness_endpoint=liveness,
     )
     return 0

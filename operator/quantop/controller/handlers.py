@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from typing import Any, ClassVar, cast
 
 import kopf
@@ -15,11 +16,14 @@ from quantop.resources import LABEL_MANAGED_BY, MANAGED_BY
 
 from .kube import Credentials, KubeClient
 from .outcome import status_patch
+from .probe import ProductionProbe
 from .reconcile import reconcile
 
 log = logging.getLogger("quantop")
 
 RESYNC_SECONDS = float(os.environ.get("QUANTOP_RESYNC_SECONDS", "30"))
+#: How often the probe timer checks whether a model's accuracy probe is due (its own interval decides).
+PROBE_TICK_SECONDS = float(os.environ.get("QUANTOP_PROBE_TICK_SECONDS", "30"))
 
 
 class _Runtime:
@@ -32,6 +36,7 @@ class _Runtime:
 
     client_credentials: Credentials | None = None
     metrics: Any = None
+    probe: ProductionProbe | None = None
 
     @classmethod
     def kube(cls) -> KubeClient:
@@ -50,9 +55,11 @@ RUNTIME = _Runtime
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # Progress and diff-base live in annotations so the structural status schema stays ours.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="quantop.dev")
+    # kopf leaves annotations under its own prefix out of change detection: with "quantop.dev"
+    # it would ignore the user's quantop.dev/promote and quantop.dev/rollback until the next resync.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kopf.quantop.dev")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="quantop.dev", key="last-handled-configuration"
+        prefix="kopf.quantop.dev", key="last-handled-configuration"
     )
     settings.posting.level = logging.WARNING
     RUNTIME.locks.clear()  # locks belong to the event loop of this operator run
@@ -60,6 +67,13 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     RUNTIME.config = OperatorConfig.load(path) if path else default_config()
     if os.environ.get("QUANTOP_HUB_URL"):
         RUNTIME.config = RUNTIME.config.model_copy(update={"hub_url": os.environ["QUANTOP_HUB_URL"]})
+    port = int(os.environ.get("QUANTOP_METRICS_PORT") or 0)
+    if port and RUNTIME.metrics is None:
+        from quantop.monitoring.exporter import OperatorMetrics
+
+        RUNTIME.metrics = OperatorMetrics()
+        RUNTIME.metrics.serve(port)
+    RUNTIME.probe = ProductionProbe(RUNTIME.metrics)
 
 
 @kopf.on.login()
@@ -99,7 +113,16 @@ async def reconcile_named(namespace: str, name: str, *, coalesce: bool = False) 
         raw = await client.get("QuantizedModel", namespace, name)
         if raw is None or (raw.get("metadata") or {}).get("deletionTimestamp"):
             return
-        outcome = await reconcile(raw, client, RUNTIME.config)
+        started = time.perf_counter()
+        try:
+            outcome = await reconcile(raw, client, RUNTIME.config)
+        except Exception:
+            if RUNTIME.metrics is not None:
+                RUNTIME.metrics.reconcile_errors.labels(namespace, name).inc()
+            raise
+        finally:
+            if RUNTIME.metrics is not None:
+                RUNTIME.metrics.reconcile_seconds.observe(time.perf_counter() - started)
         patch = status_patch(raw.get("status"), outcome.status)
         if patch is not None:
             await client.patch("QuantizedModel", namespace, name, {"status": patch}, subresource="status")
@@ -134,3 +157,18 @@ async def on_child(body: kopf.Body, **_: Any) -> None:
     for ref in body.metadata.get("ownerReferences") or []:
         if ref.get("kind") == KIND and body.metadata.namespace:
             await reconcile_named(body.metadata.namespace, ref["name"], coalesce=True)
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def on_qm_event(type: str | None, namespace: str | None, name: str, **_: Any) -> None:
+    """A deleted QuantizedModel's metrics go with it (an event handler: no finalizer is added)."""
+    if type == "DELETED" and RUNTIME.metrics is not None:
+        RUNTIME.metrics.forget(namespace or "", name)
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=PROBE_TICK_SECONDS, initial_delay=PROBE_TICK_SECONDS)
+async def accuracy_probe(body: kopf.Body, **_: Any) -> None:
+    """The production accuracy probe, when the spec enables it and its interval has passed."""
+    raw = cast(dict[str, Any], dict(body))
+    if RUNTIME.probe is not None and RUNTIME.probe.due(raw, time.time()):
+        await RUNTIME.probe.run(raw)

@@ -44,7 +44,6 @@ RESOURCES: dict[str, Resource] = {
     "Service": Resource("", "v1", "services"),
     "Job": Resource("batch", "v1", "jobs"),
     "Pod": Resource("", "v1", "pods"),
-    "ConfigMap": Resource("", "v1", "configmaps"),
     "PodMonitor": Resource("monitoring.coreos.com", "v1", "podmonitors"),
 }
 

@@ -35,6 +35,8 @@ class Outcome:
     counters: list[tuple[str, str]] = field(default_factory=list)
     #: One-shot annotations (promote, rollback) consumed by this reconcile, removed from the object.
     annotations_to_clear: list[str] = field(default_factory=list)
+    #: Available replicas of the stable revision's Deployment, when one was read.
+    stable_ready_replicas: int | None = None
 
     def condition(
         self,

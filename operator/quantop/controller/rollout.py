@@ -258,6 +258,7 @@ async def _steady(
             await client.patch("Deployment", ctx.namespace, name, {"spec": {"replicas": 0}})
     live = await client.get("Deployment", ctx.namespace, revision_name(ctx.name, stable))
     ready = int(((live or {}).get("status") or {}).get("availableReplicas") or 0)
+    out.stable_ready_replicas = ready
     wanted = ctx.spec.serving.replicas
     if ready >= max(wanted, 1):
         out.condition(
@@ -464,6 +465,7 @@ async def _steady_ready_only(out: Outcome, client: KubeClient, ctx: ModelContext
     stable = out.status.stable_revision
     live = await client.get("Deployment", ctx.namespace, revision_name(ctx.name, stable or ""))
     ready = int(((live or {}).get("status") or {}).get("availableReplicas") or 0)
+    out.stable_ready_replicas = ready
     out.condition(
         ConditionType.READY,
         ready > 0,

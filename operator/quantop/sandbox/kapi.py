@@ -28,6 +28,10 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+#: Requests kmock remembers (tests look at the last few; matching scans all of them).
+REQUEST_HISTORY = 16
+
+
 class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
     """kmock with server-assigned metadata and generation tracking."""
 
@@ -36,6 +40,10 @@ class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         self._rv = itertools.count(1)
 
     async def _handle(self, request: Any) -> Any:
+        # kmock keeps every request for test assertions and matches each new one by scanning that
+        # history, so a long-running sandbox slows down quadratically; keep only the recent past.
+        if len(self._requests) > REQUEST_HISTORY:
+            del self._requests[:-REQUEST_HISTORY]
         if request.resource is not None and isinstance(request.data, dict):
             if request.action == enums.action.CREATE:
                 self._on_create(request)

@@ -36,6 +36,9 @@ GARBAGE = [
     ("/api/v1", "pods"),
     ("/apis/monitoring.coreos.com/v1", "podmonitors"),
 ]
+#: Readiness probe failures in a row before a pod is unready (kubelet's default failureThreshold).
+FAILURE_THRESHOLD = 3
+
 FAULT_OVERRIDES = {
     "slow": ["--set", "latency_scale=3.0"],
     "inaccurate": ["--set", "accuracy=0.2"],
@@ -77,7 +80,12 @@ def _tgi_pod(dep: dict[str, Any], name: str, status: dict[str, Any]) -> dict[str
 
 
 class NodeSimulator:
-    def __init__(self, api_url: str, workdir: Path, *, emulator_args: list[str] | None = None) -> None:
+    def __init__(
+        self, api_url: str, workdir: Path, *, emulator_args: list[str] | None = None, max_parallel_jobs: int = 1
+    ) -> None:
+        self.max_parallel_jobs = max_parallel_jobs
+        self.probe_failures: dict[int, int] = {}  # emulator port -> readiness failures in a row
+        self.ready_ports: set[int] = set()
         self.http = httpx.AsyncClient(base_url=api_url, timeout=10)
         self.workdir = workdir
         self.supervisor = Supervisor(workdir / "logs")
@@ -214,13 +222,21 @@ class NodeSimulator:
         return argv + FAULT_OVERRIDES.get(fault, []) + self.emulator_args
 
     async def _healthy(self, port: int | None) -> bool:
+        """A readiness probe: ready after one success, unready after FAILURE_THRESHOLD failures in a row."""
         if port is None:
             return False
         try:
-            async with httpx.AsyncClient(timeout=1) as c:
-                return (await c.get(f"http://127.0.0.1:{port}/health")).status_code == 200
+            async with httpx.AsyncClient(timeout=2) as c:
+                ok = (await c.get(f"http://127.0.0.1:{port}/health")).status_code == 200
         except httpx.HTTPError:
-            return False
+            ok = False
+        failures = 0 if ok else self.probe_failures.get(port, 0) + 1
+        self.probe_failures[port] = failures
+        if ok:
+            self.ready_ports.add(port)  # ready from the first success, not before
+        elif failures >= FAILURE_THRESHOLD:
+            self.ready_ports.discard(port)
+        return port in self.ready_ports
 
     async def _write_pod(self, dep: dict[str, Any], pname: str, ready: bool, exit_code: int | None) -> None:
         ns = dep["metadata"]["namespace"]
@@ -323,6 +339,10 @@ class NodeSimulator:
         return f"http://127.0.0.1:{port}" if port else None
 
     # --- Jobs -> local processes ----------------------------------------------------------------
+    def _running_jobs(self) -> int:
+        procs = (self.supervisor.processes.get(p) for p in self.jobs.values())
+        return sum(1 for proc in procs if proc is not None and proc.running)
+
     async def _sync_jobs(self, jobs: list[dict[str, Any]]) -> None:
         for job in jobs:
             key = _key(job)
@@ -331,7 +351,10 @@ class NodeSimulator:
                 continue
             pname = self.jobs.get(key)
             if pname is None:
-                await self._start_job(key, job)
+                # One validation at a time: the sandbox is one small machine, and parallel load
+                # tests would measure each other. The Job waits, as it would for a free node.
+                if self._running_jobs() < self.max_parallel_jobs:
+                    await self._start_job(key, job)
                 continue
             proc = self.supervisor.processes.get(pname)
             if proc is None:
@@ -352,9 +375,15 @@ class NodeSimulator:
         if endpoint:
             host = endpoint.split("://", 1)[-1].split(":")[0].split("/")[0]
             svc_name, _, svc_ns = host.partition(".")
-            url = self.service_url(svc_ns.split(".")[0] or ns, svc_name)
+            svc_ns = svc_ns.split(".")[0] or ns
+            url = self.service_url(svc_ns, svc_name)
             if url is None:
                 return  # the proxy for that Service starts on the next tick
+            backends = self._service_backends(svc_ns, f"{svc_ns}/{svc_name}")
+            if len(backends) == 1:
+                # One pod behind the Service: the load test talks to it directly, so the sandbox's
+                # in-process proxy (one Python event loop) does not become the bottleneck it measures.
+                url = f"http://127.0.0.1:{backends[0]}"
             args[args.index("--endpoint") + 1] = url
         name = key.replace("/", "_")
         termination = self.supervisor.logs / f"{name}.termination"
@@ -362,7 +391,8 @@ class NodeSimulator:
             args[args.index("--termination-log") + 1] = str(termination)
         fault = await self._owner_fault(job)
         argv = quantop_command(*args) if fault != "hang" else quantop_command("emulate-tgi", "--port", str(free_port()))
-        await self.supervisor.start(name, argv, env={"MPLBACKEND": "Agg"})
+        reports = self.workdir / "reports" / name
+        await self.supervisor.start(name, argv, env={"MPLBACKEND": "Agg", "QUANTOP_REPORT_DIR": str(reports)})
         self.jobs[key] = name
 
     async def _finish_job(

@@ -49,15 +49,23 @@ class ServiceProxy:
         assert self._session is not None
         body = await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
-        async with self._session.request(
-            request.method, f"http://127.0.0.1:{port}{request.rel_url}", data=body, headers=headers
-        ) as upstream:
-            response = web.StreamResponse(
-                status=upstream.status,
-                headers={k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_HEADERS},
-            )
-            await response.prepare(request)
-            async for chunk in upstream.content.iter_any():
-                await response.write(chunk)
-            await response.write_eof()
-            return response
+        try:
+            async with self._session.request(
+                request.method, f"http://127.0.0.1:{port}{request.rel_url}", data=body, headers=headers
+            ) as upstream:
+                response = web.StreamResponse(
+                    status=upstream.status,
+                    headers={k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_HEADERS},
+                )
+                await response.prepare(request)
+                try:
+                    async for chunk in upstream.content.iter_any():
+                        await response.write(chunk)
+                    await response.write_eof()
+                except (ConnectionResetError, aiohttp.ClientPayloadError):
+                    # Client gone, or the pod died mid-stream: cut the client off as a dead pod would.
+                    if request.transport is not None:
+                        request.transport.abort()
+                return response
+        except aiohttp.ClientConnectorError:
+            return web.json_response({"error": f"service {self.name}: backend {port} refused"}, status=502)

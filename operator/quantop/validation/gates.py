@@ -6,12 +6,14 @@ whether to tune a setting or pick another method.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from quantop.api.status import GateResult
 
 from .accuracy import AccuracyResult
 from .load import LoadSummary
+from .stats import Quantile
 
 
 @dataclass(frozen=True)
@@ -43,15 +45,16 @@ def _at_most(
     return GateResult(name=name, passed=ok, measured=measured, threshold=limit, message=msg)
 
 
-def load_gates(load: LoadSummary, t: Thresholds) -> list[GateResult]:
-    def q(d: dict[str, object], k: str) -> float | None:
-        v = d.get(k)
-        return getattr(v, "value", None)
+def _value(quantiles: Mapping[str, Quantile], key: str) -> float | None:
+    q = quantiles.get(key)
+    return q.value if q is not None else None
 
+
+def load_gates(load: LoadSummary, t: Thresholds) -> list[GateResult]:
     gates = [
-        _at_most("p95LatencyMs", "p95", q(load.e2e, "p95"), t.p95_ms),  # type: ignore[arg-type]
-        _at_most("p99LatencyMs", "p99", q(load.e2e, "p99"), t.p99_ms),  # type: ignore[arg-type]
-        _at_most("ttftP95Ms", "TTFT p95", q(load.ttft, "p95"), t.ttft_p95_ms),  # type: ignore[arg-type]
+        _at_most("p95LatencyMs", "p95", _value(load.e2e, "p95"), t.p95_ms),
+        _at_most("p99LatencyMs", "p99", _value(load.e2e, "p99"), t.p99_ms),
+        _at_most("ttftP95Ms", "TTFT p95", _value(load.ttft, "p95"), t.ttft_p95_ms),
     ]
     if t.min_rps is not None:
         ok = load.requests_per_second >= t.min_rps
@@ -102,6 +105,11 @@ def accuracy_gates(acc: AccuracyResult, t: Thresholds) -> list[GateResult]:
         drop = t.baseline_accuracy - acc.accuracy
         limit = t.max_accuracy_drop if t.max_accuracy_drop is not None else 0.0
         ok = drop <= limit + 1e-12
+        coarse = (
+            f"; one example is {1 / acc.samples:.3f}, finer than the gate"
+            if acc.samples and limit < 1 / acc.samples
+            else ""
+        )
         gates.append(
             GateResult(
                 name="accuracyDrop",
@@ -110,7 +118,7 @@ def accuracy_gates(acc: AccuracyResult, t: Thresholds) -> list[GateResult]:
                 threshold=limit,
                 message=(
                     f"accuracy {acc.accuracy:.3f} vs baseline {t.baseline_accuracy:.3f}: drop {drop:+.3f} "
-                    f"{'<=' if ok else '>'} allowed {limit:.3f} ({ci})"
+                    f"{'<=' if ok else '>'} allowed {limit:.3f} ({ci}{coarse})"
                 ),
             )
         )

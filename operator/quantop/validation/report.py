@@ -113,6 +113,13 @@ class ValidationReport(_Report):
         return self.load.latency_ms["p50"].value if self.load and "p50" in self.load.latency_ms else None
 
 
+def report_schema_json() -> str:
+    """docs/validation-report.schema.json (generated; a test fails when it drifts)."""
+    schema = ValidationReport.model_json_schema(by_alias=True)
+    schema["$id"] = SCHEMA_VERSION
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
 def load_report(text: str, source: str) -> ValidationReport:
     try:
         data: Any = json.loads(text)

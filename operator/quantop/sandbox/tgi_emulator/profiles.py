@@ -80,7 +80,7 @@ class Profile:
     error_kinds: tuple[str, ...] = ("generation", "overloaded", "disconnect")
     latency_scale: float = 1.0
     answer_tokens: int = 160
-    seed: int = 7
+    seed: int = 0
     extra: dict[str, str] = field(default_factory=dict)
 
     def step_ms(self, batch: int) -> float:

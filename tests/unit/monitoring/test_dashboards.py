@@ -1,0 +1,389 @@
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from quantop.monitoring import POD_LABELS, names
+from quantop.monitoring import dashboards as d
+from quantop.monitoring.exporter import REVISION
+
+ROOT = Path(__file__).resolve().parents[3]
+COPIES = [ROOT / "dashboards", ROOT / "charts" / "quantop" / "files" / "dashboards"]
+REGENERATE = "regenerate with: .venv/bin/python -m quantop.monitoring.dashboards --out-dir dashboards --out-dir charts/quantop/files/dashboards"
+
+DASHBOARDS = d.all_dashboards()
+PARSED = {name: json.loads(text) for name, text in DASHBOARDS.items()}
+KNOWN = {v for k, v in vars(names).items() if k.isupper() and isinstance(v, str) and v.startswith(("quantop_", "tgi_"))}
+# Series a histogram exports besides its base name, which is never a series itself.
+HISTOGRAMS = {
+    names.TGI_REQUEST_DURATION,
+    names.TGI_QUEUE_DURATION,
+    names.TGI_TIME_PER_TOKEN,
+    names.TGI_GENERATED_TOKENS,
+    names.TGI_INPUT_LENGTH,
+    names.RECONCILE_DURATION,
+}
+COUNTERS = {names.TGI_REQUEST_COUNT, names.TGI_REQUEST_SUCCESS, names.TGI_REQUEST_FAILURE} | {
+    v for v in KNOWN if v.endswith("_total")
+}
+METRIC = re.compile(r"\b(?:quantop|tgi)_\w+")
+
+
+def panels(board: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for panel in board["panels"]:
+        out.append(panel)
+        out.extend(panel.get("panels") or [])
+    return [p for p in out if p["type"] != "row"]
+
+
+def all_queries(board: dict[str, Any]) -> list[str]:
+    return d.panel_queries(board) + d.annotation_queries(board)
+
+
+def variable(board: dict[str, Any], name: str) -> dict[str, Any]:
+    found = [v for v in board["templating"]["list"] if v["name"] == name]
+    assert found, f"{board['uid']} has no ${name} variable"
+    return found[0]
+
+
+def by_title(board: dict[str, Any], title: str) -> dict[str, Any]:
+    return next(p for p in panels(board) if p["title"] == title)
+
+
+# ------------------------------------------------------------------------------------ committed copies
+
+
+def test_generated_files_are_the_three_dashboards_in_a_stable_order() -> None:
+    assert list(DASHBOARDS) == [
+        "quantop-overview.json",
+        "quantop-model.json",
+        "quantop-quantization-comparison.json",
+    ]
+    for text in DASHBOARDS.values():
+        assert text.endswith("}\n")
+    assert d.all_dashboards() == DASHBOARDS
+
+
+@pytest.mark.parametrize("directory", COPIES, ids=["dashboards", "chart"])
+def test_committed_dashboards_match_the_code(directory: Path) -> None:
+    committed = {p.name: p.read_text(encoding="utf-8") for p in sorted(directory.glob("*.json"))}
+    assert set(committed) == set(DASHBOARDS), f"{directory} holds other dashboards than the code builds; {REGENERATE}"
+    for name, text in DASHBOARDS.items():
+        assert committed[name] == text, f"{directory / name} drifted from quantop.monitoring.dashboards; {REGENERATE}"
+
+
+def test_main_writes_every_dashboard(tmp_path: Path) -> None:
+    assert d.main(["--out-dir", str(tmp_path / "a"), "--out-dir", str(tmp_path / "b")]) == 0
+    for out in ("a", "b"):
+        assert {p.name: p.read_text() for p in (tmp_path / out).iterdir()} == DASHBOARDS
+
+
+def test_chart_ships_the_dashboards_to_the_grafana_sidecar() -> None:
+    chart = ROOT / "charts" / "quantop"
+    template = (chart / "templates" / "dashboards-configmap.yaml").read_text()
+    assert '.Files.Glob "files/dashboards/*.json"' in template
+    values = yaml.safe_load((chart / "values.yaml").read_text())
+    assert values["metrics"]["dashboards"]["labels"] == {"grafana_dashboard": "1"}
+
+
+# ------------------------------------------------------------------------------------ dashboard shape
+
+
+@pytest.mark.parametrize("name", list(PARSED))
+def test_dashboard_identity_and_variables(name: str) -> None:
+    board = PARSED[name]
+    assert board["uid"] == name.removesuffix(".json")
+    assert board["tags"] == ["quantop"]
+    assert board["time"] == {"from": "now-6h", "to": "now"}
+    ds = variable(board, "datasource")
+    assert (ds["type"], ds["query"]) == ("datasource", "prometheus")
+    namespace = variable(board, "namespace")
+    assert (namespace["type"], namespace["query"]) == ("query", "label_values(quantop_model_info, namespace)")
+    model = variable(board, "model")
+    assert model["type"] == "query"
+    assert model["query"].startswith('label_values(quantop_model_info{namespace=~"$namespace"')
+    assert model["query"].endswith("}, model)")
+    for var in (namespace, model):
+        assert var["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+        assert var["multi"] and var["includeAll"]
+
+
+def test_model_detail_has_the_datasource_namespace_and_model_variables() -> None:
+    board = PARSED["quantop-model.json"]
+    assert [v["name"] for v in board["templating"]["list"]] == ["datasource", "namespace", "model"]
+    assert variable(board, "model")["query"] == 'label_values(quantop_model_info{namespace=~"$namespace"}, model)'
+
+
+@pytest.mark.parametrize("name", list(PARSED))
+def test_every_panel_and_query_uses_the_datasource_variable(name: str) -> None:
+    for panel in panels(PARSED[name]):
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
+        assert panel.get("targets"), f"{panel['title']} has no query"
+        for target in panel["targets"]:
+            assert target["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
+
+
+@pytest.mark.parametrize("name", list(PARSED))
+def test_panel_ids_and_ref_ids_are_unique(name: str) -> None:
+    board = PARSED[name]
+    ids = [p["id"] for p in board["panels"]]
+    assert len(ids) == len(set(ids)) and 0 not in ids
+    for panel in panels(board):
+        refs = [t["refId"] for t in panel["targets"]]
+        assert len(refs) == len(set(refs)) and "" not in refs, panel["title"]
+
+
+@pytest.mark.parametrize("name", list(PARSED))
+def test_table_columns_name_real_queries(name: str) -> None:
+    # A renamed "Value #X" whose query was removed would leave a silently empty column.
+    for panel in panels(PARSED[name]):
+        refs = {t["refId"] for t in panel["targets"]}
+        for transform in panel.get("transformations") or []:
+            if transform["id"] != "organize":
+                continue
+            options = transform["options"]
+            for field in [*options["renameByName"], *options["excludeByName"]]:
+                if field.startswith("Value #"):
+                    assert field.removeprefix("Value #") in refs, f"{panel['title']}: {field}"
+            if panel["type"] == "table":
+                values = {f"Value #{r}" for r in refs}
+                shown = set(options["renameByName"]) | set(options["excludeByName"])
+                assert values <= shown, f"{panel['title']}: unnamed query columns {sorted(values - shown)}"
+        if panel.get("transformations"):
+            assert all(t.get("format") == "table" and t.get("instant") for t in panel["targets"]), panel["title"]
+
+
+@pytest.mark.parametrize("name", list(PARSED))
+def test_every_panel_has_a_unit(name: str) -> None:
+    for panel in panels(PARSED[name]):
+        defaults = panel.get("fieldConfig", {}).get("defaults", {})
+        overrides = [p for o in panel.get("fieldConfig", {}).get("overrides", []) for p in o["properties"]]
+        assert defaults.get("unit") or any(p["id"] == "unit" for p in overrides), panel["title"]
+
+
+# ------------------------------------------------------------------------------------ queries
+
+
+@pytest.mark.parametrize("name", list(PARSED))
+def test_queries_reference_only_metrics_of_the_contract(name: str) -> None:
+    for expr in all_queries(PARSED[name]):
+        for metric in METRIC.findall(expr):
+            base = re.sub(r"_(bucket|sum|count)$", "", metric)
+            assert metric in KNOWN or base in HISTOGRAMS, f"{metric} is not in quantop/monitoring/names.py: {expr}"
+            assert metric not in HISTOGRAMS, f"{metric} is a histogram: query _bucket, _sum or _count: {expr}"
+
+
+@pytest.mark.parametrize("name", list(PARSED))
+def test_rates_are_taken_of_counters_only(name: str) -> None:
+    # rate() of a gauge or of a TGI counter spelled with _total is the classic "No data".
+    for expr in all_queries(PARSED[name]):
+        for fn, metric in re.findall(r"\b(rate|increase|changes)\((\w+)", expr):
+            base = re.sub(r"_(bucket|sum|count)$", "", metric)
+            assert metric in COUNTERS or (base in HISTOGRAMS and base != metric), f"{fn}({metric}) in {expr}"
+        for quantile in re.findall(r"histogram_quantile\(([^,]+), sum by \(([^)]*)\) \(rate\((\w+)", expr):
+            assert "le" in [s.strip() for s in quantile[1].split(",")], expr
+            assert quantile[2].endswith("_bucket"), expr
+
+
+def test_panel_queries_substitute_every_template_variable() -> None:
+    board = PARSED["quantop-model.json"]
+    queries = d.panel_queries(board)
+    raw = [t["expr"] for p in panels(board) for t in p["targets"]]
+    assert len(queries) == len(raw)
+    assert not [q for q in queries if "$" in q]
+    assert any('namespace=~".*", model=~".*"' in q and "[1m]" in q for q in queries)
+
+
+def test_substitute_refuses_an_unknown_variable() -> None:
+    assert d.substitute('up{job=~"${namespace}"}[$__interval]') == 'up{job=~".*"}[1m]'
+    with pytest.raises(ValueError, match=r"\$instance"):
+        d.substitute('up{instance="$instance"}')
+
+
+def _promtool() -> str:
+    promtool = shutil.which("promtool", path=str(ROOT / ".tools" / "bin")) or shutil.which("promtool")
+    if promtool is None:
+        pytest.fail("promtool not found: install Debian's prometheus package (scripts/install-tools.sh)", pytrace=False)
+    return promtool
+
+
+@pytest.mark.parametrize("name", list(PARSED))
+def test_every_query_is_valid_promql(name: str, tmp_path: Path) -> None:
+    queries = all_queries(PARSED[name])
+    rules = {
+        "groups": [
+            {
+                "name": name,
+                "rules": [{"record": f"quantop_dashboard:query_{i}", "expr": expr} for i, expr in enumerate(queries)],
+            }
+        ]
+    }
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump(rules, sort_keys=False))
+    result = subprocess.run(
+        [_promtool(), "check", "rules", str(path)], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.returncode == 0, f"{name}: {result.stdout}{result.stderr}"
+    assert f"SUCCESS: {len(queries)} rules found" in result.stdout
+
+
+# ------------------------------------------------------------------------------------ what each shows
+
+
+def test_overview_covers_what_the_issue_asks_for() -> None:
+    board = PARSED["quantop-overview.json"]
+    table = by_title(board, "Models")
+    exprs = " ".join(t["expr"] for t in table["targets"])
+    columns = next(t for t in table["transformations"] if t["id"] == "organize")["options"]["renameByName"]
+    for column in ("Phase", "Stable revision", "p95 (serving)", "p95 SLO", "p95 / SLO", "Requests/s", "Error ratio"):
+        assert column in columns.values()
+    assert {"Accuracy (production)", "$ / 1M tokens"} <= set(columns.values())
+    for metric in (
+        names.MODEL_PHASE,
+        names.MODEL_INFO,
+        names.SLO_P95,
+        names.TGI_REQUEST_COUNT,
+        names.TGI_REQUEST_FAILURE,
+        names.PRODUCTION_ACCURACY,
+        names.VALIDATION_COST,
+        names.TGI_REQUEST_DURATION + "_bucket",
+    ):
+        assert metric in exprs
+    assert f"{names.MODEL_PHASE}{{" in exprs and "== 1" in exprs
+    latency = by_title(board, "p95 latency vs SLO (serving)")
+    assert [t["expr"].split("(")[0] for t in latency["targets"]] == ["histogram_quantile", "max by "]
+    assert names.SLO_P95 in latency["targets"][1]["expr"]
+
+
+def test_model_detail_shows_percentiles_against_the_slo() -> None:
+    board = PARSED["quantop-model.json"]
+    latency = by_title(board, "Request latency p50 / p95 / p99 vs SLO")
+    exprs = [t["expr"] for t in latency["targets"]]
+    assert [e.split(",")[0] for e in exprs[:3]] == [f"histogram_quantile({q}" for q in ("0.5", "0.95", "0.99")]
+    assert names.SLO_P95 in exprs[3] and names.SLO_P99 in exprs[4]
+    assert latency["fieldConfig"]["defaults"]["unit"] == "s"
+    slo_style = [o for o in latency["fieldConfig"]["overrides"] if "SLO" in o["matcher"]["options"]]
+    assert slo_style and "SLO" in latency["targets"][3]["legendFormat"]
+
+    def metrics(title: str) -> str:
+        return " ".join(t["expr"] for t in by_title(board, title)["targets"])
+
+    assert names.VALIDATION_TTFT in metrics("Time to first token p95 (validated)")
+    assert names.TGI_QUEUE_DURATION + "_bucket" in metrics("Queue time p50 / p95")
+    assert names.TGI_TIME_PER_TOKEN + "_bucket" in metrics("Time per output token p50 / p95")
+    assert f"rate({names.TGI_GENERATED_TOKENS}_sum" in metrics("Generated tokens/s")
+    assert {names.TGI_QUEUE_SIZE, names.TGI_BATCH_SIZE} <= set(METRIC.findall(metrics("Queue size and batch size")))
+    assert "by (model, role, err)" in metrics("Errors by kind")
+    assert names.PRODUCTION_ACCURACY in metrics("Production accuracy over time")
+    assert "revision" in metrics("Validation results by revision")
+
+
+def test_comparison_is_the_guides_table_and_a_latency_accuracy_chart() -> None:
+    board = PARSED["quantop-quantization-comparison.json"]
+    comparison = by_title(board, "Quantization comparison")
+    assert comparison["type"] == "table"
+    exprs = [t["expr"] for t in comparison["targets"]]
+    for percentile in ("50", "95", "98"):
+        assert any(
+            f'{names.VALIDATION_LATENCY}{{namespace=~"$namespace", model=~"$model", percentile="{percentile}"}}' in e
+            for e in exprs
+        )
+    assert any(names.VALIDATION_ACCURACY + "{" in e for e in exprs)
+    assert any(names.VALIDATION_COST in e for e in exprs)
+    assert all("quantization" in e for e in exprs)
+    assert [t["id"] for t in comparison["transformations"]] == ["merge", "organize"]
+    scatter = by_title(board, "Latency vs accuracy")
+    assert scatter["type"] == "xychart"
+    series = scatter["options"]["series"][0]
+    assert (series["x"]["matcher"]["options"], series["y"]["matcher"]["options"]) == ("Accuracy", "p95 latency")
+
+
+def _series(metric: str, labels: dict[str, str], values: str) -> dict[str, str]:
+    return {"series": metric + "{" + ", ".join(f'{k}="{v}"' for k, v in labels.items()) + "}", "values": values}
+
+
+def _scraped_series() -> list[dict[str, str]]:
+    """One healthy stable model as Prometheus holds it: TGI series relabeled as the PodMonitor does,
+    operator series with the exporter's label names. No failure and no rollback series exist yet,
+    as on a healthy cluster: those are the cases that used to show "No data"."""
+    model = {"namespace": "llm", "model": "phi35-fp8"}
+    pod = {target: "x" for _, target in POD_LABELS}
+    tgi = {**pod, **model, "pod": "phi35-fp8-abc-1", "quantization": "fp8", "revision": "abc", "role": "stable"}
+    revision = {name: tgi[name] for name in REVISION}
+    steady, counting = "1x80", "0+10x80"  # 15 s samples over 20 minutes
+    out = [_series(c, tgi, counting) for c in (names.TGI_REQUEST_COUNT, names.TGI_REQUEST_SUCCESS)]
+    for histogram in sorted(HISTOGRAMS - {names.RECONCILE_DURATION}):
+        for le, per_step in (("0.5", 2), ("5", 8), ("+Inf", 10)):
+            out.append(_series(histogram + "_bucket", {**tgi, "le": le}, f"0+{per_step}x80"))
+        out += [_series(histogram + "_sum", tgi, "0+30x80"), _series(histogram + "_count", tgi, counting)]
+    out += [_series(g, tgi, "3x80") for g in (names.TGI_QUEUE_SIZE, names.TGI_BATCH_SIZE)]
+    info = {
+        "model_id": "microsoft/Phi-3.5-mini-instruct",
+        "quantization": "fp8",
+        "gpu": "a10",
+        "stable_revision": "abc",
+    }
+    out.append(_series(names.MODEL_INFO, {**model, **info}, steady))
+    out += [_series(names.MODEL_PHASE, {**model, "phase": p}, v) for p, v in (("Promoted", "1x80"), ("Failed", "0x80"))]
+    out.append(_series(names.STABLE_READY_REPLICAS, model, "2x80"))
+    for quantile in ("50", "95", "98", "99"):
+        out.append(_series(names.VALIDATION_LATENCY, {**revision, "percentile": quantile}, "5x80"))
+    out.append(_series(names.VALIDATION_TTFT, {**revision, "percentile": "95"}, "0.4x80"))
+    validation = [
+        names.VALIDATION_RPS,
+        names.VALIDATION_TOKENS,
+        names.VALIDATION_ERROR_RATIO,
+        names.VALIDATION_ACCURACY,
+        names.VALIDATION_ACCURACY_DROP,
+        names.VALIDATION_COST,
+        names.VALIDATION_PASSED,
+        names.VALIDATION_TIMESTAMP,
+        names.VALIDATION_SPEEDUP,
+        names.VALIDATION_SIZE_REDUCTION,
+    ]
+    out += [_series(g, revision, steady) for g in validation]
+    slos = [
+        names.SLO_P95,
+        names.SLO_P99,
+        names.SLO_TTFT_P95,
+        names.SLO_MIN_RPS,
+        names.SLO_MAX_ERROR_RATIO,
+        names.ACCURACY_BASELINE,
+        names.ACCURACY_MAX_DROP,
+    ]
+    out += [_series(g, model, steady) for g in slos]
+    probe = {name: revision[name] for name in REVISION if name != "role"}
+    out.append(_series(names.PRODUCTION_ACCURACY, probe, "0.6x80"))
+    out.append(_series(names.PROMOTIONS, model, "0x40 1x40"))
+    return out
+
+
+@pytest.mark.parametrize("name", list(PARSED))
+def test_every_panel_query_returns_data_from_scraped_series(name: str, tmp_path: Path) -> None:
+    # absent(q) is empty exactly when q returns something, so expecting no samples asserts data.
+    queries = d.panel_queries(PARSED[name])
+    tests = {
+        "tests": [
+            {
+                "interval": "15s",
+                "input_series": _scraped_series(),
+                "promql_expr_test": [{"expr": f"absent({q})", "eval_time": "19m", "exp_samples": []} for q in queries],
+            }
+        ]
+    }
+    path = tmp_path / "test.yaml"
+    path.write_text(yaml.safe_dump(tests, sort_keys=False, width=100_000))
+    result = subprocess.run(
+        [_promtool(), "test", "rules", str(path)], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert result.returncode == 0, (
+        f"{name}: queries without data (exp: nil, got: absent):\n{result.stdout}{result.stderr}"
+    )
