@@ -54,6 +54,7 @@ generate: venv
 	cp crds/quantizedmodels.quantop.dev.yaml charts/quantop/crds/
 	$(BIN)/python -m quantop.validation.sqlgen --out operator/quantop/validation/data/text-to-sql.jsonl
 	$(BIN)/python -m quantop.monitoring.dashboards --out-dir dashboards --out-dir charts/quantop/files/dashboards
+	$(BIN)/python -m quantop.monitoring.rules --out operator/quantop/monitoring/rules.yaml --out charts/quantop/files/rules.yaml
 	$(BIN)/python scripts/generate_docs.py
 
 clean:

@@ -42,6 +42,7 @@ def latency_cdf(reports: Sequence[ValidationReport], path: Path, slo_ms: float |
 def latency_vs_accuracy(reports: Sequence[ValidationReport], path: Path) -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.2))
+    placed: list[tuple[float, float]] = []
     for r in reports:
         if r.load and "p95" in r.load.latency_ms and r.accuracy:
             p95, acc = r.load.latency_ms["p95"].value, r.accuracy
@@ -52,7 +53,11 @@ def latency_vs_accuracy(reports: Sequence[ValidationReport], path: Path) -> Path
                 fmt="o" if r.verdict.value == "Passed" else "x",
                 capsize=3,
             )
-            ax.annotate(r.label, (p95, acc.accuracy), textcoords="offset points", xytext=(5, 5), fontsize=8)
+            # Labels of points close together are stacked, or configurations with equal accuracy overlap.
+            near = sum(1 for x, y in placed if abs(x - p95) < 0.06 * p95 and abs(y - acc.accuracy) < 0.02)
+            placed.append((p95, acc.accuracy))
+            offset = (6, 6 + 11 * near)
+            ax.annotate(r.label, (p95, acc.accuracy), textcoords="offset points", xytext=offset, fontsize=8)
     ax.set_xlabel("p95 latency (ms)")
     ax.set_ylabel("accuracy (95% CI)")
     ax.set_title("Latency vs accuracy (o passed, x failed)")

@@ -586,6 +586,8 @@ def test_service_monitor(rendered: dict[str, list[dict[str, Any]]], case: str) -
     for endpoint in sm["spec"]["endpoints"]:
         assert endpoint["port"] in port_names and endpoint["path"] == "/metrics"
         assert endpoint["interval"] == values["interval"]
+        # The rules join quantop_* on the model's namespace label, which must survive the scrape.
+        assert endpoint["honorLabels"] is True
 
 
 def _validate_prometheus_objects(objects: list[dict[str, Any]]) -> None:

@@ -1,0 +1,684 @@
+"""The rule file: generated from rules.py, valid for promtool, and every alert proven to fire and to stay quiet.
+
+promtool's unit tests are built here as data (one test per scenario) and written to tmp_path:
+each alert has a scenario where it fires, with the exact labels and rendered annotations, and a
+near miss where it must not (below the threshold, the candidate role, too little traffic, ...).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from tests.conftest import phi35_spec
+
+from quantop.api import default_config, parse_spec
+from quantop.monitoring import rules as r
+from quantop.resources import make_context
+from quantop.resources.pod_monitor import build_pod_monitor
+
+ROOT = Path(__file__).resolve().parents[3]
+PACKAGE_COPY = ROOT / "operator" / "quantop" / "monitoring" / "rules.yaml"
+CHART_COPY = ROOT / "charts" / "quantop" / "files" / "rules.yaml"
+RUNBOOKS = ROOT / "docs" / "runbooks.md"
+REGENERATE = (
+    "regenerate with `make generate`, i.e. `python -m quantop.monitoring.rules "
+    "--out operator/quantop/monitoring/rules.yaml --out charts/quantop/files/rules.yaml`"
+)
+
+
+def promtool() -> str:
+    path = shutil.which("promtool")
+    assert path, "promtool is not on PATH: run scripts/install-tools.sh (Debian package `prometheus`)"
+    return path
+
+
+def alerts() -> list[dict[str, Any]]:
+    return [rule for group in r.rules()["groups"] for rule in group["rules"] if "alert" in rule]
+
+
+def records() -> list[str]:
+    return [rule["record"] for group in r.rules()["groups"] for rule in group["rules"] if "record" in rule]
+
+
+# --- input series ----------------------------------------------------------------------------------
+
+OP = {"job": "quantop-metrics", "instance": "10.0.0.9:8080"}  # the operator's own target labels
+
+
+def s(name: str, labels: dict[str, str], values: str) -> dict[str, str]:
+    body = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    return {"series": f"{name}{{{body}}}", "values": values}
+
+
+def tgi(model: str = "phi35", role: str = "stable", pod: str = "a", **extra: str) -> dict[str, str]:
+    """Labels of a scraped TGI series after the PodMonitor's relabeling."""
+    revision = "7a2b44" if role == "stable" else "9f8e7d"
+    return {
+        "job": f"llm/{model}-tgi",
+        "instance": f"10.0.1.{ord(pod)}:8080",
+        "namespace": "llm",
+        "pod": f"{model}-{revision}-{pod}",
+        "model": model,
+        "quantization": "fp8",
+        "revision": revision,
+        "role": role,
+        "gpu": "a10",
+        **extra,
+    }
+
+
+def op(model: str = "phi35", **extra: str) -> dict[str, str]:
+    return {**OP, "namespace": "llm", "model": model, **extra}
+
+
+# Cumulative per-second rates 20, 180, 196, 200 over the buckets: p50, p95 and p99 land on exact
+# binary fractions (1.5, 3.25 and 6 for the latency buckets), so promtool's exact comparison holds.
+SHAPE = [20, 180, 196, 200, 200]
+
+
+def histogram(name: str, labels: dict[str, str], bounds: list[str]) -> list[dict[str, str]]:
+    return [
+        s(f"{name}_bucket", {**labels, "le": le}, f"0+{rate * 60}x60") for le, rate in zip(bounds, SHAPE, strict=True)
+    ]
+
+
+LATENCY = ["1", "2", "4", "8", "+Inf"]
+PER_TOKEN = ["0.03125", "0.0625", "0.125", "0.25", "+Inf"]
+QUEUE_WAIT = ["0.5", "1", "2", "4", "+Inf"]
+
+
+def latency(model: str = "phi35", role: str = "stable") -> list[dict[str, str]]:
+    return histogram("tgi_request_duration", tgi(model, role), LATENCY)
+
+
+def alert_labels(labels: dict[str, str], *keep: str, severity: str) -> dict[str, str]:
+    return {**{k: labels[k] for k in keep}, "severity": severity}
+
+
+SERIES_KEYS = ("namespace", "model", "quantization", "revision", "role")
+
+
+def annotations(alert: str, summary: str, description: str) -> dict[str, str]:
+    return {"summary": summary, "description": description, "runbook_url": f"{r.RUNBOOK_URL}#{alert.lower()}"}
+
+
+def fires(
+    alert: str, series: list[dict[str, str]], at: str, expected: list[dict[str, Any]], pending_at: str | None = None
+) -> dict[str, Any]:
+    checks = [{"eval_time": pending_at, "alertname": alert, "exp_alerts": []}] if pending_at else []
+    checks.append({"eval_time": at, "alertname": alert, "exp_alerts": expected})
+    return {"name": f"{alert} fires", "interval": "1m", "input_series": series, "alert_rule_test": checks}
+
+
+def quiet(alert: str, why: str, series: list[dict[str, str]], *at: str) -> dict[str, Any]:
+    return {
+        "name": f"{alert} stays quiet: {why}",
+        "interval": "1m",
+        "input_series": series,
+        "alert_rule_test": [{"eval_time": t, "alertname": alert, "exp_alerts": []} for t in at],
+    }
+
+
+# --- scenarios -------------------------------------------------------------------------------------
+
+STABLE = tgi()
+MODEL_LABELS = "llm/phi35"
+
+
+def latency_tests() -> list[dict[str, Any]]:
+    out = []
+    for alert, slo, value, low, high, word in (
+        ("QuantopLatencyAboveSLO", "quantop_slo_p95_latency_seconds", "3.25s", "3", "3.5", "p95"),
+        ("QuantopLatencyP99AboveSLO", "quantop_slo_p99_latency_seconds", "6s", "5", "6.5", "p99"),
+    ):
+        out.append(
+            fires(
+                alert,
+                [*latency(), s(slo, op(), f"{low}x60")],
+                "15m",
+                [
+                    {
+                        "exp_labels": alert_labels(STABLE, *SERIES_KEYS, severity="warning"),
+                        "exp_annotations": annotations(
+                            alert,
+                            f"{MODEL_LABELS}: {word} latency above its SLO",
+                            f"{word} latency of {MODEL_LABELS} (stable revision 7a2b44, fp8) is {value} over 5 minutes, "
+                            f"above the model's SLO of {low}s, for 10 minutes.",
+                        ),
+                    }
+                ],
+                pending_at="5m",
+            )
+        )
+        out.append(
+            quiet(
+                alert,
+                "within the SLO, or a candidate under load test",
+                [
+                    *latency(),
+                    s(slo, op(), f"{high}x60"),
+                    *latency("cand", "candidate"),
+                    s(slo, op("cand"), f"{low}x60"),
+                ],
+                "15m",
+                "30m",
+            )
+        )
+    return out
+
+
+def error_tests() -> list[dict[str, Any]]:
+    alert = "QuantopErrorRatioHigh"
+
+    def traffic(model: str, per_minute: float, failed: float, role: str = "stable") -> list[dict[str, str]]:
+        return [
+            s("tgi_request_count", tgi(model, role), f"0+{per_minute}x60"),
+            s("tgi_request_failure", tgi(model, role, err="generation"), f"0+{failed}x60"),
+        ]
+
+    def expected(model: str, ratio: str, allowed: str) -> dict[str, Any]:
+        return {
+            "exp_labels": alert_labels(tgi(model), *SERIES_KEYS, severity="critical"),
+            "exp_annotations": annotations(
+                alert,
+                f"llm/{model}: too many failed requests",
+                f"{ratio} of requests to llm/{model} (stable revision 7a2b44, fp8) failed over 5 minutes, "
+                f"above the allowed {allowed}.",
+            ),
+        }
+
+    return [
+        fires(
+            alert,
+            # phi35 has its own SLO (1%); nodefault has none and gets the 1% default.
+            [
+                *traffic("phi35", 60, 7.5),
+                s("quantop_slo_max_error_ratio", op(), "0.01x60"),
+                *traffic("nodefault", 60, 3),
+            ],
+            "15m",
+            [expected("nodefault", "5%", "1% (default)"), expected("phi35", "12.5%", "1%")],
+            pending_at="3m",
+        ),
+        quiet(
+            alert,
+            "below the SLO, too little traffic, a lenient SLO, or a candidate",
+            [
+                *traffic("ok", 120, 0.6),
+                s("quantop_slo_max_error_ratio", op("ok"), "0.01x60"),
+                *traffic("lowtraffic", 3, 3),
+                *traffic("lenient", 60, 7.5),
+                s("quantop_slo_max_error_ratio", op("lenient"), "0.2x60"),
+                *traffic("cand", 600, 600, role="candidate"),
+            ],
+            "15m",
+            "45m",
+        ),
+    ]
+
+
+def accuracy_tests() -> list[dict[str, Any]]:
+    alert = "QuantopProductionAccuracyBelowBaseline"
+    probe = {"quantization": "fp8", "revision": "7a2b44"}
+
+    def model(name: str, accuracy: str, samples: str) -> list[dict[str, str]]:
+        return [
+            s("quantop_production_accuracy", op(name, **probe), f"{accuracy}x60"),
+            s("quantop_production_accuracy_samples", op(name, **probe), f"{samples}x60"),
+            s("quantop_accuracy_baseline", op(name), "0.62x60"),
+            s("quantop_accuracy_max_drop", op(name), "0.01x60"),
+        ]
+
+    return [
+        fires(
+            alert,
+            model("phi35", "0.55", "100"),
+            "35m",
+            [
+                {
+                    "exp_labels": {"namespace": "llm", "model": "phi35", **probe, "severity": "warning"},
+                    "exp_annotations": annotations(
+                        alert,
+                        f"{MODEL_LABELS}: production accuracy below baseline",
+                        f"The production probe scores {MODEL_LABELS} (stable revision 7a2b44, fp8) at 0.550, below "
+                        "the baseline 0.620 minus the allowed drop 0.010, for 30 minutes.",
+                    ),
+                }
+            ],
+            pending_at="20m",
+        ),
+        quiet(
+            alert,
+            "within the allowed drop, or too few examples scored",
+            [*model("phi35", "0.615", "100"), *model("fresh", "0.40", "20")],
+            "35m",
+            "60m",
+        ),
+    ]
+
+
+def queue_tests() -> list[dict[str, Any]]:
+    alert = "QuantopQueueSaturated"
+    return [
+        fires(
+            alert,
+            [s("tgi_queue_size", tgi(pod="a"), "100x30"), s("tgi_queue_size", tgi(pod="b"), "10x30")],
+            "15m",
+            [
+                {
+                    "exp_labels": alert_labels(STABLE, *SERIES_KEYS, severity="warning"),
+                    "exp_annotations": annotations(
+                        alert,
+                        f"{MODEL_LABELS}: TGI request queue saturated",
+                        f"A TGI pod of {MODEL_LABELS} (stable revision 7a2b44, fp8) has had 100 requests waiting on "
+                        "average over 5 minutes (more than 64), for 10 minutes.",
+                    ),
+                }
+            ],
+            pending_at="5m",
+        ),
+        quiet(
+            alert,
+            "a short queue, or a candidate under load test",
+            [s("tgi_queue_size", tgi(), "50x30"), s("tgi_queue_size", tgi("cand", "candidate"), "100x30")],
+            "15m",
+            "30m",
+        ),
+    ]
+
+
+def validation_tests() -> list[dict[str, Any]]:
+    alert = "QuantopValidationFailed"
+    candidate = {"quantization": "bitsandbytes-nf4", "revision": "9f8e7d"}
+    return [
+        fires(
+            alert,
+            [
+                s("quantop_validation_passed", op(role="candidate", **candidate), "0x30"),
+                # A model whose failed result is gone already: the counter still says it failed.
+                s("quantop_validations_failed_total", op("flaky", reason="GateFailed"), "1x10 2x30"),
+            ],
+            "20m",
+            [
+                {
+                    "exp_labels": {"namespace": "llm", "model": "flaky", "severity": "warning"},
+                    "exp_annotations": annotations(
+                        alert,
+                        "llm/flaky: candidate failed validation",
+                        "1 failed validation(s) of llm/flaky: the candidate is not promoted.",
+                    ),
+                },
+                {
+                    "exp_labels": {"namespace": "llm", "model": "phi35", **candidate, "severity": "warning"},
+                    "exp_annotations": annotations(
+                        alert,
+                        f"{MODEL_LABELS}: candidate failed validation",
+                        f"1 failed validation(s) of {MODEL_LABELS} (candidate revision 9f8e7d, bitsandbytes-nf4): "
+                        "the candidate is not promoted.",
+                    ),
+                },
+            ],
+            pending_at="0m",
+        ),
+        quiet(
+            alert,
+            "the candidate passed, a stable result, or no new failure",
+            [
+                s("quantop_validation_passed", op(role="candidate", **candidate), "1x30"),
+                s("quantop_validation_passed", op("old", role="stable", **candidate), "0x30"),
+                s("quantop_validations_failed_total", op("old", reason="GateFailed"), "3x30"),
+            ],
+            "20m",
+            "30m",
+        ),
+    ]
+
+
+def rollout_tests() -> list[dict[str, Any]]:
+    alert = "QuantopRolloutStuck"
+
+    def model(name: str, started: int, phase: str) -> list[dict[str, str]]:
+        return [
+            s("quantop_candidate_started_timestamp_seconds", op(name, revision="9f8e7d"), f"{started}x60"),
+            s("quantop_model_phase", op(name, phase=phase), "1x60"),
+        ]
+
+    return [
+        fires(
+            alert,
+            model("phi35", 0, "Validating"),
+            "40m",
+            [
+                {
+                    "exp_labels": {"namespace": "llm", "model": "phi35", "revision": "9f8e7d", "severity": "warning"},
+                    "exp_annotations": annotations(
+                        alert,
+                        f"{MODEL_LABELS}: rollout of revision 9f8e7d stuck",
+                        f"Candidate revision 9f8e7d of {MODEL_LABELS} started 40m 0s ago and is neither promoted "
+                        "nor failed (deadline 1800s).",
+                    ),
+                }
+            ],
+            pending_at="33m",
+        ),
+        quiet(
+            alert,
+            "within the deadline, awaiting a manual promotion, or failed",
+            [
+                *model("recent", 1200, "Validating"),
+                *model("waiting", 0, "AwaitingPromotion"),
+                *model("failed", 0, "Failed"),
+            ],
+            "40m",
+        ),
+    ]
+
+
+def ready_tests() -> list[dict[str, Any]]:
+    alert = "QuantopStableRevisionNoReadyPods"
+
+    def model(name: str, ready: int, stable: str) -> list[dict[str, str]]:
+        info = op(
+            name, model_id="microsoft/Phi-3.5-mini-instruct", quantization="fp8", gpu="a10", stable_revision=stable
+        )
+        return [s("quantop_stable_ready_replicas", op(name), f"{ready}x30"), s("quantop_model_info", info, "1x30")]
+
+    return [
+        fires(
+            alert,
+            model("phi35", 0, "5c9f1d"),
+            "10m",
+            [
+                {
+                    "exp_labels": {"namespace": "llm", "model": "phi35", "severity": "critical"},
+                    "exp_annotations": annotations(
+                        alert,
+                        f"{MODEL_LABELS}: stable revision has no ready pods",
+                        f"The stable revision of {MODEL_LABELS} has 0 ready replicas: requests to the model's "
+                        "Service fail.",
+                    ),
+                }
+            ],
+            pending_at="2m",
+        ),
+        quiet(
+            alert,
+            "ready replicas, or nothing promoted yet",
+            [*model("phi35", 2, "5c9f1d"), *model("new", 0, "")],
+            "10m",
+            "20m",
+        ),
+    ]
+
+
+def target_tests() -> list[dict[str, Any]]:
+    alert = "QuantopTGITargetDown"
+    return [
+        fires(
+            alert,
+            [s("up", STABLE, "0x30")],
+            "15m",
+            [
+                {
+                    "exp_labels": {**STABLE, "severity": "warning"},
+                    "exp_annotations": annotations(
+                        alert,
+                        f"{MODEL_LABELS}: TGI pod phi35-7a2b44-a cannot be scraped",
+                        f"Prometheus has failed to scrape /metrics of TGI pod phi35-7a2b44-a of {MODEL_LABELS} "
+                        "(stable revision 7a2b44, fp8) for 10 minutes (up = 0).",
+                    ),
+                }
+            ],
+            pending_at="5m",
+        ),
+        quiet(
+            alert,
+            "up, a candidate still loading, or another job",
+            [
+                s("up", STABLE, "1x30"),
+                s("up", tgi(role="candidate"), "0x30"),
+                s("up", {**tgi("other", pod="b"), "job": "kubernetes-pods"}, "0x30"),
+            ],
+            "15m",
+            "30m",
+        ),
+    ]
+
+
+def no_data_tests() -> list[dict[str, Any]]:
+    alert = "QuantopTGINoData"
+
+    def promoted(name: str, value: int = 1) -> dict[str, str]:
+        return s("quantop_model_phase", op(name, phase="Promoted"), f"{value}x40")
+
+    def expected(name: str) -> dict[str, Any]:
+        return {
+            "exp_labels": {"namespace": "llm", "model": name, "severity": "warning"},
+            "exp_annotations": annotations(
+                alert,
+                f"llm/{name}: no TGI metrics from the stable revision",
+                f'llm/{name} is Promoted (phase gauge 1) but Prometheus holds no tgi_* series with role="stable" '
+                "for it: its pods are not scraped or not relabeled.",
+            ),
+        }
+
+    unlabeled = {k: v for k, v in tgi("unlabeled").items() if k != "role"}
+    return [
+        fires(
+            alert,
+            # phi35 is not scraped at all; unlabeled is scraped but its pods lost the role label.
+            [promoted("phi35"), promoted("unlabeled"), s("tgi_batch_max_total_tokens", unlabeled, "16000x40")],
+            "20m",
+            [expected("phi35"), expected("unlabeled")],
+            pending_at="10m",
+        ),
+        quiet(
+            alert,
+            "scraped, idle but scraped, not promoted, or the target is down (TGITargetDown's case)",
+            [
+                promoted("scraped"),
+                s("tgi_batch_max_total_tokens", tgi("scraped"), "16000x40"),
+                promoted("busy"),
+                s("tgi_request_count", tgi("busy"), "0+60x40"),
+                promoted("validating", 0),
+                s("quantop_model_phase", op("validating", phase="Validating"), "1x40"),
+                promoted("down"),
+                s("up", tgi("down"), "0x40"),
+            ],
+            "20m",
+            "40m",
+        ),
+    ]
+
+
+def operator_tests() -> list[dict[str, Any]]:
+    alert = "QuantopOperatorDown"
+    # TGI of a models namespace called "quantop": its job contains "quantop" but is not the operator.
+    tgi_in_quantop_ns = s("up", {**tgi(), "job": "quantop/phi35-tgi", "namespace": "quantop"}, "1x30")
+    expected = [
+        {
+            "exp_labels": {"severity": "critical"},
+            "exp_annotations": annotations(
+                alert,
+                "quantop operator is down",
+                "0 quantop operator targets are up: no reconciles, rollouts or production probes run, and every "
+                "quantop_* based alert is blind.",
+            ),
+        }
+    ]
+    operator_up = {**OP, "namespace": "quantop-system", "service": "quantop-metrics"}
+    return [
+        fires(alert, [s("up", operator_up, "0x30"), tgi_in_quantop_ns], "15m", expected, pending_at="5m"),
+        {**fires(alert, [tgi_in_quantop_ns], "15m", expected), "name": f"{alert} fires: no operator target at all"},
+        quiet(
+            alert,
+            "one replica up",
+            [s("up", operator_up, "1x30"), s("up", {**operator_up, "instance": "10.0.0.10:8080"}, "0x30")],
+            "15m",
+            "30m",
+        ),
+    ]
+
+
+def recording_test() -> dict[str, Any]:
+    awq = tgi("phi35-awq")
+    series = [
+        *histogram("tgi_request_duration", tgi(pod="a"), LATENCY),
+        *histogram("tgi_request_duration", tgi(pod="b"), LATENCY),
+        *histogram("tgi_request_mean_time_per_token_duration", tgi(pod="a"), PER_TOKEN),
+        *histogram("tgi_request_queue_duration", tgi(pod="a"), QUEUE_WAIT),
+        s("tgi_request_count", tgi(pod="a"), "0+60x60"),
+        s("tgi_request_count", tgi(pod="b"), "0+60x60"),
+        s("tgi_request_failure", tgi(pod="a", err="overloaded"), "0+7.5x60"),
+        s("tgi_request_failure", tgi(pod="a", err="generation"), "0+7.5x60"),
+        s("tgi_request_count", awq, "0+60x60"),  # never failed: ratio 0, not absent
+        s("tgi_request_generated_tokens_sum", tgi(pod="a"), "0+6000x60"),
+        s("tgi_request_generated_tokens_sum", tgi(pod="b"), "0+6000x60"),
+        s("tgi_queue_size", tgi(pod="a"), "3x60"),
+        s("tgi_queue_size", tgi(pod="b"), "7x60"),
+    ]
+    phi = "{" + ",".join(f'{k}="{STABLE[k]}"' for k in SERIES_KEYS) + "}"
+    other = "{" + ",".join(f'{k}="{awq[k]}"' for k in SERIES_KEYS) + "}"
+    expected: dict[str, list[tuple[str, float]]] = {
+        r.P50: [(phi, 1.5)],
+        r.P95: [(phi, 3.25)],
+        r.P99: [(phi, 6)],
+        r.TPOT_P50: [(phi, 0.046875)],
+        r.TPOT_P95: [(phi, 0.1015625)],
+        r.QUEUE_P95: [(phi, 1.625)],
+        r.RPS: [(phi, 2), (other, 1)],
+        r.ERROR_RATIO: [(phi, 0.125), (other, 0)],
+        r.TOKENS: [(phi, 200)],
+        r.QUEUE: [(phi, 7)],
+    }
+    return {
+        "name": "recording rules",
+        "interval": "1m",
+        "input_series": series,
+        "promql_expr_test": [
+            {
+                "expr": record,
+                "eval_time": "10m",
+                "exp_samples": [{"labels": record + labels, "value": value} for labels, value in samples],
+            }
+            for record, samples in expected.items()
+        ],
+    }
+
+
+def unit_tests() -> list[dict[str, Any]]:
+    return [
+        recording_test(),
+        *latency_tests(),
+        *error_tests(),
+        *accuracy_tests(),
+        *queue_tests(),
+        *validation_tests(),
+        *rollout_tests(),
+        *ready_tests(),
+        *target_tests(),
+        *no_data_tests(),
+        *operator_tests(),
+    ]
+
+
+# --- tests -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [PACKAGE_COPY, CHART_COPY], ids=["package", "chart"])
+def test_committed_rule_files_are_generated(path: Path) -> None:
+    assert path.is_file(), f"{path.relative_to(ROOT)} is missing: {REGENERATE}"
+    assert path.read_text() == r.rules_yaml(), f"{path.relative_to(ROOT)} differs from rules.py: {REGENERATE}"
+
+
+def test_entrypoint_writes_every_out_path(tmp_path: Path) -> None:
+    outs = [tmp_path / "a.yaml", tmp_path / "nested" / "b.yaml"]
+    assert r.main([arg for p in outs for arg in ("--out", str(p))]) == 0
+    assert all(p.read_text() == r.rules_yaml() for p in outs)
+    r.main(["--out", str(outs[0]), "--rollout-deadline-seconds", "3600", "--tgi-job", "monitoring/tgi"])
+    text = outs[0].read_text()
+    assert "> 3600" in text and 'up{job=~"monitoring/tgi", role="stable"}' in text
+
+
+def test_promtool_check_rules_passes() -> None:
+    result = subprocess.run(
+        [promtool(), "check", "rules", str(PACKAGE_COPY)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(records()) + len(alerts())} rules found" in result.stdout
+
+
+def test_promtool_unit_tests_pass(tmp_path: Path) -> None:
+    path = tmp_path / "rules_test.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {"rule_files": [str(PACKAGE_COPY)], "evaluation_interval": "1m", "tests": unit_tests()}, sort_keys=False
+        )
+    )
+    result = subprocess.run(
+        [promtool(), "test", "rules", str(path)], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _seconds(duration: str) -> int:
+    units = {"s": 1, "m": 60, "h": 3600}
+    return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([smh])", duration))
+
+
+def test_unit_tests_cover_every_alert_firing_and_quiet_and_every_record() -> None:
+    firing: set[str] = set()
+    quiet_after_for: set[str] = set()
+    for_of = {a["alert"]: _seconds(a["for"]) for a in alerts()}
+    for test in unit_tests():
+        for check in test.get("alert_rule_test", []):
+            name = check["alertname"]
+            if check["exp_alerts"]:
+                firing.add(name)
+            elif test["name"].startswith(f"{name} stays quiet") and _seconds(check["eval_time"]) >= for_of[name] + 300:
+                quiet_after_for.add(name)  # long past `for:`, so "quiet" is not merely "still pending"
+    assert firing == set(for_of), f"alerts never shown firing: {set(for_of) - firing}"
+    assert quiet_after_for == set(for_of), f"alerts never shown quiet: {set(for_of) - quiet_after_for}"
+    tested = {t["expr"] for test in unit_tests() for t in test.get("promql_expr_test", [])}
+    assert tested == set(records())
+
+
+def _github_anchor(heading: str) -> str:
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_alert_is_labelled_annotated_and_has_a_runbook_section() -> None:
+    anchors = [_github_anchor(line.lstrip("#")) for line in RUNBOOKS.read_text().splitlines() if line.startswith("#")]
+    names = [a["alert"] for a in alerts()]
+    assert len(names) == len(set(names))
+    for alert in alerts():
+        name = alert["alert"]
+        assert re.fullmatch(r"Quantop[A-Z][A-Za-z0-9]+", name)
+        assert _seconds(alert["for"]) > 0, name
+        assert alert["labels"]["severity"] in {"critical", "warning"}, name
+        notes = alert["annotations"]
+        assert set(notes) == {"summary", "description", "runbook_url"}, name
+        assert "$value" in notes["description"], name
+        if name != "QuantopOperatorDown":  # the one alert about no model in particular
+            assert "$labels.model" in notes["description"] and "$labels.model" in notes["summary"], name
+        url, _, anchor = notes["runbook_url"].partition("#")
+        assert url == r.RUNBOOK_URL and anchor == name.lower(), name
+        assert anchor in anchors, f"docs/runbooks.md has no section `## {name}`"
+
+
+def test_default_job_matchers_fit_quantops_pod_monitor_and_the_charts_service_monitor() -> None:
+    p = r.RuleParams()
+    ctx = make_context("phi35", "llm", "uid", parse_spec(phi35_spec()), default_config())
+    monitor = build_pod_monitor(ctx)["metadata"]
+    # The Prometheus Operator's job label for a PodMonitor is "<namespace>/<name>".
+    assert re.fullmatch(p.tgi_job, f"{monitor['namespace']}/{monitor['name']}")
+    # The chart's ServiceMonitor scrapes the Service "<fullname>-metrics"; its job is that name.
+    for job in ("quantop-metrics", "prod-quantop-metrics", "quantop"):
+        assert re.fullmatch(p.operator_job, job) and not re.fullmatch(p.tgi_job, job)
+    assert re.fullmatch(p.tgi_job, "quantop/phi35-tgi")  # excluded from the operator's targets
