@@ -8,6 +8,7 @@ stale. Names are in `names.py`.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -30,6 +31,15 @@ PERCENTILES = {"50": "p50_ms", "95": "p95_ms", "98": "p98_ms", "99": "p99_ms"}
 
 def _seconds(ms: float | None) -> float | None:
     return None if ms is None else ms / 1000
+
+
+def _epoch(rfc3339: str | None) -> float | None:
+    if not rfc3339:
+        return None
+    try:
+        return dt.datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 class OperatorMetrics:
@@ -177,6 +187,9 @@ class OperatorMetrics:
                 self._set(gauge, labels, float(value), key)
         if r.verdict is not None:
             self._set(self.passed, labels, 1 if r.verdict.value == "Passed" else 0, key)
+        finished = _epoch(r.finished_at)
+        if finished is not None:
+            self._set(self.finished, labels, finished, key)
 
     def _slos(self, key: tuple[str, str], spec: QuantizedModelSpec, status: QuantizedModelStatus) -> None:
         slo, baseline = spec.validation.slo, spec.validation.baseline

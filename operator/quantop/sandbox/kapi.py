@@ -28,12 +28,11 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-#: Requests kmock remembers (tests look at the last few; matching scans all of them).
-REQUEST_HISTORY = 16
-
-
 class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
     """kmock with server-assigned metadata and generation tracking."""
+
+    #: Requests remembered: all of them for tests that assert on them, a few for the long-running sandbox.
+    request_history: int | None = None
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -41,9 +40,9 @@ class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
 
     async def _handle(self, request: Any) -> Any:
         # kmock keeps every request for test assertions and matches each new one by scanning that
-        # history, so a long-running sandbox slows down quadratically; keep only the recent past.
-        if len(self._requests) > REQUEST_HISTORY:
-            del self._requests[:-REQUEST_HISTORY]
+        # history, so a long-running sandbox slows down quadratically; it keeps only the recent past.
+        if self.request_history is not None and len(self._requests) > self.request_history:
+            del self._requests[: -self.request_history]
         if request.resource is not None and isinstance(request.data, dict):
             if request.action == enums.action.CREATE:
                 self._on_create(request)

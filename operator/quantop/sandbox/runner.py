@@ -59,6 +59,7 @@ async def sandbox(
 
     workdir.mkdir(parents=True, exist_ok=True)
     api = ApiServerEmulator()
+    api.request_history = 16
     async with kmock.Server(api, port=port or free_port()):
         register_resources(api)
         server = str(api.url).rstrip("/")

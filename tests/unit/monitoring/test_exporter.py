@@ -27,6 +27,7 @@ RESULTS = ValidationResults(
     accuracy_drop=0.01,
     cost_per_million_tokens=0.19,
     speedup=1.12,
+    finished_at="2026-11-25T12:00:00Z",
 )
 
 
@@ -55,6 +56,7 @@ def test_results_phase_slos_and_info_are_exported() -> None:
     assert value(m, n.VALIDATION_TTFT, **stable, percentile="95") == pytest.approx(0.18)
     assert value(m, n.VALIDATION_ACCURACY, **stable) == 0.69 and value(m, n.VALIDATION_PASSED, **stable) == 1
     assert value(m, n.VALIDATION_SPEEDUP, **stable) == 1.12
+    assert value(m, n.VALIDATION_TIMESTAMP, **stable) == 1795608000.0
     model = {"namespace": "demo", "model": "phi35-eetq"}
     assert value(m, n.MODEL_PHASE, **model, phase="Promoted") == 1
     assert value(m, n.MODEL_PHASE, **model, phase="Validating") == 0
