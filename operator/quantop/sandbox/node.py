@@ -101,8 +101,9 @@ class NodeSimulator:
     # --- API helpers -------------------------------------------------------------------------
     async def _list(self, path: str) -> list[dict[str, Any]]:
         r = await self.http.get(path)
-        if r.status_code != 200:
-            return []
+        # An API server error is not an empty cluster: kubelet keeps pods running when it cannot
+        # reach the API server, and so does the simulator (the tick is skipped and logged).
+        r.raise_for_status()
         return [o for o in r.json().get("items", []) if all(_labels(o).get(k) == v for k, v in MANAGED.items())]
 
     async def _patch(self, path: str, body: dict[str, Any]) -> None:
@@ -219,7 +220,8 @@ class NodeSimulator:
         )
         if _arg(args, "--max-concurrent-requests"):
             argv += ["--max-concurrent-requests", str(_arg(args, "--max-concurrent-requests"))]
-        return argv + FAULT_OVERRIDES.get(fault, []) + self.emulator_args
+        # The fault comes last so that it wins over the sandbox-wide emulator settings.
+        return argv + self.emulator_args + FAULT_OVERRIDES.get(fault, [])
 
     async def _healthy(self, port: int | None) -> bool:
         """A readiness probe: ready after one success, unready after FAILURE_THRESHOLD failures in a row."""

@@ -43,6 +43,14 @@ class Sandbox:
     workdir: Path
     kubeconfig: Path
     metrics_port: int
+    supervisor: Supervisor
+    operator_argv: list[str]
+    operator_env: dict[str, str]
+
+    async def restart_operator(self) -> None:
+        """Stop the operator process and start a new one, as a rescheduled operator pod would."""
+        await self.supervisor.stop("operator")
+        await self.supervisor.start("operator", self.operator_argv, env=self.operator_env)
 
 
 @contextlib.asynccontextmanager
@@ -72,6 +80,8 @@ async def sandbox(
             "QUANTOP_RESYNC_SECONDS": str(resync_seconds),
             # no internet here: models outside the built-in table are reported, not fetched
             "QUANTOP_HUB_URL": os.environ.get("QUANTOP_HUB_URL", "http://127.0.0.1:9"),
+            # Services are local proxies here (the node simulator writes their addresses)
+            "QUANTOP_SERVICE_URLS": str((workdir / "services.json").resolve()),
         }
         argv = quantop_command(
             "run",
@@ -89,7 +99,9 @@ async def sandbox(
         loop_task = asyncio.create_task(node.run())
         try:
             async with httpx.AsyncClient(base_url=server) as http:
-                yield Sandbox(Cluster(api=api, http=http), node, workdir, kubeconfig, metrics_port)
+                yield Sandbox(
+                    Cluster(api=api, http=http), node, workdir, kubeconfig, metrics_port, supervisor, argv, env
+                )
         finally:
             loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
