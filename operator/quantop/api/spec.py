@@ -222,7 +222,10 @@ class LoadTest(_Model):
         default=0,
         ge=0,
         le=64,
-        description="Locust worker pods for distributed load; 0 sizes them from users (see docs/validation.md).",
+        description=(
+            "Locust worker processes in the validation pod (locust's distributed mode); "
+            "0 sizes them from users, one per 1000 streams (see docs/validation.md)."
+        ),
     )
 
 

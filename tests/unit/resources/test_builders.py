@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
@@ -184,3 +186,34 @@ def test_validation_job_validates_and_carries_the_gates(version: str) -> None:
     assert _arg(args, "--dataset") == "/var/run/quantop/dataset/rows.jsonl"
     assert _arg(args, "--termination-log") == "/dev/termination-log"
     assert {"name": "dataset", "configMap": {"name": "sql-holdout"}} in pod["volumes"]
+
+
+def _validate_parser() -> argparse.ArgumentParser:
+    from quantop.validation.commands import register
+
+    parser = argparse.ArgumentParser(prog="quantop")
+    register(parser.add_subparsers(dest="command"))
+    return parser
+
+
+@pytest.mark.parametrize(
+    ("overrides", "workers"),
+    [
+        ({}, None),
+        ({"validation.load": {"users": 2500}}, "3"),
+        ({"validation.load": {"users": 100, "workers": 4}}, "4"),
+    ],
+)
+def test_job_arguments_are_what_quantop_validate_accepts(overrides: dict[str, Any], workers: str | None) -> None:
+    """The Job's command line is the contract with `quantop validate`: its own parser must accept it."""
+    from quantop.resources.job import build_validation_job
+
+    ctx = ctx_for(**{"validation.slo": {"p95LatencyMs": 6000, "ttftP95Ms": 500, "maxErrorRate": 0.01}, **overrides})
+    job = build_validation_job(ctx, ctx.revision, baseline_accuracy=0.62, price_per_hour=1.624, weights_gib=3.9)
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    args = _validate_parser().parse_args(container["args"])
+    assert args.slo_p95_ms == 6000 and args.slo_ttft_p95_ms == 500 and args.baseline_accuracy == 0.62
+    assert args.termination_log == Path("/dev/termination-log") and args.no_progress
+    assert _arg(container["args"], "--workers") == workers
+    processes = int(workers) + 1 if workers else 1  # locust master + workers
+    assert container["resources"]["requests"]["cpu"] == str(processes)
