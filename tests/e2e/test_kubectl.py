@@ -64,8 +64,24 @@ async def test_apply_get_describe_wait(tmp_path: Path) -> None:
         rc, out, err = await waiter
         assert rc == 0, err
         assert "condition met" in out
+        me = await cluster.qm("demo", "phi35-eetq")
+        assert me is not None
+        for obj, reason in (("phi35-eetq", "MineOnly"), ("phi35-other", "SomeoneElses")):
+            uid = me["metadata"]["uid"] if obj == "phi35-eetq" else "other-uid"
+            await cluster.create(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Event",
+                    "metadata": {"name": f"{obj}.1", "namespace": "demo"},
+                    "involvedObject": {"kind": "QuantizedModel", "name": obj, "namespace": "demo", "uid": uid},
+                    "reason": reason,
+                    "message": f"about {obj}",
+                    "type": "Normal",
+                }
+            )
         rc, out, err = await kubectl(kc, "describe", "qm", "phi35-eetq", "-n", "demo")
         assert rc == 0 and "Promoted" in out
+        assert "MineOnly" in out and "SomeoneElses" not in out  # describe's fieldSelector is honoured
 
 
 async def test_missing_object_is_a_404_not_a_500(tmp_path: Path) -> None:

@@ -74,7 +74,8 @@ class Cluster:
 
 def _collection(obj: Mapping[str, Any], ns: str) -> str:
     api_version, kind = obj["apiVersion"], obj["kind"]
-    plural = {"QuantizedModel": PLURAL, "Deployment": "deployments", "Service": "services", "Secret": "secrets"}[kind]
+    plurals = {"QuantizedModel": PLURAL, "Deployment": "deployments", "Service": "services", "Secret": "secrets"}
+    plural = plurals.get(kind) or kind.lower() + "s"
     prefix = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
     return f"{prefix}/namespaces/{ns}/{plural}"
 

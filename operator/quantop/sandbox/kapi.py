@@ -82,6 +82,10 @@ class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         kind = getattr(info, "kind", None) or ""
         group_version = f"{res.group}/{res.version}" if res.group else res.version
         payload = {"apiVersion": group_version, "kind": f"{kind}List", **dict(payload)}  # type: ignore[arg-type]
+        selector = request.url.query.get("fieldSelector") if hasattr(request, "url") else None
+        if selector and isinstance(payload.get("items"), list):
+            # kubectl describe lists Events with fieldSelector=involvedObject.name=...; kmock ignores it.
+            payload["items"] = [i for i in payload["items"] if field_selector_matches(i, selector)]
         if res.plural == PLURAL and "as=Table" in request.headers.get("Accept", ""):
             return printer_table(payload["items"])
         return payload
@@ -125,6 +129,19 @@ class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
             old_spec = current.get("spec")
             if old_spec != _merged(old_spec, request.data["spec"]):
                 meta["generation"] = int(current.get("metadata", {}).get("generation", 1)) + 1
+
+
+def field_selector_matches(obj: Any, selector: str) -> bool:
+    """`a.b=c,d!=e` as the API server reads a fieldSelector (only =, == and !=)."""
+    for term in filter(None, selector.split(",")):
+        negate = "!=" in term
+        path, _, value = term.replace("!=", "=").replace("==", "=").partition("=")
+        actual = _jsonpath(obj, path)
+        if (str(actual) if actual is not None else "") == value and negate:
+            return False
+        if (str(actual) if actual is not None else "") != value and not negate:
+            return False
+    return True
 
 
 def _jsonpath(obj: Any, path: str) -> Any:
