@@ -8,7 +8,14 @@ from typing import Any
 from quantop.api import QuantizationMethod, parse_duration
 
 from .context import ModelContext
-from .names import TGI_PORT, TGI_PORT_NAME, revision_labels, revision_name, revision_selector
+from .names import (
+    ANNOTATION_GPU_MODEL,
+    TGI_PORT,
+    TGI_PORT_NAME,
+    revision_labels,
+    revision_name,
+    revision_selector,
+)
 from .owner import object_meta
 
 #: TGI drains for --graceful-termination-timeout (90 s by default); the pod must outlive it.
@@ -113,6 +120,9 @@ def build_deployment(ctx: ModelContext, replicas: int | None = None) -> dict[str
             "selector": {"matchLabels": revision_selector(ctx.name, revision)},
             # One GPU pod at a time: a surge pod would wait for a free GPU anyway.
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
-            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+            "template": {
+                "metadata": {"labels": labels, "annotations": {ANNOTATION_GPU_MODEL: ctx.profile.gpu}},
+                "spec": pod_spec,
+            },
         },
     }

@@ -17,6 +17,8 @@ LABEL_QUANTIZATION = "quantop.dev/quantization"
 LABEL_REVISION = "quantop.dev/revision"
 LABEL_ROLE = "quantop.dev/role"
 LABEL_GPU = "quantop.dev/gpu"
+#: The GPU model behind a node-pool profile (`a10` for a profile named `a10-spot`), on pods.
+ANNOTATION_GPU_MODEL = "quantop.dev/gpu-model"
 
 ANNOTATION_PROMOTE = "quantop.dev/promote"
 ANNOTATION_ROLLBACK = "quantop.dev/rollback"

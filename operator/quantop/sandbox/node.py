@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import functools
-import importlib
 import json
 import logging
 from pathlib import Path
@@ -22,8 +21,11 @@ from typing import Any
 
 import httpx
 
+from quantop.resources.names import ANNOTATION_GPU_MODEL
+
 from .processes import Supervisor, free_port, quantop_command
 from .proxy import ServiceProxy
+from .tgi_emulator import profile_for
 
 log = logging.getLogger("quantop.sandbox.node")
 
@@ -127,6 +129,8 @@ class NodeSimulator:
                 await self.tick()
             except (httpx.HTTPError, OSError) as exc:
                 log.warning("node simulator: %s", exc)
+            except Exception:  # one bad object must not stop the node, as it would not stop a kubelet
+                log.exception("node simulator: tick failed")
             await asyncio.sleep(interval)
 
     async def tick(self) -> None:
@@ -202,13 +206,14 @@ class NodeSimulator:
             self.faulted.pop(key, None)
 
     def _emulator_command(self, dep: dict[str, Any], port: int, fault: str) -> list[str]:
-        # The TGI emulator module is optional until it lands; import lazily so the sandbox loads without it.
-        profile_for = importlib.import_module("quantop.sandbox.tgi_emulator").profile_for
-
         container = dep["spec"]["template"]["spec"]["containers"][0]
         args: list[str] = container.get("args") or []
         method = _arg(args, "--quantize") or "none"
-        gpu = _labels(dep).get("quantop.dev/gpu", "a10")
+        template = dep["spec"]["template"]["metadata"]
+        # The GPU model behind the node pool (a profile may be named after its pool, not its GPU).
+        gpu = (template.get("annotations") or {}).get(ANNOTATION_GPU_MODEL) or _labels(dep).get(
+            "quantop.dev/gpu", "a10"
+        )
         argv = quantop_command(
             "emulate-tgi",
             "--port",
