@@ -79,6 +79,23 @@ class SteadyClient:
 
 
 @contextlib.asynccontextmanager
+async def steady_load(sb: Sandbox) -> AsyncIterator[SteadyClient]:
+    """Load on the stable Service for the whole block; at its end, not one request may have failed."""
+    client = SteadyClient(sb)
+    client.start()
+    try:
+        yield client
+    finally:
+        await client.stop()
+    assert client.ok > 100 and client.failed == 0, (client.ok, client.failed, client.errors[:5])
+
+
+def ended(rev: str, verdicts: tuple[str, ...] = ("Failed", "Error")) -> Callable[[dict[str, Any]], bool]:
+    """Status predicate: the history records `rev` with one of `verdicts`."""
+    return lambda s: any(h["revision"] == rev and h["verdict"] in verdicts for h in s.get("history", []))
+
+
+@contextlib.asynccontextmanager
 async def running(tmp_path: Path) -> AsyncIterator[Sandbox]:
     async with sandbox(tmp_path / "sandbox", emulator_args=FAST, resync_seconds=1) as sb:
         yield sb
@@ -130,9 +147,7 @@ async def test_faulty_candidates_never_disturb_the_stable_revision(tmp_path: Pat
     async with running(tmp_path) as sb:
         await sb.cluster.create(model())
         stable = await serving(sb)
-        client = SteadyClient(sb)
-        client.start()
-        try:
+        async with steady_load(sb):
             cases = [
                 ("crash", "CandidateAvailable", "CrashLoopBackOff", "crash"),
                 ("oom", "CandidateAvailable", "OOMKilled", "maxTotalTokens"),
@@ -141,13 +156,7 @@ async def test_faulty_candidates_never_disturb_the_stable_revision(tmp_path: Pat
             ]
             for i, (fault, cond, reason, words) in enumerate(cases):
                 rev = await new_candidate(sb, fault, 2000 - i)
-                st = await until(
-                    sb,
-                    lambda s, rev=rev: any(
-                        h["revision"] == rev and h["verdict"] in ("Failed", "Error") for h in s.get("history", [])
-                    ),
-                    f"{fault} candidate {rev} to fail",
-                )
+                st = await until(sb, ended(rev), f"{fault} candidate {rev} to fail")
                 c = condition(st, cond)
                 assert (c.get("status"), c.get("reason")) == ("False", reason), (fault, c)
                 assert words in c["message"], (fault, c["message"])
@@ -156,9 +165,6 @@ async def test_faulty_candidates_never_disturb_the_stable_revision(tmp_path: Pat
                 assert condition(st, "Ready")["status"] == "True", fault
                 dep = await sb.cluster.get("apps/v1", "deployments", NS, f"{NAME}-{rev}")
                 assert dep is not None and dep["spec"]["replicas"] == 0, f"{fault}: failed candidate scaled to zero"
-        finally:
-            await client.stop()
-        assert client.ok > 100 and client.failed == 0, (client.ok, client.failed, client.errors[:5])
         svc = await sb.cluster.get("v1", "services", NS, NAME)
         assert svc is not None and svc["spec"]["selector"]["quantop.dev/revision"] == stable
 
@@ -167,9 +173,7 @@ async def test_validation_job_that_hangs_or_errors_fails_the_candidate(tmp_path:
     async with running(tmp_path) as sb:
         await sb.cluster.create(model())
         stable = await serving(sb)
-        client = SteadyClient(sb)
-        client.start()
-        try:
+        async with steady_load(sb):
             # A dataset URL nobody answers: `quantop validate` exits 2 and says why.
             patch = {
                 "spec": {
@@ -178,29 +182,15 @@ async def test_validation_job_that_hangs_or_errors_fails_the_candidate(tmp_path:
             }
             await sb.cluster.patch(QM_API, QM_PLURAL, NS, NAME, patch)
             rev = await new_candidate(sb, "", 1999)
-            st = await until(
-                sb,
-                lambda s: any(h["revision"] == rev and h["verdict"] == "Error" for h in s.get("history", [])),
-                "the erroring validation",
-            )
+            st = await until(sb, ended(rev, ("Error",)), "the erroring validation")
             assert "dataset" in condition(st, "LoadTestPassed").get("message", "") + st.get("message", "")
             # A Job that never ends is failed at validation.timeout (activeDeadlineSeconds).
             patch = {"spec": {"validation": {"accuracy": {"dataset": {"url": None, "builtin": "text-to-sql"}}}}}
             await sb.cluster.patch(QM_API, QM_PLURAL, NS, NAME, patch)
             rev = await new_candidate(sb, "hang", 1998)
-            st = await until(
-                sb,
-                lambda s: any(
-                    h["revision"] == rev and h["verdict"] in ("Error", "Failed") for h in s.get("history", [])
-                ),
-                "the hanging validation to time out",
-                timeout=150,
-            )
+            st = await until(sb, ended(rev), "the hanging validation to time out", timeout=150)
             assert "exceeded validation.timeout (60s)" in st["message"], st["message"]
             assert st["stableRevision"] == stable
-        finally:
-            await client.stop()
-        assert client.ok > 100 and client.failed == 0, (client.ok, client.failed, client.errors[:5])
 
 
 async def test_operator_restart_mid_validation_and_deletion_mid_validation(tmp_path: Path) -> None:

@@ -31,8 +31,13 @@ class LoadError(Exception):
     """The load test could not run (not: it ran and the server failed)."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class Sample:
+    """One request as the client saw it: durations in ms, start as Unix time (workers share the clock).
+
+    The load generator fills it in as the stream arrives, hence mutable.
+    """
+
     start: float
     e2e_ms: float
     ttft_ms: float | None

@@ -29,20 +29,8 @@ from locust import FastHttpUser, constant, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from quantop.validation.load import Sample
 from quantop.validation.sse import SseParser
-
-
-@dataclass
-class RawSample:
-    """One request as the client saw it. Durations in ms; start as Unix time (workers share the clock)."""
-
-    start: float
-    e2e_ms: float
-    ttft_ms: float | None
-    itl_ms: float | None
-    tokens: int
-    ok: bool
-    error: str | None = None
 
 
 @dataclass
@@ -62,8 +50,8 @@ class Shared:
 
     plan: LoadPlan | None = None
     started: float = 0.0
-    samples: ClassVar[list[RawSample]] = []
-    unsent: ClassVar[list[RawSample]] = []
+    samples: ClassVar[list[Sample]] = []
+    unsent: ClassVar[list[Sample]] = []
     lag_ms: ClassVar[list[float]] = []
 
 
@@ -97,7 +85,7 @@ class TgiUser(FastHttpUser):
         assert plan is not None
         path, body = _body(plan, self.rng.choice(plan.prompts))
         start = time.perf_counter()
-        sample = RawSample(start=time.time(), e2e_ms=0.0, ttft_ms=None, itl_ms=None, tokens=0, ok=False)
+        sample = Sample(start=time.time(), e2e_ms=0.0, ttft_ms=None, itl_ms=None, tokens=0, ok=False)
         first = last = None
         with self.client.post(path, json=body, stream=True, catch_response=True, name=path) as resp:
             try:
@@ -158,7 +146,7 @@ def _send_samples(client_id: str, data: dict[str, Any]) -> None:
 
 
 def _receive_samples(client_id: str, data: dict[str, Any]) -> None:
-    Shared.samples.extend(RawSample(**s) for s in data.get("quantop_samples", []))
+    Shared.samples.extend(Sample(**s) for s in data.get("quantop_samples", []))
     Shared.lag_ms.extend(data.get("quantop_lag_ms", []))
 
 

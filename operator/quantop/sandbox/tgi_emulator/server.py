@@ -221,11 +221,15 @@ class Emulator:
 
     # --- HTTP handlers ----------------------------------------------------------------------
 
-    async def generate(self, request: web.Request) -> web.StreamResponse:
+    async def _native(self, request: web.Request) -> tuple[dict[str, Any], Generation]:
+        """Parse and admit a request of TGI's native API (`inputs` + `parameters`)."""
         payload = await _json(request)
         params = payload.get("parameters") or {}
+        return params, self._admit(request.path, payload, payload.get("inputs", ""), params.get("max_new_tokens"))
+
+    async def generate(self, request: web.Request) -> web.StreamResponse:
         try:
-            gen = self._admit(request.path, payload, payload.get("inputs", ""), params.get("max_new_tokens"))
+            params, gen = await self._native(request)
         except TgiError as exc:
             return exc.response()
         try:
@@ -240,10 +244,8 @@ class Emulator:
         return web.json_response(body, headers=self._timing_headers(gen))
 
     async def generate_stream(self, request: web.Request) -> web.StreamResponse:
-        payload = await _json(request)
-        params = payload.get("parameters") or {}
         try:
-            gen = self._admit(request.path, payload, payload.get("inputs", ""), params.get("max_new_tokens"))
+            params, gen = await self._native(request)
         except TgiError as exc:
             return exc.response()
         resp = await _sse(request)
