@@ -1,0 +1,73 @@
+"""The emulator through the clients people point at TGI: huggingface_hub's InferenceClient and openai.
+
+If these parse its answers (streamed and not), the payloads are TGI's, not merely similar.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+
+import httpx
+import openai
+import pytest
+from huggingface_hub import InferenceClient
+from openai import OpenAI
+
+from quantop.sandbox.processes import free_port, quantop_command
+
+
+@pytest.fixture(scope="module")
+def url() -> Iterator[str]:
+    port = free_port()
+    cmd = quantop_command("emulate-tgi", "--port", str(port), "--profile", "a10-eetq", "--set", "latency_scale=0.02")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"{base}/health", timeout=1)
+            break
+        except httpx.HTTPError:
+            assert time.monotonic() < deadline, "emulator did not start"
+            time.sleep(0.1)
+    yield base
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_huggingface_inference_client_text_generation(url: str) -> None:
+    client = InferenceClient(base_url=url)
+    out = client.text_generation("Question: hi\n", max_new_tokens=6, details=True)
+    assert out.details is not None and out.details.generated_tokens == 6
+    assert out.details.finish_reason == "length" and out.generated_text
+    streamed = list(client.text_generation("hi", max_new_tokens=5, stream=True, details=True))
+    assert len(streamed) == 5 and streamed[-1].generated_text == "".join(s.token.text for s in streamed)
+    assert streamed[-1].details is not None and streamed[-1].details.generated_tokens == 5
+
+
+def test_huggingface_inference_client_chat(url: str) -> None:
+    client = InferenceClient(base_url=url)
+    out = client.chat_completion([{"role": "user", "content": "hi"}], max_tokens=4)
+    assert out.choices[0].message.content and out.usage.completion_tokens == 4
+    chunks = list(client.chat_completion([{"role": "user", "content": "hi"}], max_tokens=4, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == out.choices[0].message.content
+
+
+def test_openai_client_chat(url: str) -> None:
+    client = OpenAI(base_url=f"{url}/v1", api_key="unused")
+    out = client.chat.completions.create(model="tgi", messages=[{"role": "user", "content": "hi"}], max_tokens=4)
+    assert out.choices[0].finish_reason == "length" and out.usage is not None and out.usage.completion_tokens == 4
+    stream = client.chat.completions.create(
+        model="tgi", messages=[{"role": "user", "content": "hi"}], max_tokens=4, stream=True
+    )
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in stream)
+    assert text == out.choices[0].message.content
+    assert [m.id for m in client.models.list()] == ["microsoft/Phi-3.5-mini-instruct"]
+
+
+def test_openai_client_sees_tgi_errors(url: str) -> None:
+    client = OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+    with pytest.raises(openai.UnprocessableEntityError):
+        client.chat.completions.create(model="tgi", messages=[{"role": "user", "content": "hi"}], max_tokens=100000)
