@@ -91,3 +91,13 @@ async def test_missing_object_is_a_404_not_a_500(tmp_path: Path) -> None:
         rc, _, err = await kubectl(kc, "get", "qm", "nope", "-n", "demo")
         assert rc == 1
         assert "Error from server (NotFound)" in err, err
+
+
+async def test_unserved_endpoints_are_404s_with_kubectls_own_advice(tmp_path: Path) -> None:
+    """The sandbox serves no OpenAPI document: kubectl must say so plainly, not relay a server crash."""
+    async with api_server() as cluster:
+        kc = tmp_path / "kubeconfig"
+        write_kubeconfig(kc, str(cluster.api.url).rstrip("/"))
+        rc, _, err = await kubectl(kc, "apply", "-f", str(ROOT / "examples/guide-a10/phi35-eetq.yaml"))
+        assert rc == 1 and "turn validation off with --validate=false" in err, err
+        assert "Traceback" not in err and "500" not in err

@@ -66,9 +66,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
                         "status": "Failure",
                         "code": exc.status,
                         "reason": reason,
-                        "message": f'{request.resource.plural} "{request.name or ""}" not found'
-                        if exc.status == 404
-                        else "already exists",
+                        "message": _status_message(request, exc.status),
                     },
                     status=exc.status,
                 )
@@ -129,6 +127,14 @@ class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
             old_spec = current.get("spec")
             if old_spec != _merged(old_spec, request.data["spec"]):
                 meta["generation"] = int(current.get("metadata", {}).get("generation", 1)) + 1
+
+
+def _status_message(request: Any, code: int) -> str:
+    if code == 409:
+        return "already exists"
+    if request.resource is None:  # not an API resource, e.g. /openapi/v2, which the sandbox does not serve
+        return f"the server could not find the requested resource ({request.url.path})"
+    return f'{request.resource.plural} "{request.name or ""}" not found'
 
 
 def field_selector_matches(obj: Any, selector: str) -> bool:
