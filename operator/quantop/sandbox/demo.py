@@ -107,6 +107,8 @@ async def _run_sandbox() -> int:
     for obj in objs:
         st = obj.get("status") or {}
         refused = _condition(obj, ConditionType.COMPATIBLE)
+        if refused.get("reason") == "SupportedWithCaveats":
+            print(f"\n{obj['metadata']['name']}: planner warning: {refused.get('message')}")
         if refused.get("status") == "False":
             print(f"\n{obj['metadata']['name']}: refused by the planner: {refused.get('message')}")
         elif st.get("phase") == "Failed":
