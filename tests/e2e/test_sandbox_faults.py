@@ -156,7 +156,12 @@ async def test_faulty_candidates_never_disturb_the_stable_revision(tmp_path: Pat
             ]
             for i, (fault, cond, reason, words) in enumerate(cases):
                 rev = await new_candidate(sb, fault, 2000 - i)
-                st = await until(sb, ended(rev), f"{fault} candidate {rev} to fail")
+                # Level-triggered: wait until the failure has settled (Ready reflects the stable revision).
+                st = await until(
+                    sb,
+                    lambda s, rev=rev: ended(rev)(s) and condition(s, "Ready").get("status") == "True",
+                    f"{fault} candidate {rev} to fail",
+                )
                 c = condition(st, cond)
                 assert (c.get("status"), c.get("reason")) == ("False", reason), (fault, c)
                 assert words in c["message"], (fault, c["message"])

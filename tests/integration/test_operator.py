@@ -52,7 +52,7 @@ def arg(deployment: dict[str, Any], flag: str) -> str | None:
 async def test_valid_cr_gets_its_deployment_and_services(cluster: Cluster) -> None:
     obj = qm("phi35", **{"quantization.method": "eetq"})
     rev = revision_of(parse_spec(obj["spec"]))
-    with operator(cluster):
+    async with operator(cluster):
         await cluster.create(obj)
         status = await cluster.wait_for(lambda: cluster.qm("llm", "phi35"), has_cond("Compatible", "True", "Planned"))
         dep = await cluster.wait_for(
@@ -83,7 +83,7 @@ async def test_valid_cr_gets_its_deployment_and_services(cluster: Cluster) -> No
 async def test_method_change_makes_a_new_revision_and_drops_the_unpromoted_one(cluster: Cluster) -> None:
     obj = qm("phi35", **{"quantization.method": "eetq"})
     old_rev = revision_of(parse_spec(obj["spec"]))
-    with operator(cluster):
+    async with operator(cluster):
         await cluster.create(obj)
         await cluster.wait_for(lambda: cluster.get("apps/v1", "deployments", "llm", f"phi35-{old_rev}"), bool)
         await cluster.patch(
@@ -135,7 +135,7 @@ async def test_method_change_makes_a_new_revision_and_drops_the_unpromoted_one(c
 async def test_refused_specs_get_a_reason_an_event_and_no_children(
     cluster: Cluster, overrides: dict[str, Any], reason: str, fix: str
 ) -> None:
-    with operator(cluster):
+    async with operator(cluster):
         await cluster.create(qm("bad", **overrides))
         obj = await cluster.wait_for(lambda: cluster.qm("llm", "bad"), has_cond("Compatible", "False", reason))
         events = await cluster.wait_for(
@@ -150,7 +150,7 @@ async def test_refused_specs_get_a_reason_an_event_and_no_children(
 
 
 async def test_caveats_deploy_with_a_warning(cluster: Cluster) -> None:
-    with operator(cluster):
+    async with operator(cluster):
         await cluster.create(qm("fp8a10", **{"quantization.method": "fp8"}))
         obj = await cluster.wait_for(
             lambda: cluster.qm("llm", "fp8a10"), has_cond("Compatible", "True", "SupportedWithCaveats")
@@ -165,7 +165,7 @@ async def test_caveats_deploy_with_a_warning(cluster: Cluster) -> None:
 
 
 async def test_restart_and_resync_issue_no_writes_when_nothing_changed(cluster: Cluster) -> None:
-    with operator(cluster, resync_seconds=0.5):
+    async with operator(cluster, resync_seconds=0.5):
         await cluster.create(qm("steady"))
         await cluster.wait_for(lambda: cluster.qm("llm", "steady"), has_cond("Compatible", "True"))
         await cluster.wait_for(lambda: cluster.list("v1", "services", "llm"), lambda s: len(s) == 2)
@@ -176,7 +176,7 @@ async def test_restart_and_resync_issue_no_writes_when_nothing_changed(cluster: 
         before = writes(cluster)
         await asyncio.sleep(2)
         assert writes(cluster) == before, "resync with nothing changed must not write"
-    with operator(cluster, resync_seconds=0.5):
+    async with operator(cluster, resync_seconds=0.5):
         await asyncio.sleep(3)
     after = [w for w in writes(cluster)[len(before) :] if "/events" not in w]
     assert after == [], f"restart wrote: {after}"
@@ -186,7 +186,7 @@ async def test_drift_in_an_owned_deployment_is_corrected(cluster: Cluster) -> No
     obj = qm("drift")
     rev = revision_of(parse_spec(obj["spec"]))
     name = f"drift-{rev}"
-    with operator(cluster, resync_seconds=0.5):
+    async with operator(cluster, resync_seconds=0.5):
         await cluster.create(obj)
         dep = await cluster.wait_for(lambda: cluster.get("apps/v1", "deployments", "llm", name), bool)
         tampered = dep["spec"]["template"]["spec"]["containers"]
@@ -210,7 +210,7 @@ def _expectation(path: Any) -> tuple[str, str]:
 @pytest.mark.parametrize(("path", "doc"), load_examples(), ids=lambda v: getattr(v, "name", ""))
 async def test_every_example_reaches_the_state_it_promises(cluster: Cluster, path: Any, doc: dict[str, Any]) -> None:
     status, reason = _expectation(path)
-    with operator(cluster):
+    async with operator(cluster):
         await cluster.create(doc)
         await cluster.wait_for(
             lambda: cluster.qm(doc["metadata"]["namespace"], doc["metadata"]["name"]),

@@ -48,7 +48,7 @@ async def promote_first(cluster: Cluster, obj: dict[str, Any]) -> str:
 async def test_first_revision_is_validated_then_promoted(cluster: Cluster) -> None:
     obj = qm("m1")
     rev = rev_of(obj)
-    with operator(cluster):
+    async with operator(cluster):
         await cluster.create(obj)
         await cluster.wait_for(lambda: cluster.get("apps/v1", "deployments", "llm", f"m1-{rev}"), bool)
         assert (await cluster.get("v1", "services", "llm", "m1"))["spec"]["selector"]["quantop.dev/revision"] == "none"
@@ -76,7 +76,7 @@ async def test_first_revision_is_validated_then_promoted(cluster: Cluster) -> No
 
 async def test_failed_gate_scales_the_candidate_down_and_leaves_the_stable_alone(cluster: Cluster) -> None:
     obj = qm("m2")
-    with operator(cluster):
+    async with operator(cluster):
         stable = await promote_first(cluster, obj)
         await cluster.patch(*QM, "m2", {"spec": {"quantization": {"method": "bitsandbytes"}}})
         new = rev_of(qm("m2", **{"quantization.method": "bitsandbytes"}))
@@ -98,7 +98,7 @@ async def test_failed_gate_scales_the_candidate_down_and_leaves_the_stable_alone
 async def test_oom_killed_candidate_fails_with_the_troubleshooting_hint(cluster: Cluster) -> None:
     obj = qm("m3")
     rev = rev_of(obj)
-    with operator(cluster):
+    async with operator(cluster):
         await cluster.create(obj)
         dep = await cluster.wait_for(lambda: cluster.get("apps/v1", "deployments", "llm", f"m3-{rev}"), bool)
         await oom_kill(cluster, "llm", dep)
@@ -115,7 +115,7 @@ async def test_oom_killed_candidate_fails_with_the_troubleshooting_hint(cluster:
 async def test_manual_promotion_waits_for_the_annotation(cluster: Cluster) -> None:
     obj = qm("m4", **{"promotion.auto": False})
     rev = rev_of(obj)
-    with operator(cluster):
+    async with operator(cluster):
         await cluster.create(obj)
         await until_validating(cluster, "m4", rev)
         await finish_job(cluster, "llm", f"m4-{rev}-validate", results())
@@ -133,7 +133,7 @@ async def test_manual_promotion_waits_for_the_annotation(cluster: Cluster) -> No
 
 async def test_rollback_returns_the_stable_service_to_the_previous_revision(cluster: Cluster) -> None:
     obj = qm("m5", **{"promotion.scaleDownDelaySeconds": 0})
-    with operator(cluster):
+    async with operator(cluster):
         first = await promote_first(cluster, obj)
         await cluster.patch(*QM, "m5", {"spec": {"quantization": {"method": "fp8"}}})
         second = rev_of(qm("m5", **{"quantization.method": "fp8"}))
@@ -162,7 +162,7 @@ async def test_rollback_returns_the_stable_service_to_the_previous_revision(clus
 async def test_validation_job_past_its_deadline_is_a_failed_validation(cluster: Cluster) -> None:
     obj = qm("m6")
     rev = rev_of(obj)
-    with operator(cluster):
+    async with operator(cluster):
         await cluster.create(obj)
         await until_validating(cluster, "m6", rev)
         await finish_job(cluster, "llm", f"m6-{rev}-validate", None, failed_reason="DeadlineExceeded")
@@ -173,13 +173,13 @@ async def test_validation_job_past_its_deadline_is_a_failed_validation(cluster: 
 async def test_restart_during_validation_neither_duplicates_the_job_nor_promotes_twice(cluster: Cluster) -> None:
     obj = qm("m7")
     rev = rev_of(obj)
-    with operator(cluster):
+    async with operator(cluster):
         await cluster.create(obj)
         await until_validating(cluster, "m7", rev)
-    with operator(cluster):
+    async with operator(cluster):
         await finish_job(cluster, "llm", f"m7-{rev}-validate", results())
         await cluster.wait_for(lambda: cluster.qm("llm", "m7"), phase_is("Promoted"))
-    with operator(cluster):
+    async with operator(cluster):
         import asyncio
 
         await asyncio.sleep(2)
@@ -193,7 +193,7 @@ async def test_baseline_model_ref_waits_for_the_baseline_to_be_promoted(cluster:
     base = qm("base", **{"quantization.method": "none", "validation.baseline": {"accuracy": 0.8}})
     cand = qm("cand", **{"validation.baseline": {"modelRef": "base", "maxAccuracyDrop": 0.02}})
     crev = rev_of(cand)
-    with operator(cluster):
+    async with operator(cluster):
         await cluster.create(cand)
         await cluster.wait_for(lambda: cluster.get("apps/v1", "deployments", "llm", f"cand-{crev}"), bool)
         await make_available(cluster, "llm", f"cand-{crev}")
@@ -211,7 +211,7 @@ async def test_baseline_model_ref_waits_for_the_baseline_to_be_promoted(cluster:
 
 async def test_serving_pods_carry_their_role_for_scraping(cluster: Cluster) -> None:
     obj = qm("m8")
-    with operator(cluster, resync_seconds=0.5):
+    async with operator(cluster, resync_seconds=0.5):
         rev = await promote_first(cluster, obj)
         dep = await cluster.get("apps/v1", "deployments", "llm", f"m8-{rev}")
         labels = dep["spec"]["template"]["metadata"]["labels"]
@@ -235,7 +235,7 @@ async def test_serving_pods_carry_their_role_for_scraping(cluster: Cluster) -> N
 async def test_spec_change_during_validation_abandons_the_candidate_cleanly(cluster: Cluster) -> None:
     obj = qm("m9")
     rev = rev_of(obj)
-    with operator(cluster):
+    async with operator(cluster):
         await cluster.create(obj)
         await until_validating(cluster, "m9", rev)
         await cluster.patch(*QM, "m9", {"spec": {"quantization": {"method": "bitsandbytes-nf4"}}})

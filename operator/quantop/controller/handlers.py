@@ -37,9 +37,13 @@ class _Runtime:
     client_credentials: Credentials | None = None
     metrics: Any = None
     probe: ProductionProbe | None = None
+    stopping: bool = False
 
     @classmethod
     def kube(cls) -> KubeClient:
+        if cls.stopping:
+            # After cleanup closed the client, a handler still being cancelled must not open a new one.
+            raise kopf.TemporaryError("the operator is stopping", delay=1)
         if cls.credentials is None:
             raise kopf.TemporaryError("not logged in to the API server yet", delay=1)
         if cls.client is None or cls.client_credentials != cls.credentials:
@@ -63,6 +67,7 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     )
     settings.posting.level = logging.WARNING
     RUNTIME.locks.clear()  # locks belong to the event loop of this operator run
+    RUNTIME.stopping = False
     path = os.environ.get("QUANTOP_CONFIG")
     RUNTIME.config = OperatorConfig.load(path) if path else default_config()
     if os.environ.get("QUANTOP_HUB_URL"):
@@ -92,6 +97,7 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 
 @kopf.on.cleanup()
 async def close(**_: Any) -> None:
+    RUNTIME.stopping = True
     if RUNTIME.client is not None:
         await RUNTIME.client.aclose()
         RUNTIME.client = None

@@ -89,14 +89,24 @@ async def api_server() -> AsyncIterator[Cluster]:
             yield Cluster(api=api, http=http)
 
 
-@contextlib.contextmanager
-def operator(cluster: Cluster, *, config: str | None = None, resync_seconds: float = 1.0) -> Any:
-    """The real quantop operator (kopf) against the emulated API server; stopped on exit."""
+@contextlib.asynccontextmanager
+async def operator(
+    cluster: Cluster, *, config: str | None = None, resync_seconds: float = 1.0
+) -> AsyncIterator[KopfRunner]:
+    """The real quantop operator (kopf, in a thread) against the emulated API server; stopped on exit.
+
+    The emulated API server runs on this event loop, and kopf talks to it while it shuts down
+    (cancelled handlers persist their progress). So the stop is awaited in a worker thread: joining
+    kopf's thread here would block the loop that must answer it, and both would wait for a timeout.
+    """
     os.environ["QUANTOP_KUBE_API"] = str(cluster.api.url)
     os.environ["QUANTOP_RESYNC_SECONDS"] = str(resync_seconds)
     if config:
         os.environ["QUANTOP_CONFIG"] = config
     args = ["run", "-A", "--standalone", "-m", "quantop.controller.handlers"]
-    # Generous: under CPU load a stop waits for in-flight handlers; a hang still fails the test.
-    with KopfRunner(args, timeout=60) as runner:
+    runner = KopfRunner(args, timeout=60)
+    runner.__enter__()
+    try:
         yield runner
+    finally:
+        await asyncio.to_thread(runner.__exit__, None, None, None)

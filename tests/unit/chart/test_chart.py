@@ -1011,45 +1011,42 @@ async def _lifecycle_calls() -> set[tuple[str, str, str]]:
             lambda: cluster.qm("llm", "m"), lambda o: o["status"].get("stableRevision") == rev(method)
         )
 
-    async with api_server() as cluster:
-        with operator(cluster):
-            await cluster.create(qm("m", **{"promotion.scaleDownDelaySeconds": 0}))
-            await promote(cluster, "eetq")
-            # A serving pod, to be labelled with its role.
-            template = (await cluster.get("apps/v1", "deployments", "llm", f"m-{rev('eetq')}"))["spec"]["template"]
-            await cluster.http.post(
-                "/api/v1/namespaces/llm/pods",
-                json={"metadata": {"name": "m-pod", "namespace": "llm", "labels": template["metadata"]["labels"]}},
-            )
-            await cluster.patch(*qm_path, {"spec": {"quantization": {"method": "fp8"}}})
-            await promote(cluster, "fp8")
-            await cluster.wait_for(
-                lambda: cluster.get("v1", "pods", "llm", "m-pod"),
-                lambda p: p["metadata"]["labels"].get("quantop.dev/role") == "previous",
-            )
-            # kopf leaves quantop.dev/* annotations out of its diff (its own storage prefix), so the
-            # rollback annotation alone waits for the next resync; a label change makes it an update now.
-            rollback = {"annotations": {"quantop.dev/rollback": "true"}, "labels": {"touched": "1"}}
-            await cluster.patch(*qm_path, {"metadata": rollback})
-            await cluster.wait_for(
-                lambda: cluster.qm("llm", "m"), lambda o: o["status"].get("stableRevision") == rev("eetq")
-            )
-            # Drift in an owned PodMonitor is patched back.
-            (monitor,) = await cluster.list("monitoring.coreos.com/v1", "podmonitors", "llm")
-            pm = ("monitoring.coreos.com/v1", "podmonitors", "llm", monitor["metadata"]["name"])
-            await cluster.patch(*pm, {"spec": {"podMetricsEndpoints": []}})
-            await cluster.patch(*qm_path, {"metadata": {"labels": {"touched": "2"}}})
-            await cluster.wait_for(lambda: cluster.get(*pm), lambda o: o["spec"] == monitor["spec"])
-            # A candidate abandoned during validation loses its Deployment, Service and Job.
-            nf4 = f"m-{rev('bitsandbytes-nf4')}"
-            await cluster.patch(*qm_path, {"spec": {"quantization": {"method": "bitsandbytes-nf4"}}})
-            await cluster.wait_for(lambda: cluster.get("apps/v1", "deployments", "llm", nf4), bool)
-            await make_available(cluster, "llm", nf4)
-            await cluster.wait_for(lambda: cluster.get("batch/v1", "jobs", "llm", f"{nf4}-validate"), bool)
-            await cluster.patch(*qm_path, {"spec": {"quantization": {"method": "eetq"}}})
-            await cluster.wait_for(
-                lambda: cluster.get("batch/v1", "jobs", "llm", f"{nf4}-validate"), lambda d: d is None
-            )
+    async with api_server() as cluster, operator(cluster):
+        await cluster.create(qm("m", **{"promotion.scaleDownDelaySeconds": 0}))
+        await promote(cluster, "eetq")
+        # A serving pod, to be labelled with its role.
+        template = (await cluster.get("apps/v1", "deployments", "llm", f"m-{rev('eetq')}"))["spec"]["template"]
+        await cluster.http.post(
+            "/api/v1/namespaces/llm/pods",
+            json={"metadata": {"name": "m-pod", "namespace": "llm", "labels": template["metadata"]["labels"]}},
+        )
+        await cluster.patch(*qm_path, {"spec": {"quantization": {"method": "fp8"}}})
+        await promote(cluster, "fp8")
+        await cluster.wait_for(
+            lambda: cluster.get("v1", "pods", "llm", "m-pod"),
+            lambda p: p["metadata"]["labels"].get("quantop.dev/role") == "previous",
+        )
+        # kopf leaves quantop.dev/* annotations out of its diff (its own storage prefix), so the
+        # rollback annotation alone waits for the next resync; a label change makes it an update now.
+        rollback = {"annotations": {"quantop.dev/rollback": "true"}, "labels": {"touched": "1"}}
+        await cluster.patch(*qm_path, {"metadata": rollback})
+        await cluster.wait_for(
+            lambda: cluster.qm("llm", "m"), lambda o: o["status"].get("stableRevision") == rev("eetq")
+        )
+        # Drift in an owned PodMonitor is patched back.
+        (monitor,) = await cluster.list("monitoring.coreos.com/v1", "podmonitors", "llm")
+        pm = ("monitoring.coreos.com/v1", "podmonitors", "llm", monitor["metadata"]["name"])
+        await cluster.patch(*pm, {"spec": {"podMetricsEndpoints": []}})
+        await cluster.patch(*qm_path, {"metadata": {"labels": {"touched": "2"}}})
+        await cluster.wait_for(lambda: cluster.get(*pm), lambda o: o["spec"] == monitor["spec"])
+        # A candidate abandoned during validation loses its Deployment, Service and Job.
+        nf4 = f"m-{rev('bitsandbytes-nf4')}"
+        await cluster.patch(*qm_path, {"spec": {"quantization": {"method": "bitsandbytes-nf4"}}})
+        await cluster.wait_for(lambda: cluster.get("apps/v1", "deployments", "llm", nf4), bool)
+        await make_available(cluster, "llm", nf4)
+        await cluster.wait_for(lambda: cluster.get("batch/v1", "jobs", "llm", f"{nf4}-validate"), bool)
+        await cluster.patch(*qm_path, {"spec": {"quantization": {"method": "eetq"}}})
+        await cluster.wait_for(lambda: cluster.get("batch/v1", "jobs", "llm", f"{nf4}-validate"), lambda d: d is None)
     return set().union(*(c.calls for c in clients))
 
 
