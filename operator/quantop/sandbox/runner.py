@@ -103,8 +103,11 @@ async def sandbox(
                     Cluster(api=api, http=http), node, workdir, kubeconfig, metrics_port, supervisor, argv, env
                 )
         finally:
-            loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await loop_task
-            await node.stop()
-            await supervisor.stop_all()
+            # Whatever happened (even a crashed node loop), every process started here is stopped.
+            try:
+                loop_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await loop_task
+                await node.stop()
+            finally:
+                await supervisor.stop_all()
