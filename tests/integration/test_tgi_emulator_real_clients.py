@@ -5,36 +5,20 @@ If these parse its answers (streamed and not), the payloads are TGI's, not merel
 
 from __future__ import annotations
 
-import subprocess
-import time
 from collections.abc import Iterator
 
-import httpx
 import openai
 import pytest
 from huggingface_hub import InferenceClient
 from openai import OpenAI
 
-from quantop.sandbox.processes import free_port, quantop_command
+from quantop.sandbox.processes import tgi_emulator
 
 
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:
-    port = free_port()
-    cmd = quantop_command("emulate-tgi", "--port", str(port), "--profile", "a10-eetq", "--set", "latency_scale=0.02")
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"{base}/health", timeout=1)
-            break
-        except httpx.HTTPError:
-            assert time.monotonic() < deadline, "emulator did not start"
-            time.sleep(0.1)
-    yield base
-    proc.terminate()
-    proc.wait(10)
+    with tgi_emulator("--profile", "a10-eetq", "--set", "latency_scale=0.02") as base:
+        yield base
 
 
 def test_huggingface_inference_client_text_generation(url: str) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import httpx
 import pytest
 
 from quantop.api.status import ValidationResults, Verdict
-from quantop.sandbox.processes import free_port, quantop_command
+from quantop.sandbox.processes import free_port, quantop_command, tgi_emulator
 from quantop.validation.report import load_report
 
 SHORT_LOAD = ["--users", "8", "--duration", "3s", "--warmup", "1s", "--max-new-tokens", "32"]
@@ -23,21 +22,8 @@ SHORT_LOAD = ["--users", "8", "--duration", "3s", "--warmup", "1s", "--max-new-t
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    port = free_port()
-    cmd = quantop_command("emulate-tgi", "--port", str(port), "--profile", "a10-eetq", "--set", "latency_scale=0.05")
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"{url}/health", timeout=1)
-            break
-        except httpx.HTTPError:
-            assert time.monotonic() < deadline, "emulator did not start"
-            time.sleep(0.1)
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    with tgi_emulator("--profile", "a10-eetq", "--set", "latency_scale=0.05") as url:
+        yield url
 
 
 @pytest.fixture

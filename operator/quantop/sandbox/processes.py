@@ -7,7 +7,10 @@ import contextlib
 import os
 import signal
 import socket
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +25,35 @@ def free_port() -> int:
 def quantop_command(*args: str) -> list[str]:
     """Run `quantop` with the interpreter of this process (works from a venv without PATH)."""
     return [sys.executable, "-m", "quantop.cli", *args]
+
+
+@contextlib.contextmanager
+def tgi_emulator(*args: str, timeout: float = 30.0) -> Iterator[str]:
+    """`quantop emulate-tgi ARGS` on a free port, for tests and benchmarks: yields its URL once
+    /health answers, and stops it on exit."""
+    import httpx
+
+    port = free_port()
+    proc = subprocess.Popen(
+        quantop_command("emulate-tgi", "--port", str(port), *args),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                httpx.get(f"{url}/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the TGI emulator ({' '.join(args)}) did not start") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 @dataclass
