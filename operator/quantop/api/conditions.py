@@ -6,11 +6,12 @@ reconcile that finds nothing new produces an identical list and therefore no wri
 
 from __future__ import annotations
 
-import datetime as dt
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+from .timestamps import now_rfc3339
 
 
 class ConditionType(StrEnum):
@@ -80,10 +81,6 @@ class Condition(BaseModel):
     observed_generation: int | None = Field(
         default=None, description="The .metadata.generation this condition was computed for."
     )
-
-
-def now_rfc3339() -> str:
-    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def set_condition(

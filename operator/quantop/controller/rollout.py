@@ -25,6 +25,7 @@ from quantop.api import (
     Verdict,
     parse_duration,
 )
+from quantop.api.timestamps import parse_rfc3339, rfc3339
 from quantop.resources import (
     ANNOTATION_PROMOTE,
     ANNOTATION_ROLLBACK,
@@ -60,16 +61,6 @@ class Baseline:
     waiting_for: str | None = None  # modelRef not promoted yet
 
 
-def _parse_time(text: str | None) -> dt.datetime | None:
-    if not text:
-        return None
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def _iso(now: dt.datetime) -> str:
-    return now.replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
 def last_verdict(status: QuantizedModelStatus, revision: str) -> str | None:
     for record in reversed(status.history):
         if record.revision == revision:
@@ -92,7 +83,7 @@ def record(out: Outcome, ctx: ModelContext, revision: str, verdict: str, message
             p95_ms=results.p95_ms if results else None,
             accuracy=results.accuracy if results else None,
             message=message[:300],
-            time=_iso(now),
+            time=rfc3339(now),
         ),
     ][-HISTORY_LIMIT:]
 
@@ -185,7 +176,7 @@ async def promote(
     out.status.stable_revision = revision
     out.status.candidate_revision = None
     out.status.results = out.status.candidate_results
-    out.status.promoted_at = _iso(now)
+    out.status.promoted_at = rfc3339(now)
     r = out.status.results
     summary = (
         f"p95 {r.p95_ms:.0f} ms, accuracy {r.accuracy:.3f}"
@@ -226,7 +217,7 @@ async def rollback(
         revision=previous, p95_ms=back.p95_ms if back else None, accuracy=back.accuracy if back else None
     )
     out.status.stable_revision, out.status.previous_revision = previous, current
-    out.status.promoted_at = _iso(now)
+    out.status.promoted_at = rfc3339(now)
     message = f"rolled back from {current} to {previous}; revision {current} stays rolled back until the spec changes"
     record(out, ctx, current, "RolledBack", message, now)
     out.condition(ConditionType.PROMOTED, False, Reason.ROLLED_BACK, message, generation, event_type="Warning")
@@ -249,7 +240,7 @@ async def _steady(
     out.status.candidate_revision = None
     previous = out.status.previous_revision
     if previous:
-        promoted_at = _parse_time(out.status.promoted_at) or now
+        promoted_at = parse_rfc3339(out.status.promoted_at) or now
         delay = dt.timedelta(seconds=ctx.spec.promotion.scale_down_delay_seconds)
         name = revision_name(ctx.name, previous)
         live = await client.get("Deployment", ctx.namespace, name)
@@ -373,7 +364,7 @@ async def step(
         available = int(((dep or {}).get("status") or {}).get("availableReplicas") or 0)
         wanted = max(ctx.spec.serving.replicas, 1)
         if available < wanted:
-            started = _parse_time(((dep or {}).get("metadata") or {}).get("creationTimestamp")) or now
+            started = parse_rfc3339(((dep or {}).get("metadata") or {}).get("creationTimestamp")) or now
             budget = parse_duration(ctx.spec.serving.startup_timeout)
             if (now - started).total_seconds() > budget:
                 message = f"revision {rev}: {available}/{wanted} replicas available after serving.startupTimeout ({ctx.spec.serving.startup_timeout})"

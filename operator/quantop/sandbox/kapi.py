@@ -22,10 +22,7 @@ from kmock._internal.k8s import KubernetesError
 
 from quantop.api import GROUP, KIND, PLURAL, VERSION
 from quantop.api.crd import PRINTER_COLUMNS
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+from quantop.api.timestamps import now_rfc3339, parse_rfc3339
 
 
 class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
@@ -113,7 +110,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         if request.namespace and not meta.get("namespace"):
             meta["namespace"] = request.namespace
         meta.setdefault("uid", str(uuid.uuid4()))
-        meta.setdefault("creationTimestamp", _now())
+        meta.setdefault("creationTimestamp", now_rfc3339())
         meta["generation"] = 1
         meta["resourceVersion"] = str(next(self._rv))
 
@@ -161,9 +158,9 @@ def _jsonpath(obj: Any, path: str) -> Any:
 def _age(timestamp: str | None) -> str:
     if not timestamp:
         return "<unknown>"
-    seconds = int(
-        (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))).total_seconds()
-    )
+    created = parse_rfc3339(timestamp)
+    assert created is not None
+    seconds = int((dt.datetime.now(dt.UTC) - created).total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
             return f"{seconds // size}{unit}"

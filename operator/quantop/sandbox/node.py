@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import functools
 import json
 import logging
@@ -21,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from quantop.api.timestamps import now_rfc3339
 from quantop.resources.names import ANNOTATION_GPU_MODEL
 
 from .processes import Supervisor, free_port, quantop_command
@@ -46,10 +46,6 @@ FAULT_OVERRIDES = {
     "inaccurate": ["--set", "accuracy=0.2"],
     "errors": ["--set", "error_rate=0.3"],
 }
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def _labels(obj: dict[str, Any]) -> dict[str, str]:
@@ -249,7 +245,7 @@ class NodeSimulator:
         ns = dep["metadata"]["namespace"]
         name = pname.split("/")[-1]
         state: dict[str, Any] = (
-            {"running": {"startedAt": _now()}}
+            {"running": {"startedAt": now_rfc3339()}}
             if exit_code is None
             else {"terminated": {"exitCode": exit_code, "reason": "Error"}}
         )
@@ -433,7 +429,7 @@ class NodeSimulator:
         if exit_code == 0:
             status = {
                 "succeeded": 1,
-                "conditions": [{"type": "Complete", "status": "True", "lastTransitionTime": _now()}],
+                "conditions": [{"type": "Complete", "status": "True", "lastTransitionTime": now_rfc3339()}],
             }
         else:
             reason = failure or "BackoffLimitExceeded"
@@ -441,7 +437,13 @@ class NodeSimulator:
             status = {
                 "failed": 1,
                 "conditions": [
-                    {"type": "Failed", "status": "True", "reason": reason, "message": msg, "lastTransitionTime": _now()}
+                    {
+                        "type": "Failed",
+                        "status": "True",
+                        "reason": reason,
+                        "message": msg,
+                        "lastTransitionTime": now_rfc3339(),
+                    }
                 ],
             }
         await self._patch(f"/apis/batch/v1/namespaces/{ns}/jobs/{name}", {"status": status})

@@ -12,11 +12,11 @@ import asyncio
 import os
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from quantop.api import parse_duration
 from quantop.api.status import ValidationResults, Verdict
+from quantop.api.timestamps import now_rfc3339
 
 from .accuracy import AccuracyResult, evaluate
 from .cost import cost
@@ -45,10 +45,6 @@ EXIT_PASSED, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
 class UsageError(Exception):
     pass
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Progress:
@@ -121,7 +117,8 @@ def _write_termination(args: argparse.Namespace, results: ValidationResults) -> 
 def _error(args: argparse.Namespace, message: str) -> int:
     print(f"quantop validate: {message}", file=sys.stderr)
     _write_termination(
-        args, ValidationResults(verdict=Verdict.ERROR, revision=args.revision, message=message, finished_at=_now())
+        args,
+        ValidationResults(verdict=Verdict.ERROR, revision=args.revision, message=message, finished_at=now_rfc3339()),
     )
     return EXIT_ERROR
 
@@ -175,7 +172,7 @@ def _accuracy_report(a: AccuracyResult, dataset: str, t: Thresholds) -> Accuracy
 
 
 def run_validation(args: argparse.Namespace) -> int:
-    started = _now()
+    started = now_rfc3339()
     try:
         duration, warmup, field_map = _check(args)
         examples = load_dataset(args.dataset, field_map) if (args.samples or args.users) else []
@@ -261,7 +258,7 @@ def run_validation(args: argparse.Namespace) -> int:
         revision=args.revision,
         endpoint=args.endpoint,
         started_at=started,
-        finished_at=_now(),
+        finished_at=now_rfc3339(),
         verdict=verdict,
         message=verdict_message(gates),
         weights_gi_b=args.weights_gib,
