@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,11 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
+
+# kopf fixes a timer's interval when quantop.controller.handlers is imported, once per process.
+# Whichever test imports it first (a unit test reading kopf's registry, or an in-process operator),
+# the operators of this test session resync every second, whatever order the tests run in.
+os.environ.setdefault("QUANTOP_RESYNC_SECONDS", "1")
 
 
 def phi35_spec(**overrides: Any) -> dict[str, Any]:

@@ -1053,8 +1053,7 @@ async def _lifecycle_calls() -> set[tuple[str, str, str]]:
 @pytest.mark.integration
 def test_calls_of_a_real_lifecycle_are_exactly_the_derived_calls() -> None:
     """The operator, run for real against the emulated API server, calls what the source analysis says, no more, no less."""
-    # A fresh process: the resync interval is read when the handlers module is first imported,
-    # and this process imported it already (at 30 s) to read kopf's registry.
+    # A fresh process: Recording replaces the handlers' KubeClient for good.
     code = (
         "import asyncio, json; from tests.unit.chart.test_chart import _lifecycle_calls; "
         "print(json.dumps(sorted(asyncio.run(_lifecycle_calls()))))"
