@@ -47,6 +47,20 @@ class Sample:
     error: str | None = None
 
 
+@dataclass
+class LoadPlan:
+    """What the load generator process is told to do (written as JSON, read by locust_runner)."""
+
+    endpoint: str
+    users: int
+    run_seconds: float
+    max_new_tokens: int
+    prompts: list[str]
+    api: str = "generate"
+    request_timeout: float = 300.0
+    seed: int = 0
+
+
 @dataclass(frozen=True)
 class LoadSettings:
     endpoint: str
@@ -159,16 +173,16 @@ def run_load(
     """Run locust (local or master + workers) in a subprocess and summarise what it measured."""
     workdir.mkdir(parents=True, exist_ok=True)
     plan_path, out_path = workdir / "load-plan.json", workdir / "load-samples.jsonl"
-    plan = {
-        "endpoint": settings.endpoint,
-        "users": settings.users,
-        "run_seconds": settings.warmup_s + settings.duration_s,
-        "max_new_tokens": settings.max_new_tokens,
-        "prompts": list(settings.prompts),
-        "api": settings.api,
-        "request_timeout": settings.request_timeout_s,
-    }
-    plan_path.write_text(json.dumps(plan))
+    plan = LoadPlan(
+        endpoint=settings.endpoint,
+        users=settings.users,
+        run_seconds=settings.warmup_s + settings.duration_s,
+        max_new_tokens=settings.max_new_tokens,
+        prompts=list(settings.prompts),
+        api=settings.api,
+        request_timeout=settings.request_timeout_s,
+    )
+    plan_path.write_text(json.dumps(asdict(plan)))
     argv = [sys.executable, "-m", "quantop.validation.locust_runner", "--plan", str(plan_path), "--out", str(out_path)]
     if settings.workers > 1:
         argv += ["--workers", str(settings.workers), "--master-port", str(_free_port())]

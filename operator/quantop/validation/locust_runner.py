@@ -20,7 +20,7 @@ import random
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -29,20 +29,8 @@ from locust import FastHttpUser, constant, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from quantop.validation.load import Sample
+from quantop.validation.load import LoadPlan, Sample
 from quantop.validation.sse import SseParser
-
-
-@dataclass
-class LoadPlan:
-    endpoint: str
-    users: int
-    run_seconds: float
-    max_new_tokens: int
-    prompts: list[str]
-    api: str = "generate"
-    request_timeout: float = 300.0
-    seed: int = 0
 
 
 class Shared:

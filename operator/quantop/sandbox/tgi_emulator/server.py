@@ -94,7 +94,7 @@ class Emulator:
 
     # --- request lifecycle ------------------------------------------------------------------
 
-    def _admit(self, path: str, payload: dict[str, Any], prompt: str, max_new_tokens: int | None) -> Generation:
+    def _admit(self, path: str, prompt: str, max_new_tokens: int | None) -> Generation:
         self._next_id += 1
         record = RequestRecord(self._next_id, path, time.perf_counter())
         self.records.append(record)
@@ -144,7 +144,7 @@ class Emulator:
         p, rec = self.profile, gen.record
         self.in_flight += 1
         self.waiting += 1
-        self.metrics.gauges["tgi_queue_size"] = self.waiting
+        self._batch_gauges()
         queued = time.perf_counter()
         try:
             async with self._slots:
@@ -225,19 +225,25 @@ class Emulator:
         """Parse and admit a request of TGI's native API (`inputs` + `parameters`)."""
         payload = await _json(request)
         params = payload.get("parameters") or {}
-        return params, self._admit(request.path, payload, payload.get("inputs", ""), params.get("max_new_tokens"))
+        return params, self._admit(request.path, payload.get("inputs", ""), params.get("max_new_tokens"))
 
-    async def generate(self, request: web.Request) -> web.StreamResponse:
-        try:
-            params, gen = await self._native(request)
-        except TgiError as exc:
-            return exc.response()
+    async def _run_to_end(self, request: web.Request, gen: Generation) -> web.StreamResponse | None:
+        """Generate every token of a non-streamed request: the error response if it failed, else None."""
         try:
             async for _ in self._tokens(gen):
                 pass
         except TgiError as exc:
             return await self._error(request, gen, exc)
         self._succeed(gen.record)
+        return None
+
+    async def generate(self, request: web.Request) -> web.StreamResponse:
+        try:
+            params, gen = await self._native(request)
+        except TgiError as exc:
+            return exc.response()
+        if failed := await self._run_to_end(request, gen):
+            return failed
         body: dict[str, Any] = {"generated_text": "".join(gen.tokens)}
         if params.get("details"):
             body["details"] = self._details(gen, stream=False)
@@ -260,7 +266,7 @@ class Emulator:
                     "details": self._details(gen, stream=True) if last and params.get("details") else None,
                     "top_tokens": None,
                 }
-                await resp.write(b"data:" + json.dumps(event).encode() + b"\n\n")
+                await _send(resp, event)
         except TgiError as exc:
             return await self._stream_error(request, resp, gen, exc)
         await resp.write_eof()
@@ -273,18 +279,14 @@ class Emulator:
         prompt = "\n".join(str(m.get("content", "")) for m in messages if isinstance(m, dict))
         max_tokens = payload.get("max_tokens") or payload.get("max_completion_tokens")
         try:
-            gen = self._admit(request.path, payload, prompt, max_tokens)
+            gen = self._admit(request.path, prompt, max_tokens)
         except TgiError as exc:
             return exc.response()
         created = int(time.time())
         base = {"id": "", "created": created, "model": self.model_id, "system_fingerprint": VERSION}
         if not payload.get("stream"):
-            try:
-                async for _ in self._tokens(gen):
-                    pass
-            except TgiError as exc:
-                return await self._error(request, gen, exc)
-            self._succeed(gen.record)
+            if failed := await self._run_to_end(request, gen):
+                return failed
             n_in, n_out = gen.record.input_tokens, len(gen.tokens)
             choice = {
                 "index": 0,
@@ -311,7 +313,7 @@ class Emulator:
                     ],
                     "usage": None,
                 }
-                await resp.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+                await _send(resp, chunk, space=True)
         except TgiError as exc:
             return await self._stream_error(request, resp, gen, exc)
         await resp.write(b"data: [DONE]\n\n")
@@ -338,7 +340,7 @@ class Emulator:
                 request.transport.abort()
             return resp
         self._fail(gen.record, exc.error_type, 200)
-        await resp.write(b"data:" + json.dumps({"error": exc.message, "error_type": exc.error_type}).encode() + b"\n\n")
+        await _send(resp, {"error": exc.message, "error_type": exc.error_type})
         await resp.write_eof()
         return resp
 
@@ -443,6 +445,11 @@ async def _json(request: web.Request) -> dict[str, Any]:
             content_type="application/json",
         )
     return payload
+
+
+async def _send(resp: web.StreamResponse, event: dict[str, Any], *, space: bool = False) -> None:
+    """One server-sent event: TGI's native routes write `data:{json}`, its OpenAI routes `data: {json}`."""
+    await resp.write((b"data: " if space else b"data:") + json.dumps(event).encode() + b"\n\n")
 
 
 async def _sse(request: web.Request) -> web.StreamResponse:
