@@ -8,15 +8,15 @@ stale. Names are in `names.py`.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, start_http_server
 
 from quantop import __version__
 from quantop.api import Phase, QuantizedModelSpec, QuantizedModelStatus, ValidationResults
+from quantop.api.timestamps import parse_rfc3339
 
 from . import names as n
 
@@ -33,13 +33,12 @@ def _seconds(ms: float | None) -> float | None:
     return None if ms is None else ms / 1000
 
 
-def _epoch(rfc3339: str | None) -> float | None:
-    if not rfc3339:
-        return None
+def _epoch(text: str | None) -> float | None:
     try:
-        return dt.datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
-    except ValueError:
+        moment = parse_rfc3339(text)
+    except ValueError:  # a Job's termination message is not ours to trust
         return None
+    return moment.timestamp() if moment else None
 
 
 class OperatorMetrics:
@@ -127,23 +126,47 @@ class OperatorMetrics:
         gauge.labels(*labels).set(value)
         self._series.setdefault(key, set()).add((gauge, labels))
 
-    def forget(self, namespace: str, name: str, *, deleted: bool = True) -> None:
-        """Remove a QuantizedModel's gauge series: all when it is deleted, else all but the probe's."""
-        keys = [(namespace, name), (namespace, name, "probe")] if deleted else [(namespace, name)]
-        for key in keys:
-            for gauge, labels in self._series.pop(key, set()):
-                with contextlib.suppress(KeyError):
-                    gauge.remove(*labels)
-        if deleted:
-            for k in [k for k in self._candidate_seen if k[:2] == (namespace, name)]:
-                del self._candidate_seen[k]
+    @staticmethod
+    def _remove(series: set[tuple[Any, tuple[str, ...]]]) -> None:
+        for gauge, labels in series:
+            with contextlib.suppress(KeyError):
+                gauge.remove(*labels)
+
+    @contextlib.contextmanager
+    def _rewrite(self, key: tuple[str, ...]) -> Iterator[None]:
+        """The series set inside the block replace the key's earlier ones. Only those not set again are
+        removed, so a scrape running meanwhile (another thread) never sees a live series vanish."""
+        before = self._series.pop(key, set())
+        try:
+            yield
+        finally:
+            self._remove(before - self._series.get(key, set()))
+
+    def forget(self, namespace: str, name: str) -> None:
+        """Remove every series of a deleted QuantizedModel."""
+        for key in ((namespace, name), (namespace, name, "probe")):
+            self._remove(self._series.pop(key, set()))
+        for k in [k for k in self._candidate_seen if k[:2] == (namespace, name)]:
+            del self._candidate_seen[k]
 
     # --- one reconcile -------------------------------------------------------------------------
     def record(self, namespace: str, name: str, raw: Mapping[str, Any], outcome: Any) -> None:
         status: QuantizedModelStatus = outcome.status
         spec = QuantizedModelSpec.model_validate(raw.get("spec") or {})
+        with self._rewrite((namespace, name)):  # a revision that changed leaves no stale series behind
+            self._gauges(namespace, name, spec, status, outcome)
+        for counter, label in getattr(outcome, "counters", []):
+            if counter == "promotion":
+                self.promotions.labels(namespace, name).inc()
+            elif counter == "rollback":
+                self.rollbacks.labels(namespace, name).inc()
+            elif counter == "validation_failed":
+                self.failed.labels(namespace, name, label).inc()
+
+    def _gauges(
+        self, namespace: str, name: str, spec: QuantizedModelSpec, status: QuantizedModelStatus, outcome: Any
+    ) -> None:
         key = (namespace, name)
-        self.forget(namespace, name, deleted=False)  # a revision that changed leaves no stale series behind
         method = spec.quantization.method.value
         self._set(
             self.info,
@@ -163,13 +186,6 @@ class OperatorMetrics:
         self._results(key, method, "stable", status.results)
         self._results(key, method, "candidate", status.candidate_results)
         self._slos(key, spec, status)
-        for counter, label in getattr(outcome, "counters", []):
-            if counter == "promotion":
-                self.promotions.labels(namespace, name).inc()
-            elif counter == "rollback":
-                self.rollbacks.labels(namespace, name).inc()
-            elif counter == "validation_failed":
-                self.failed.labels(namespace, name, label).inc()
 
     def _results(self, key: tuple[str, str], method: str, role: str, r: ValidationResults | None) -> None:
         if r is None or r.revision is None:
@@ -213,9 +229,8 @@ class OperatorMetrics:
         self, namespace: str, name: str, method: str, revision: str, accuracy: float, samples: int
     ) -> None:
         key = (namespace, name, "probe")
-        for gauge, labels in self._series.pop(key, set()):  # only the stable revision's probe is current
-            gauge.remove(*labels)
         labels = (namespace, name, method, revision)
-        self._set(self.production_accuracy, labels, accuracy, key)
-        self._set(self.production_samples, labels, samples, key)
-        self._set(self.production_probe_time, labels, time.time(), key)
+        with self._rewrite(key):  # only the stable revision's probe is current
+            self._set(self.production_accuracy, labels, accuracy, key)
+            self._set(self.production_samples, labels, samples, key)
+            self._set(self.production_probe_time, labels, time.time(), key)
