@@ -7,7 +7,6 @@ nodeSelector and price, and one naming a GPU type the chart does not define is r
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import subprocess
 from pathlib import Path
@@ -40,18 +39,8 @@ def chart_config(tmp: Path) -> Path:
     return path
 
 
-async def until(fetch: Any, predicate: Any, timeout: float = 60) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await fetch()
-        if value is not None and predicate(value):
-            return value
-        assert asyncio.get_running_loop().time() < deadline, f"timed out; last: {value}"
-        await asyncio.sleep(0.3)
-
-
-def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
-    return next((c for c in (obj.get("status") or {}).get("conditions", []) if c["type"] == type_), {})
+def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any]:
+    return next((c for c in ((obj or {}).get("status") or {}).get("conditions", []) if c["type"] == type_), {})
 
 
 async def test_operator_uses_the_charts_config(tmp_path: Path) -> None:
@@ -59,12 +48,16 @@ async def test_operator_uses_the_charts_config(tmp_path: Path) -> None:
     async with sandbox(tmp_path / "sandbox", config=str(config), resync_seconds=1) as sb:
         await sb.cluster.create(qm("pool-b", "llm", **{"gpu.type": "a10-pool-b"}))
         await sb.cluster.create(qm("nowhere", "llm", **{"gpu.type": "tpu-v9"}))
-        obj = await until(lambda: sb.cluster.qm("llm", "pool-b"), lambda o: bool(condition(o, "Compatible")))
+
+        def decided(obj: dict[str, Any] | None) -> bool:
+            return bool(condition(obj, "Compatible"))
+
+        obj = await sb.cluster.wait_for(lambda: sb.cluster.qm("llm", "pool-b"), decided, 60)
         assert condition(obj, "Compatible")["status"] == "True", obj["status"]
-        deps = await until(lambda: sb.cluster.list("apps/v1", "deployments", "llm"), bool)
+        deps = await sb.cluster.wait_for(lambda: sb.cluster.list("apps/v1", "deployments", "llm"), bool, 60)
         pod = deps[0]["spec"]["template"]["spec"]
         assert pod["nodeSelector"] == POOL["nodeSelector"]
-        refused = await until(lambda: sb.cluster.qm("llm", "nowhere"), lambda o: bool(condition(o, "Compatible")))
+        refused = await sb.cluster.wait_for(lambda: sb.cluster.qm("llm", "nowhere"), decided, 60)
         c = condition(refused, "Compatible")
         assert (c["status"], c["reason"]) == ("False", "UnknownGPUType")
         assert "a10-pool-b" in c["message"]  # the message lists the pools the chart defines

@@ -33,7 +33,7 @@ from quantop.controller.probe import ProductionProbe
 from quantop.monitoring.dashboards import all_dashboards, panel_queries
 from quantop.monitoring.exporter import OperatorMetrics
 from quantop.monitoring.rules import rules_yaml
-from quantop.sandbox.processes import free_port, quantop_command
+from quantop.sandbox.processes import free_port, tgi_emulator
 
 NS, MODEL, REV = "demo", "phi35", "5b67eb"
 TGI_LABELS = {"namespace": NS, "model": MODEL, "quantization": "eetq", "revision": REV, "role": "stable", "gpu": "a10"}
@@ -137,10 +137,6 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float = 90.0) -> Non
         time.sleep(1)
 
 
-def _wait_http(url: str) -> None:
-    wait_for(lambda: _ok(url), url, timeout=30)
-
-
 def _ok(url: str) -> bool:
     try:
         return httpx.get(url, timeout=1).status_code == 200
@@ -153,59 +149,49 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     binary = shutil.which("prometheus")
     assert binary, "prometheus not found: run scripts/install-tools.sh (Debian package prometheus)"
     tmp = tmp_path_factory.mktemp("prometheus")
-    tgi_port, metrics_port, prom_port = free_port(), free_port(), free_port()
-    tgi = subprocess.Popen(
-        quantop_command("emulate-tgi", "--port", str(tgi_port), "--profile", "a10-eetq", "--set", "latency_scale=0.02"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    metrics_port, prom_port = free_port(), free_port()
     metrics = OperatorMetrics()
     metrics.serve(metrics_port)
     metrics.record(NS, MODEL, the_qm(), outcome())
-    (tmp / "services.json").write_text(json.dumps({f"{NS}/{MODEL}": f"http://127.0.0.1:{tgi_port}"}))
-    (tmp / "rules.yaml").write_text(compressed_rules())
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(tmp / "rules.yaml")],
-        "scrape_configs": [
-            {
-                "job_name": f"{NS}/{MODEL}-tgi",  # what the Prometheus Operator names quantop's PodMonitor job
-                "static_configs": [{"targets": [f"127.0.0.1:{tgi_port}"], "labels": TGI_LABELS}],
-            },
-            {
-                "job_name": "quantop-metrics",
-                "honor_labels": True,  # as the chart's ServiceMonitor: keep the models' namespace label
-                "static_configs": [{"targets": [f"127.0.0.1:{metrics_port}"]}],
-            },
-        ],
-    }
-    (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
-    log = (tmp / "prometheus.log").open("w")
-    prom = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={tmp / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp / 'data'}",
-            f"--web.listen-address=127.0.0.1:{prom_port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    try:
-        _wait_http(f"http://127.0.0.1:{tgi_port}/health")
-        _wait_http(f"http://127.0.0.1:{prom_port}/-/ready")
-        os.environ["QUANTOP_SERVICE_URLS"] = str(tmp / "services.json")
-        with SteadyClient(f"http://127.0.0.1:{tgi_port}"):
-            yield Stack(
-                f"http://127.0.0.1:{prom_port}", f"http://127.0.0.1:{tgi_port}", metrics, ProductionProbe(metrics)
+    with tgi_emulator("--profile", "a10-eetq", "--set", "latency_scale=0.02") as tgi:
+        (tmp / "services.json").write_text(json.dumps({f"{NS}/{MODEL}": tgi}))
+        (tmp / "rules.yaml").write_text(compressed_rules())
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(tmp / "rules.yaml")],
+            "scrape_configs": [
+                {
+                    "job_name": f"{NS}/{MODEL}-tgi",  # what the Prometheus Operator names quantop's PodMonitor job
+                    "static_configs": [{"targets": [tgi.removeprefix("http://")], "labels": TGI_LABELS}],
+                },
+                {
+                    "job_name": "quantop-metrics",
+                    "honor_labels": True,  # as the chart's ServiceMonitor: keep the models' namespace label
+                    "static_configs": [{"targets": [f"127.0.0.1:{metrics_port}"]}],
+                },
+            ],
+        }
+        (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
+        with (tmp / "prometheus.log").open("w") as log:
+            prom = subprocess.Popen(
+                [
+                    binary,
+                    f"--config.file={tmp / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={tmp / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{prom_port}",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
             )
-    finally:
-        os.environ.pop("QUANTOP_SERVICE_URLS", None)
-        prom.terminate()
-        tgi.terminate()
-        prom.wait(30)
-        tgi.wait(30)
-        log.close()
+            try:
+                wait_for(lambda: _ok(f"http://127.0.0.1:{prom_port}/-/ready"), "Prometheus to be ready", timeout=30)
+                os.environ["QUANTOP_SERVICE_URLS"] = str(tmp / "services.json")
+                with SteadyClient(tgi):
+                    yield Stack(f"http://127.0.0.1:{prom_port}", tgi, metrics, ProductionProbe(metrics))
+            finally:
+                os.environ.pop("QUANTOP_SERVICE_URLS", None)
+                prom.terminate()
+                prom.wait(30)
 
 
 def test_every_recording_rule_and_dashboard_query_returns_data(stack: Stack) -> None:

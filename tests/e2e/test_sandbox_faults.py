@@ -109,13 +109,15 @@ async def status(sb: Sandbox) -> dict[str, Any]:
 async def until(
     sb: Sandbox, predicate: Callable[[dict[str, Any]], bool], what: str, timeout: float = 120
 ) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        st = await status(sb)
-        if predicate(st):
-            return st
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}; status: {st}"
-        await asyncio.sleep(0.5)
+    try:
+        st: dict[str, Any] = await sb.cluster.wait_for(lambda: status(sb), predicate, timeout)
+    except TimeoutError as exc:
+        raise AssertionError(f"timed out waiting for {what}: {exc}") from None
+    return st
+
+
+def not_(items: list[Any]) -> bool:
+    return not items
 
 
 def condition(st: dict[str, Any], type_: str) -> dict[str, Any]:
@@ -213,10 +215,7 @@ async def test_operator_restart_mid_validation_and_deletion_mid_validation(tmp_p
         await until(sb, lambda s: s.get("candidateRevision") == rev and s.get("phase") == "Validating", "validating")
         await sb.cluster.http.delete(f"/apis/{QM_API}/namespaces/{NS}/{QM_PLURAL}/{NAME}")
         for api, plural in (("apps/v1", "deployments"), ("v1", "services"), ("batch/v1", "jobs")):
-            deadline = asyncio.get_running_loop().time() + 30
-            while await sb.cluster.list(api, plural, NS):
-                assert asyncio.get_running_loop().time() < deadline, f"{plural} left behind"
-                await asyncio.sleep(0.5)
+            await sb.cluster.wait_for(lambda api=api, plural=plural: sb.cluster.list(api, plural, NS), not_, 30)
         deadline = asyncio.get_running_loop().time() + 30
         while any(p.running for p in sb.node.supervisor.processes.values()):
             assert asyncio.get_running_loop().time() < deadline, "emulator or Job processes left running"
