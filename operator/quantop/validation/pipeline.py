@@ -12,6 +12,7 @@ import asyncio
 import os
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from quantop.api import parse_duration
@@ -39,6 +40,7 @@ from .report import (
     termination_message,
 )
 from .scoring import prompt_for
+from .stats import Quantile
 
 EXIT_PASSED, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
@@ -123,10 +125,9 @@ def _error(args: argparse.Namespace, message: str) -> int:
     return EXIT_ERROR
 
 
-def _quantiles(d: dict[str, object]) -> dict[str, QuantileValue]:
+def _quantiles(d: Mapping[str, Quantile]) -> dict[str, QuantileValue]:
     return {
-        k: QuantileValue(value=q.value, ci_low=q.ci_low, ci_high=q.ci_high, samples=q.samples)  # type: ignore[attr-defined]
-        for k, q in d.items()
+        k: QuantileValue(value=q.value, ci_low=q.ci_low, ci_high=q.ci_high, samples=q.samples) for k, q in d.items()
     }
 
 
@@ -145,9 +146,9 @@ def _load_report(s: LoadSummary, args: argparse.Namespace, duration: float, warm
         output_tokens_per_second=s.output_tokens_per_second,
         achieved_concurrency=s.achieved_concurrency,
         client_lag_p99_ms=s.client_lag_p99_ms,
-        latency_ms=_quantiles(dict(s.e2e)),
-        ttft_ms=_quantiles(dict(s.ttft)),
-        itl_ms=_quantiles(dict(s.itl)),
+        latency_ms=_quantiles(s.e2e),
+        ttft_ms=_quantiles(s.ttft),
+        itl_ms=_quantiles(s.itl),
         warnings=s.warnings,
         latencies_ms=[round(v, 2) for v in s.latencies_ms],
     )
