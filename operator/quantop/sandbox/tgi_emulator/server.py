@@ -3,7 +3,8 @@
 Endpoints and payloads follow TGI's router (router/src/server.rs, router/src/lib.rs):
 `/generate`, `/generate_stream` (SSE `data:` events, one per token, the last one carrying
 `generated_text` and `details`; errors mid-stream as an `error` event with HTTP 200),
-`/v1/chat/completions` (OpenAI style, `data: [DONE]` at the end), `/`, `/info`, `/health`,
+`/v1/chat/completions` (OpenAI style, `data: [DONE]` at the end), `/` (compat_generate: a
+one-element list, or SSE when `stream` is true), `/info`, `/health`,
 `/metrics`, `/v1/models`. Under `/emulator/` it also exposes what a real server cannot: the
 server-side truth of every request and the live profile, so tests can compare and inject faults.
 """
@@ -238,6 +239,9 @@ class Emulator:
         return None
 
     async def generate(self, request: web.Request) -> web.StreamResponse:
+        return await self._generate(request, as_list=False)
+
+    async def _generate(self, request: web.Request, *, as_list: bool) -> web.StreamResponse:
         try:
             params, gen = await self._native(request)
         except TgiError as exc:
@@ -247,7 +251,8 @@ class Emulator:
         body: dict[str, Any] = {"generated_text": "".join(gen.tokens)}
         if params.get("details"):
             body["details"] = self._details(gen, stream=False)
-        return web.json_response(body, headers=self._timing_headers(gen))
+        # TGI's compat route wraps the answer in a list "to match api-inference"; errors stay objects.
+        return web.json_response([body] if as_list else body, headers=self._timing_headers(gen))
 
     async def generate_stream(self, request: web.Request) -> web.StreamResponse:
         try:
@@ -322,8 +327,11 @@ class Emulator:
         return resp
 
     async def compat(self, request: web.Request) -> web.StreamResponse:
+        """`POST /` as TGI's compat_generate: SSE when `stream` is true, else a one-element list."""
         payload = await _json(request)
-        return await (self.generate_stream if payload.get("stream") else self.generate)(request)
+        if payload.get("stream"):
+            return await self.generate_stream(request)
+        return await self._generate(request, as_list=True)
 
     async def _error(self, request: web.Request, gen: Generation, exc: TgiError) -> web.StreamResponse:
         self._fail(gen.record, "incomplete" if exc.error_type == "disconnect" else exc.error_type, exc.status)
