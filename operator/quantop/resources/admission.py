@@ -1,0 +1,124 @@
+"""Whether the operator will serve a QuantizedModel, decided in one place for the operator and `quantop render`.
+
+spec parse -> GPU profile and context -> GPU catalog entry -> model architecture -> planner verdict
+-> the refusal (reason + message, exactly what the status's Compatible condition says) or the admission.
+
+Only the model lookup may touch the network (config.json of a model quantop does not know), and the
+operator must not block its event loop on it, so the caller passes the lookup: `admit` takes a plain
+function (render), `admit_async` a coroutine function (the operator). Everything else is pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from quantop.api import OperatorConfig, PlanSummary, Reason, SpecError, parse_spec
+from quantop.api.spec import ModelSource
+from quantop.planning import Level, MethodAssessment, ModelInfo, PlanningError, plan_spec, resolve_gpu
+
+from .context import ModelContext, UnknownGpuProfile, make_context
+
+#: Where a spec that names no metadata lands (render of a bare file); the operator always has them.
+PLACEHOLDER_UID = "00000000-0000-0000-0000-000000000000"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The spec cannot be served: the Compatible=False reason and message, and the plan when one was made."""
+
+    reason: str
+    message: str
+    plan: PlanSummary | None = None
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The spec can be served; a WARN assessment is served with its caveat said out loud."""
+
+    ctx: ModelContext
+    assessment: MethodAssessment
+    price_per_hour: float | None
+
+    @property
+    def plan(self) -> PlanSummary:
+        return self.assessment.summary()
+
+    @property
+    def caveat(self) -> str | None:
+        """The planner's warning, or None when the method is fully supported."""
+        return self.assessment.message if self.assessment.level == Level.WARN else None
+
+
+Verdict = Admission | Refusal
+ResolveModel = Callable[[ModelSource], ModelInfo]
+ResolveModelAsync = Callable[[ModelSource], Awaitable[ModelInfo]]
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    ctx: ModelContext
+    price_per_hour: float | None
+
+
+def _prepare(body: Mapping[str, Any], config: OperatorConfig) -> _Prepared | Refusal:
+    """Parse the spec, resolve the GPU profile and its catalog entry: everything that needs no model lookup."""
+    meta = body.get("metadata") or {}
+    try:
+        spec = parse_spec(body.get("spec"))
+        ctx = make_context(
+            meta.get("name", "unnamed"),
+            meta.get("namespace", "default"),
+            meta.get("uid") or PLACEHOLDER_UID,
+            spec,
+            config,
+        )
+        gpu = resolve_gpu(ctx.profile)
+    except UnknownGpuProfile as exc:
+        return Refusal(Reason.UNKNOWN_GPU_TYPE, str(exc))
+    except SpecError as exc:
+        return Refusal(Reason.INVALID_SPEC, str(exc))
+    except PlanningError as exc:
+        return Refusal(exc.reason, exc.message)
+    return _Prepared(ctx, gpu.price_per_hour)
+
+
+def judge(ctx: ModelContext, model: ModelInfo, price_per_hour: float | None = None) -> Verdict:
+    """The planner's verdict on a parsed spec, plus the rules that need the object's own name."""
+    assessment = plan_spec(ctx.spec, ctx.profile, model)
+    plan = assessment.summary()
+    if assessment.level == Level.NO:
+        return Refusal(assessment.reason, assessment.message, plan)
+    if ctx.spec.validation.baseline.model_ref == ctx.name:
+        return Refusal(
+            Reason.INVALID_SPEC,
+            "spec.validation.baseline.modelRef names this QuantizedModel itself: "
+            "name the baseline model (e.g. the unquantized one) or give baseline.accuracy",
+            plan,
+        )
+    return Admission(ctx, assessment, price_per_hour)
+
+
+def admit(body: Mapping[str, Any], config: OperatorConfig, resolve_model: ResolveModel) -> Verdict:
+    """The admission of one QuantizedModel object (metadata + spec), for `quantop render`."""
+    prepared = _prepare(body, config)
+    if isinstance(prepared, Refusal):
+        return prepared
+    try:
+        model = resolve_model(prepared.ctx.spec.model)
+    except PlanningError as exc:
+        return Refusal(exc.reason, exc.message)
+    return judge(prepared.ctx, model, prepared.price_per_hour)
+
+
+async def admit_async(body: Mapping[str, Any], config: OperatorConfig, resolve_model: ResolveModelAsync) -> Verdict:
+    """The same admission without blocking the operator's event loop on the model lookup."""
+    prepared = _prepare(body, config)
+    if isinstance(prepared, Refusal):
+        return prepared
+    try:
+        model = await resolve_model(prepared.ctx.spec.model)
+    except PlanningError as exc:
+        return Refusal(exc.reason, exc.message)
+    return judge(prepared.ctx, model, prepared.price_per_hour)
