@@ -53,6 +53,7 @@ class Reason(StrEnum):
     VALIDATING = "Validating"
     GATES_PASSED = "GatesPassed"
     GATE_FAILED = "GateFailed"
+    GATE_INCONCLUSIVE = "GateInconclusive"
     VALIDATION_ERROR = "ValidationError"
     AWAITING_PROMOTION = "AwaitingPromotion"
     PROMOTED = "Promoted"

@@ -343,6 +343,14 @@ class Baseline(_Model):
         return self
 
 
+class OnInconclusive(StrEnum):
+    """What a rollout does when a gate's budget ran out before its interval cleared the threshold."""
+
+    FAIL = "Fail"
+    AWAIT_PROMOTION = "AwaitPromotion"
+    PROMOTE = "Promote"
+
+
 class Validation(_Model):
     """Checks a candidate must pass before it is promoted."""
 
@@ -350,6 +358,16 @@ class Validation(_Model):
     accuracy: Accuracy = Field(default_factory=Accuracy, description="Accuracy evaluation settings.")
     slo: Slo = Field(default_factory=Slo, description="Latency, throughput and error objectives.")
     baseline: Baseline = Field(default_factory=Baseline, description="Accuracy baseline and allowed drop.")
+    confidence: float = Field(
+        default=0.95,
+        gt=0.5,
+        lt=0.999,
+        description="Confidence of every gate's bounds: each gate wrongly passes or fails at most 1 - confidence.",
+    )
+    on_inconclusive: OnInconclusive = Field(
+        default=OnInconclusive.FAIL,
+        description="A gate left undecided when its budget ran out: Fail, AwaitPromotion (quantop.dev/promote) or Promote.",
+    )
     timeout: Annotated[
         str, Field(description="Deadline of the validation Job (activeDeadlineSeconds)."), DurationBounds(60, 24 * 3600)
     ] = "1h"

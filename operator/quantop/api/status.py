@@ -28,6 +28,14 @@ class Verdict(StrEnum):
     PASSED = "Passed"
     FAILED = "Failed"
     ERROR = "Error"
+    INCONCLUSIVE = "Inconclusive"
+
+
+class GateKind(StrEnum):
+    """Which condition a gate feeds: LoadTestPassed or AccuracyPassed."""
+
+    LOAD = "load"
+    ACCURACY = "accuracy"
 
 
 class _Status(BaseModel):
@@ -61,12 +69,20 @@ class GateResult(_Status):
     measured: float | None = Field(default=None, description="Measured value.")
     threshold: float | None = Field(default=None, description="Threshold from the spec.")
     message: str = Field(default="", description="e.g. 'p95 6210 ms > SLO 6000 ms (+3.5%)'.")
+    verdict: Verdict | None = Field(default=None, description="Passed, Failed or Inconclusive (unset: from passed).")
+    kind: GateKind | None = Field(default=None, description="load or accuracy (unset in older results).")
+    estimate: float | None = Field(default=None, description="Point estimate of the gated quantity.")
+    lower: float | None = Field(default=None, description="Lower confidence bound (at validation.confidence).")
+    upper: float | None = Field(default=None, description="Upper confidence bound (at validation.confidence).")
+    n: int | None = Field(default=None, description="Observations behind the bounds (requests, batches or items).")
+    losses: int | None = Field(default=None, description="Paired accuracy: items the baseline got and this did not.")
+    gains: int | None = Field(default=None, description="Paired accuracy: items this got and the baseline did not.")
 
 
 class ValidationResults(_Status):
     """Measured results of one validation run (also the Job's termination message)."""
 
-    verdict: Verdict | None = Field(default=None, description="Passed, Failed or Error.")
+    verdict: Verdict | None = Field(default=None, description="Passed, Failed, Inconclusive or Error.")
     revision: str | None = Field(default=None, description="Revision the results belong to.")
     p50_ms: float | None = Field(default=None, description="Median end-to-end latency, ms.")
     p95_ms: float | None = Field(default=None, description="p95 end-to-end latency, ms.")
