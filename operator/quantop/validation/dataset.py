@@ -6,6 +6,7 @@ Every problem with user input is a DatasetError whose message says where it is a
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -14,12 +15,24 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+from .fetch import MIB, Fetched, FetchError, FetchLimits, fetch, fetch_sync
 
 BUILTIN: dict[str, Path] = {"text-to-sql": Path(__file__).parent / "data" / "text-to-sql.jsonl"}
 FIELDS = ("sql_prompt", "sql_context", "sql", "domain", "sql_complexity", "id")
 REQUIRED = ("sql_prompt", "sql")
 FORMATS = (".jsonl", ".json", ".csv")
+
+
+@dataclass(frozen=True)
+class DatasetLimits:
+    """How much of a user's dataset is read: a held-out set is hundreds of rows, not gigabytes.
+
+    The defaults keep a parsed set well inside the validation Job's 2Gi and the operator's 512Mi."""
+
+    max_bytes: int = 64 * MIB
+    max_records: int = 100_000
+    max_field_chars: int = 1 * MIB
+    fetch_deadline_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -39,27 +52,87 @@ class DatasetError(Exception):
 Record = tuple[str, dict[str, object]]  # (where, e.g. "line 3", the record)
 
 
-def load_dataset(source: str, field_map: Mapping[str, str] | None = None, *, timeout: float = 30.0) -> list[Example]:
+def load_dataset(
+    source: str,
+    field_map: Mapping[str, str] | None = None,
+    *,
+    timeout: float | None = None,
+    limits: DatasetLimits | None = None,
+) -> list[Example]:
+    """The examples of `source` (builtin:NAME, a file or a URL); `timeout` is the fetch's total deadline."""
+    limits = _with_timeout(limits, timeout)
     columns = _columns(field_map or {})
+    if source.startswith(("http://", "https://")):
+        text, fmt = _fetched(source, _fetch_sync(source, limits))
+    else:
+        text, fmt = _read_local(source, limits)
+    return _examples(source, text, fmt, columns, limits)
+
+
+async def load_dataset_async(
+    source: str,
+    field_map: Mapping[str, str] | None = None,
+    *,
+    limits: DatasetLimits | None = None,
+) -> list[Example]:
+    """`load_dataset` for an event loop: the fetch is async and parsing runs on a thread."""
+    limits = limits or DatasetLimits()
+    columns = _columns(field_map or {})
+    if source.startswith(("http://", "https://")):
+        try:
+            fetched = await fetch(source, _fetch_limits(limits))
+        except FetchError as exc:
+            raise DatasetError(str(exc)) from None
+        text, fmt = _fetched(source, fetched)
+    else:
+        text, fmt = await asyncio.to_thread(_read_local, source, limits)
+    return await asyncio.to_thread(_examples, source, text, fmt, columns, limits)
+
+
+def _with_timeout(limits: DatasetLimits | None, timeout: float | None) -> DatasetLimits:
+    limits = limits or DatasetLimits()
+    if timeout is None:
+        return limits
+    return DatasetLimits(limits.max_bytes, limits.max_records, limits.max_field_chars, timeout)
+
+
+def _fetch_limits(limits: DatasetLimits) -> FetchLimits:
+    return FetchLimits(deadline_s=limits.fetch_deadline_s, max_bytes=limits.max_bytes)
+
+
+def _fetch_sync(url: str, limits: DatasetLimits) -> Fetched:
+    try:
+        return fetch_sync(url, _fetch_limits(limits))
+    except FetchError as exc:
+        raise DatasetError(str(exc)) from None
+
+
+def _read_local(source: str, limits: DatasetLimits) -> tuple[str, str]:
     if source.startswith("builtin:"):
         name = source.removeprefix("builtin:")
         if name not in BUILTIN:
             raise DatasetError(
                 f"unknown built-in dataset {name!r}; known: {', '.join(f'builtin:{k}' for k in BUILTIN)}"
             )
-        text, fmt = _read_file(BUILTIN[name], source), ".jsonl"
-    elif source.startswith(("http://", "https://")):
-        text, fmt = _fetch(source, timeout)
-    else:
-        path = Path(source)
-        fmt = path.suffix.lower()
-        if fmt not in FORMATS:
-            raise DatasetError(f"{source}: unsupported file type {fmt or '(none)'!r}; use one of {', '.join(FORMATS)}")
-        text = _read_file(path, source)
-    records = list(_parse(text, fmt, source))
-    if not records:
+        return _read_file(BUILTIN[name], source, limits), ".jsonl"
+    path = Path(source)
+    fmt = path.suffix.lower()
+    if fmt not in FORMATS:
+        raise DatasetError(f"{source}: unsupported file type {fmt or '(none)'!r}; use one of {', '.join(FORMATS)}")
+    return _read_file(path, source, limits), fmt
+
+
+def _examples(source: str, text: str, fmt: str, columns: dict[str, str], limits: DatasetLimits) -> list[Example]:
+    examples: list[Example] = []
+    for n, (where, record) in enumerate(_parse(text, fmt, source), 1):
+        if n > limits.max_records:
+            raise DatasetError(
+                f"{source}: more than {limits.max_records} records; a held-out set needs hundreds: keep a sample"
+            )
+        examples.append(_example(source, where, record, columns, n, limits.max_field_chars))
+    if not examples:
         raise DatasetError(f"{source}: the dataset is empty (no records)")
-    return [_example(source, where, record, columns, n) for n, (where, record) in enumerate(records, 1)]
+    return examples
 
 
 def sample(examples: Sequence[Example], n: int, seed: int = 0) -> list[Example]:
@@ -78,43 +151,50 @@ def _columns(field_map: Mapping[str, str]) -> dict[str, str]:
     return {field: field_map.get(field, field) for field in FIELDS}
 
 
-def _read_file(path: Path, source: str) -> str:
+def _read_file(path: Path, source: str, limits: DatasetLimits) -> str:
     try:
-        return path.read_text(encoding="utf-8-sig")
+        with path.open("rb") as fh:
+            data = fh.read(limits.max_bytes + 1)
     except FileNotFoundError:
         raise DatasetError(f"{source}: file not found") from None
     except IsADirectoryError:
         raise DatasetError(f"{source}: is a directory, expected a {'/'.join(FORMATS)} file") from None
-    except UnicodeDecodeError as e:
-        raise DatasetError(f"{source}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except OSError as e:
         raise DatasetError(f"{source}: cannot read: {e.strerror or e}") from None
-
-
-def _fetch(url: str, timeout: float) -> tuple[str, str]:
+    if len(data) > limits.max_bytes:
+        raise DatasetError(f"{source}: larger than the {limits.max_bytes / MIB:g} MiB limit; keep a sample")
     try:
-        response = httpx.get(url, timeout=timeout, follow_redirects=True)
-    except httpx.HTTPError as e:
-        raise DatasetError(f"{url}: cannot fetch: {e or type(e).__name__}") from None
-    if response.status_code >= 400:
-        raise DatasetError(f"{url}: HTTP {response.status_code} {response.reason_phrase}")
-    suffix = "." + httpx.URL(url).path.rsplit(".", 1)[-1].lower() if "." in httpx.URL(url).path else ""
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DatasetError(f"{source}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
+def _fetched(url: str, response: Fetched) -> tuple[str, str]:
+    if response.status >= 400:
+        raise DatasetError(f"{url}: HTTP {response.status} {response.reason}")
+    path = response.url.split("?", 1)[0].split("#", 1)[0].rsplit("/", 1)[-1]
+    suffix = "." + path.rsplit(".", 1)[-1].lower() if "." in path else ""
     if suffix not in FORMATS:
-        content_type = response.headers.get("content-type", "")
+        content_type = response.content_type
         suffix = ".csv" if "csv" in content_type else ".json" if "application/json" in content_type else ".jsonl"
-    return response.text, suffix
+    return response.text(), suffix
 
 
 def _parse(text: str, fmt: str, source: str) -> Iterator[Record]:
     if fmt == ".csv":
         reader = csv.DictReader(io.StringIO(text, newline=""))
-        for row in reader:
-            yield f"line {reader.line_num}", {k: v for k, v in row.items() if k is not None}
+        try:
+            for row in reader:
+                yield f"line {reader.line_num}", {k: v for k, v in row.items() if k is not None}
+        except csv.Error as e:
+            raise DatasetError(f"{source}: line {reader.line_num}: invalid CSV: {e}") from None
     elif fmt == ".json" and not _is_json_lines(text):
         try:
             items = json.loads(text)
         except json.JSONDecodeError as e:
             raise DatasetError(f"{source}: line {e.lineno}: invalid JSON: {e.msg}") from None
+        except RecursionError:
+            raise DatasetError(f"{source}: JSON nested too deeply; expected an array of flat objects") from None
         if not isinstance(items, list):
             raise DatasetError(
                 f"{source}: expected a JSON array of objects (or JSON Lines), got {type(items).__name__}"
@@ -129,6 +209,8 @@ def _parse(text: str, fmt: str, source: str) -> Iterator[Record]:
                     item = json.loads(line)
                 except json.JSONDecodeError as e:
                     raise DatasetError(f"{source}: line {number}: invalid JSON: {e.msg} (column {e.colno})") from None
+                except RecursionError:
+                    raise DatasetError(f"{source}: line {number}: JSON nested too deeply") from None
                 yield _object(item, f"line {number}", source)
 
 
@@ -139,7 +221,7 @@ def _is_json_lines(text: str) -> bool:
         return False
     try:
         return isinstance(json.loads(lines[0]), dict)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return False
 
 
@@ -149,7 +231,9 @@ def _object(item: object, where: str, source: str) -> Record:
     return where, item
 
 
-def _example(source: str, where: str, record: dict[str, object], columns: dict[str, str], n: int) -> Example:
+def _example(
+    source: str, where: str, record: dict[str, object], columns: dict[str, str], n: int, max_chars: int
+) -> Example:
     values: dict[str, str] = {}
     for field, column in columns.items():
         value = record.get(column)
@@ -163,6 +247,8 @@ def _example(source: str, where: str, record: dict[str, object], columns: dict[s
             raise DatasetError(
                 f"{source}: {where}: field {column!r} must be a string, got {type(value).__name__} {value!r:.60}"
             )
+        if len(value) > max_chars:
+            raise DatasetError(f"{source}: {where}: field {column!r} is longer than {max_chars} characters")
         values[field] = value
     return Example(
         id=values["id"] or str(n),

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from tests.hostile import hostile_server
 
-from quantop.validation.dataset import DatasetError, Example, load_dataset, sample
+from quantop.validation.dataset import DatasetError, DatasetLimits, Example, load_dataset, load_dataset_async, sample
 
 ROW = {"id": 7, "sql_prompt": "How many rows?", "sql_context": "CREATE TABLE t (x INTEGER);", "sql": "SELECT 1"}
 EXPECTED = Example(id="7", prompt="How many rows?", context="CREATE TABLE t (x INTEGER);", answer="SELECT 1")
@@ -189,3 +190,42 @@ def test_sample_is_deterministic_without_replacement_and_keeps_order() -> None:
     assert sample(examples, 0) == []
     with pytest.raises(ValueError, match="cannot sample -1"):
         sample(examples, -1)
+
+
+SMALL = DatasetLimits(max_bytes=64 * 1024, max_records=3, max_field_chars=100, fetch_deadline_s=1.0)
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        pytest.param("/slowloris.jsonl", "no complete answer within 1 s", id="slowloris"),
+        pytest.param("/hang.jsonl", "no complete answer within 1 s", id="hangs"),
+        pytest.param("/endless.jsonl", "larger than the 0.0625 MiB limit", id="streams-forever"),
+        pytest.param("/gzip-bomb.jsonl", "larger than the 0.0625 MiB limit", id="gzip-bomb"),
+        pytest.param("/redirect-metadata.jsonl", "follows redirects only to allow-listed hosts", id="redirect"),
+    ],
+)
+async def test_hostile_dataset_urls(path: str, message: str) -> None:
+    with hostile_server() as url:
+        with pytest.raises(DatasetError, match=message):
+            load_dataset(url + path, limits=SMALL)
+        with pytest.raises(DatasetError, match=message):
+            await load_dataset_async(url + path, limits=SMALL)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        pytest.param("d.jsonl", jsonl(*[ROW] * 4), "more than 3 records", id="too-many-records"),
+        pytest.param("d.jsonl", jsonl({**ROW, "sql": "x" * 101}), "field 'sql' is longer than 100", id="long-field"),
+        pytest.param("d.jsonl", " " * (64 * 1024 + 1), "larger than the 0.0625 MiB limit", id="too-large-file"),
+        pytest.param("d.json", "[" * 20_000 + "]" * 20_000, "nested too deeply", id="deep-json"),
+        pytest.param("d.jsonl", "[" * 20_000 + "\n{}\n", "nested too deeply", id="deep-jsonl"),
+        pytest.param("d.csv", "sql_prompt,sql\n" + "x" * 60_000 + ",1\n", "longer than 100", id="long-csv-field"),
+        pytest.param("d.csv", 'sql_prompt,sql\n"' + "x" * 140_000 + '",1\n', "invalid CSV", id="csv-field-limit"),
+    ],
+)
+def test_dataset_caps(tmp_path: Path, name: str, content: str, message: str) -> None:
+    limits = DatasetLimits(max_bytes=64 * 1024 if name == "d.jsonl" else 1 << 20, max_records=3, max_field_chars=100)
+    with pytest.raises(DatasetError, match=message):
+        load_dataset(write(tmp_path, name, content), limits=limits)
