@@ -12,12 +12,25 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 from pydantic.alias_generators import to_camel
 
 from .durations import DurationBounds
 
-DEFAULT_TGI_IMAGE = "ghcr.io/huggingface/text-generation-inference:3.3.5"
+#: TGI's final release: Hugging Face put TGI in maintenance mode on 2025-12-11 and tagged 3.3.7 last.
+DEFAULT_TGI_IMAGE = "ghcr.io/huggingface/text-generation-inference:3.3.7"
+#: vLLM's OpenAI-compatible server image, release v0.30.0 (github.com/vllm-project/vllm, tag v0.30.0).
+DEFAULT_VLLM_IMAGE = "vllm/vllm-openai:v0.30.0"
+
+
+class Engine(StrEnum):
+    """The serving engine behind a QuantizedModel."""
+
+    TGI = "tgi"
+    VLLM = "vllm"
+
+
+DEFAULT_IMAGES: dict[Engine, str] = {Engine.TGI: DEFAULT_TGI_IMAGE, Engine.VLLM: DEFAULT_VLLM_IMAGE}
 
 
 class QuantizationMethod(StrEnum):
@@ -46,6 +59,54 @@ PREQUANTIZED_METHODS = frozenset(
         QuantizationMethod.COMPRESSED_TENSORS,
     }
 )
+
+
+class VllmQuantization(StrEnum):
+    """vLLM `--quantization` values without a TGI namesake (vllm/model_executor/layers/quantization/__init__.py).
+
+    The shared names (fp8, awq, gptq, bitsandbytes, compressed-tensors) stay QuantizationMethod values.
+    """
+
+    AWQ_MARLIN = "awq_marlin"
+    GPTQ_MARLIN = "gptq_marlin"
+
+
+#: Every method name a spec may carry; which ones an engine accepts is checked per engine below.
+AnyMethod = QuantizationMethod | VllmQuantization
+#: vLLM `--quantization` values quantop accepts. vLLM dropped its plain `marlin` method; its
+#: `bitsandbytes` quantizes in flight to 4 bit (BitsAndBytesConfig defaults to load_in_4bit).
+VLLM_METHODS: tuple[AnyMethod, ...] = (
+    QuantizationMethod.NONE,
+    QuantizationMethod.FP8,
+    QuantizationMethod.AWQ,
+    VllmQuantization.AWQ_MARLIN,
+    QuantizationMethod.GPTQ,
+    VllmQuantization.GPTQ_MARLIN,
+    QuantizationMethod.BITSANDBYTES,
+    QuantizationMethod.COMPRESSED_TENSORS,
+)
+#: What a TGI method name means for vLLM when vLLM has no method of that name: the name to use instead.
+VLLM_INSTEAD_OF_TGI: dict[str, str] = {
+    "eetq": "engine vllm has no eetq: use fp8 (8-bit weights quantized at load, compute capability 8.0+)",
+    "bitsandbytes-nf4": "engine vllm: use bitsandbytes, which vLLM quantizes in flight to 4 bit",
+    "bitsandbytes-fp4": "engine vllm: use bitsandbytes, which vLLM quantizes in flight to 4 bit",
+    "exl2": "engine vllm cannot load exl2 checkpoints: use a GPTQ or AWQ checkpoint with gptq_marlin or awq_marlin",
+    "marlin": "engine vllm has no marlin method: use gptq_marlin (GPTQ checkpoint) or awq_marlin (AWQ checkpoint)",
+}
+#: And the other way round: vLLM-only names refused with engine tgi.
+TGI_INSTEAD_OF_VLLM: dict[str, str] = {
+    "awq_marlin": "awq_marlin is vLLM's name: with engine tgi use awq (TGI picks its Marlin kernels itself)",
+    "gptq_marlin": "gptq_marlin is vLLM's name: with engine tgi use gptq (TGI picks its Marlin kernels itself)",
+}
+
+
+class KvCacheDtype(StrEnum):
+    """vLLM `--kv-cache-dtype` (vllm/config/cache.py CacheDType); fp8 halves the KV cache."""
+
+    AUTO = "auto"
+    FP8 = "fp8"
+    FP8_E4M3 = "fp8_e4m3"
+    FP8_E5M2 = "fp8_e5m2"
 
 
 class Dtype(StrEnum):
@@ -148,10 +209,17 @@ class ModelSource(_Model):
 
 
 class Quantization(_Model):
-    """How TGI quantizes the model at load time."""
+    """How the engine quantizes the model at load time."""
 
-    method: QuantizationMethod = Field(
-        description="TGI --quantize value; `none` serves the unquantized model (the usual baseline)."
+    method: Annotated[
+        AnyMethod,
+        # One flat enum: a union of two enums would be anyOf, which a structural CRD schema forbids.
+        WithJsonSchema({"type": "string", "enum": [m.value for m in (*QuantizationMethod, *VllmQuantization)]}),
+    ] = Field(
+        description=(
+            "TGI --quantize value, or vLLM --quantization value with engine vllm (fp8, awq, awq_marlin, gptq, "
+            "gptq_marlin, bitsandbytes, compressed-tensors); `none` serves the unquantized model (the usual baseline)."
+        )
     )
     dtype: Dtype | None = Field(
         default=None, description="TGI --dtype for unquantized layers; TGI picks one when unset."
@@ -171,9 +239,17 @@ class Gpu(_Model):
 
 
 class Serving(_Model):
-    """The TGI Deployment."""
+    """The serving Deployment (TGI or vLLM)."""
 
-    image: str = Field(default=DEFAULT_TGI_IMAGE, min_length=1, max_length=512, description="TGI container image.")
+    image: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        description=(
+            f"Serving container image; unset means the engine's pinned release ({DEFAULT_TGI_IMAGE} for tgi, "
+            f"{DEFAULT_VLLM_IMAGE} for vllm)."
+        ),
+    )
     replicas: int = Field(default=1, ge=0, le=1000, description="Serving replicas of the promoted revision.")
     max_input_tokens: int = Field(default=1024, ge=1, le=1_048_576, description="TGI --max-input-tokens.")
     max_total_tokens: int = Field(
@@ -397,6 +473,29 @@ class AccuracyProbe(_Model):
     concurrency: int = Field(default=2, ge=1, le=64, description="Concurrent probe requests.")
 
 
+class VllmOptions(_Model):
+    """vLLM engine arguments (vllm/engine/arg_utils.py). serving.maxTotalTokens is vLLM's --max-model-len."""
+
+    gpu_memory_utilization: float = Field(
+        default=0.9,
+        gt=0,
+        le=1,
+        description=(
+            "vLLM --gpu-memory-utilization: share of GPU memory vLLM preallocates for weights, activations and "
+            "KV cache; what is left after weights and activations becomes KV blocks."
+        ),
+    )
+    kv_cache_dtype: KvCacheDtype = Field(
+        default=KvCacheDtype.AUTO, description="vLLM --kv-cache-dtype; fp8 halves the KV cache per token."
+    )
+    max_num_seqs: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="vLLM --max-num-seqs: sequences per batch; beyond it requests wait (vLLM never answers 429).",
+    )
+
+
 class Monitoring(_Model):
     """Production monitoring settings."""
 
@@ -415,6 +514,33 @@ CEL_RULES_SPEC: list[dict[str, str]] = [
         "message": "exl2 does not support tensor parallelism: set gpu.count to 1 or pick another method",
         "fieldPath": ".gpu.count",
     },
+    *(
+        {
+            "rule": f"!has(self.engine) || self.engine != 'vllm' || self.quantization.method != '{method}'",
+            "message": message,
+            "fieldPath": ".quantization.method",
+        }
+        for method, message in VLLM_INSTEAD_OF_TGI.items()
+    ),
+    *(
+        {
+            "rule": f"(has(self.engine) && self.engine == 'vllm') || self.quantization.method != '{method}'",
+            "message": message,
+            "fieldPath": ".quantization.method",
+        }
+        for method, message in TGI_INSTEAD_OF_VLLM.items()
+    ),
+    {
+        "rule": "!has(self.vllm) || (has(self.engine) && self.engine == 'vllm')",
+        "message": "spec.vllm holds vLLM engine arguments: set engine: vllm or remove spec.vllm",
+        "fieldPath": ".vllm",
+    },
+    {
+        "rule": "!has(self.engine) || self.engine != 'vllm' || !has(self.serving) "
+        "|| !has(self.serving.maxBatchTotalTokens)",
+        "message": "vLLM sizes its KV cache from vllm.gpuMemoryUtilization: remove serving.maxBatchTotalTokens",
+        "fieldPath": ".serving.maxBatchTotalTokens",
+    },
 ]
 
 
@@ -423,13 +549,18 @@ class QuantizedModelSpec(_Model):
 
     model_config = _with_cel(*CEL_RULES_SPEC)
 
+    engine: Engine = Field(
+        default=Engine.TGI,
+        description="Serving engine: tgi (Text Generation Inference, the default) or vllm (vLLM's OpenAI server).",
+    )
     model: ModelSource = Field(description="The Hugging Face model to serve.")
-    quantization: Quantization = Field(description="TGI quantization method and dtype.")
+    quantization: Quantization = Field(description="Quantization method (per engine) and dtype.")
     gpu: Gpu = Field(description="GPU profile and count per replica.")
     serving: Serving = Field(default_factory=Serving, description="TGI image, replicas and token limits.")
     validation: Validation = Field(default_factory=Validation, description="Pre-promotion load and accuracy checks.")
     promotion: Promotion = Field(default_factory=Promotion, description="Promotion policy.")
     monitoring: Monitoring = Field(default_factory=Monitoring, description="Production monitoring.")
+    vllm: VllmOptions | None = Field(default=None, description="vLLM engine arguments; only with engine vllm.")
 
     @model_validator(mode="after")
     def _cross_field(self) -> QuantizedModelSpec:
@@ -440,4 +571,44 @@ class QuantizedModelSpec(_Model):
             )
         if self.quantization.method == QuantizationMethod.EXL2 and self.gpu.count != 1:
             raise ValueError("exl2 does not support tensor parallelism: set gpu.count to 1 or pick another method")
+        if problem := engine_problem(self):
+            raise ValueError(problem)
         return self
+
+    @property
+    def image(self) -> str:
+        """The serving image: the spec's, else the engine's pinned release."""
+        return self.serving.image or DEFAULT_IMAGES[self.engine]
+
+    @property
+    def vllm_options(self) -> VllmOptions:
+        """vLLM arguments with their defaults filled in (an absent spec.vllm means all defaults)."""
+        return self.vllm or VllmOptions()
+
+    def engine_revision_fields(self) -> dict[str, object]:
+        """What the engine adds to the revision hash: nothing for TGI, so TGI revisions keep their hashes."""
+        if self.engine == Engine.TGI:
+            return {}
+        opts = self.vllm_options
+        return {
+            "engine": self.engine.value,
+            "gpuMemoryUtilization": opts.gpu_memory_utilization,
+            "kvCacheDtype": opts.kv_cache_dtype.value,
+            "maxNumSeqs": opts.max_num_seqs,
+        }
+
+
+def engine_problem(spec: QuantizedModelSpec) -> str | None:
+    """The engine/method pairs and engine-only fields that cannot work, as the CEL rules say them."""
+    method = spec.quantization.method.value
+    if spec.engine == Engine.VLLM:
+        if method in VLLM_INSTEAD_OF_TGI:
+            return VLLM_INSTEAD_OF_TGI[method]
+        if spec.serving.max_batch_total_tokens is not None:
+            return "vLLM sizes its KV cache from vllm.gpuMemoryUtilization: remove serving.maxBatchTotalTokens"
+        return None
+    if method in TGI_INSTEAD_OF_VLLM:
+        return TGI_INSTEAD_OF_VLLM[method]
+    if spec.vllm is not None:
+        return "spec.vllm holds vLLM engine arguments: set engine: vllm or remove spec.vllm"
+    return None

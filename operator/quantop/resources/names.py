@@ -51,12 +51,15 @@ def serving_fields(spec: QuantizedModelSpec) -> dict[str, object]:
         "dtype": spec.quantization.dtype.value if spec.quantization.dtype else None,
         "gpu": spec.gpu.type,
         "gpuCount": spec.gpu.count,
-        "image": s.image,
+        # Resolved, so a spec that omits the image hashes like one naming the engine's pinned release.
+        "image": spec.image,
         "maxInputTokens": s.max_input_tokens,
         "maxTotalTokens": s.max_total_tokens,
         "maxConcurrentRequests": s.max_concurrent_requests,
         "maxBatchPrefillTokens": s.max_batch_prefill_tokens,
         "maxBatchTotalTokens": s.max_batch_total_tokens,
+        # Empty for TGI, so existing TGI revisions keep their hashes; engine and vLLM arguments otherwise.
+        **spec.engine_revision_fields(),
     }
 
 
