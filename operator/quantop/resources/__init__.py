@@ -21,6 +21,7 @@ from .names import (
 )
 from .pod_monitor import build_pod_monitor
 from .services import NO_REVISION, build_revision_service, build_stable_service
+from .vllm import vllm_args
 
 
 def build_all(ctx: ModelContext, stable_revision: str | None, *, pod_monitor: bool = True) -> list[dict[str, Any]]:
@@ -53,4 +54,5 @@ __all__ = [
     "serving_fields",
     "stable_service_name",
     "tgi_args",
+    "vllm_args",
 ]

@@ -1,11 +1,11 @@
-"""The TGI Deployment of one revision."""
+"""The serving Deployment of one revision: TGI's container here, vLLM's in vllm.py, one pod spec for both."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from quantop.api import QuantizationMethod, parse_duration
+from quantop.api import QuantizationMethod
+from quantop.api.spec import Engine
 
 from .context import ModelContext
 from .names import (
@@ -17,10 +17,11 @@ from .names import (
     revision_selector,
 )
 from .owner import object_meta
+from .probes import serving_probes
+from .vllm import vllm_container
 
 #: TGI drains for --graceful-termination-timeout (90 s by default); the pod must outlive it.
 TERMINATION_GRACE_SECONDS = 120
-STARTUP_PROBE_PERIOD = 10
 
 
 def tgi_args(ctx: ModelContext) -> list[str]:
@@ -61,15 +62,6 @@ def tgi_env(ctx: ModelContext) -> list[dict[str, Any]]:
     return env
 
 
-def _probe(path: str, period: int, failures: int, timeout: int) -> dict[str, Any]:
-    return {
-        "httpGet": {"path": path, "port": TGI_PORT_NAME},
-        "periodSeconds": period,
-        "failureThreshold": failures,
-        "timeoutSeconds": timeout,
-    }
-
-
 def _volumes(ctx: ModelContext) -> list[dict[str, Any]]:
     shm = ctx.spec.serving.shm_size or ctx.config.shm_size
     cache = ctx.config.model_cache
@@ -81,26 +73,25 @@ def _volumes(ctx: ModelContext) -> list[dict[str, Any]]:
     return [{"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": shm}}, data]
 
 
-def build_deployment(ctx: ModelContext, replicas: int | None = None) -> dict[str, Any]:
-    """The Deployment `<name>-<revision>` running TGI on the profile's GPU node pool."""
-    revision = ctx.revision
-    labels = revision_labels(ctx.name, ctx.spec, revision)
+def tgi_container(ctx: ModelContext) -> dict[str, Any]:
     gpu_limits = {ctx.profile.resource_name: str(ctx.spec.gpu.count)}
-    startup_budget = parse_duration(ctx.spec.serving.startup_timeout)
-    container: dict[str, Any] = {
+    return {
         "name": "tgi",
-        "image": ctx.spec.serving.image,
+        "image": ctx.spec.image,
         "args": tgi_args(ctx),
         "env": tgi_env(ctx),
         "ports": [{"name": TGI_PORT_NAME, "containerPort": TGI_PORT, "protocol": "TCP"}],
         "resources": {"limits": dict(gpu_limits), "requests": dict(gpu_limits)},
         "volumeMounts": [{"name": "shm", "mountPath": "/dev/shm"}, {"name": "data", "mountPath": "/data"}],
-        # Download + load + warm-up happen before the port opens: the startup probe carries that budget.
-        "startupProbe": _probe("/health", STARTUP_PROBE_PERIOD, math.ceil(startup_budget / STARTUP_PROBE_PERIOD), 5),
-        "readinessProbe": _probe("/health", 10, 3, 5),
-        # /health runs a real generation; under load it can be slow, so liveness is lenient.
-        "livenessProbe": _probe("/health", 30, 6, 20),
+        **serving_probes(ctx.spec.serving.startup_timeout),
     }
+
+
+def build_deployment(ctx: ModelContext, replicas: int | None = None) -> dict[str, Any]:
+    """The Deployment `<name>-<revision>` running the spec's engine on the profile's GPU node pool."""
+    revision = ctx.revision
+    labels = revision_labels(ctx.name, ctx.spec, revision)
+    container = vllm_container(ctx) if ctx.spec.engine == Engine.VLLM else tgi_container(ctx)
     pod_spec: dict[str, Any] = {
         "containers": [container],
         "volumes": _volumes(ctx),
