@@ -99,6 +99,10 @@ app.kubernetes.io/component: operator
 {{- if $c.validation.serviceAccountName -}}
 {{- $_ := set $validation "serviceAccountName" $c.validation.serviceAccountName -}}
 {{- end -}}
-{{- $config := dict "gpuProfiles" $profiles "defaultImage" $c.defaultImage "modelCache" $cache "shmSize" $c.shmSize "validation" $validation "hubUrl" $c.hubUrl -}}
+{{- $prometheus := dict "timeout" $c.prometheus.timeout -}}
+{{- if $c.prometheus.url -}}
+{{- $_ := set $prometheus "url" $c.prometheus.url -}}
+{{- end -}}
+{{- $config := dict "gpuProfiles" $profiles "defaultImage" $c.defaultImage "modelCache" $cache "shmSize" $c.shmSize "validation" $validation "hubUrl" $c.hubUrl "prometheus" $prometheus -}}
 {{- toYaml $config -}}
 {{- end -}}

@@ -29,6 +29,8 @@ class ConditionType(StrEnum):
     ACCURACY_PASSED = "AccuracyPassed"
     #: The stable Service serves the candidate revision.
     PROMOTED = "Promoted"
+    #: The production guard judged the promoted revision: Unknown while guarding, True passed, False breached.
+    GUARD_PASSED = "GuardPassed"
 
 
 class Reason(StrEnum):
@@ -58,6 +60,16 @@ class Reason(StrEnum):
     AWAITING_PROMOTION = "AwaitingPromotion"
     PROMOTED = "Promoted"
     ROLLED_BACK = "RolledBack"
+    #: The guard watches the promoted revision (GuardPassed Unknown).
+    GUARDING = "Guarding"
+    #: The guard's duration ended with every signal read and none breached.
+    GUARD_PASSED = "GuardPassed"
+    #: A production signal breached its SLO: the previous revision is back (message: signal and value).
+    GUARD_BREACHED = "GuardBreached"
+    #: Prometheus answered without data for the revision: the guard neither passes nor rolls back.
+    GUARD_NO_DATA = "GuardNoData"
+    #: Prometheus could not be read: the guard neither passes nor rolls back.
+    PROMETHEUS_UNREACHABLE = "PrometheusUnreachable"
     NOT_PROMOTED = "NotPromoted"
     NO_STABLE_REVISION = "NoStableRevision"
     STABLE_UNAVAILABLE = "StableUnavailable"

@@ -7,12 +7,13 @@ chart mounts is what the tests use.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from .durations import DurationBounds
 from .spec import DEFAULT_TGI_IMAGE
 
 
@@ -55,6 +56,25 @@ class ValidationDefaults(_Config):
     service_account_name: str | None = Field(default=None, description="Service account of validation Jobs.")
 
 
+class PrometheusConfig(_Config):
+    """The Prometheus HTTP API the production guard reads (promotion.guard)."""
+
+    url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]+$",
+        max_length=2048,
+        description=(
+            "Base URL of the Prometheus HTTP API, e.g. http://prometheus-operated.monitoring.svc:9090; "
+            "a QuantizedModel with promotion.guard is refused without it."
+        ),
+    )
+    timeout: Annotated[
+        str,
+        Field(description="Total deadline of one query, connection and answer included."),
+        DurationBounds(1, 120),
+    ] = "10s"
+
+
 class OperatorConfig(_Config):
     """Everything the operator reads from its ConfigMap."""
 
@@ -67,6 +87,8 @@ class OperatorConfig(_Config):
         default="https://huggingface.co",
         description="Where config.json of models outside quantop's table is fetched (a mirror in air-gapped clusters).",
     )
+
+    prometheus: PrometheusConfig = Field(default_factory=PrometheusConfig)
 
     @classmethod
     def load(cls, path: str | Path) -> OperatorConfig:

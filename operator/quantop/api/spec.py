@@ -15,7 +15,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 from pydantic.alias_generators import to_camel
 
-from .durations import DurationBounds
+from .durations import DURATION_PATTERN, DurationBounds
+from .guard import LONG_WINDOW, MAX_GUARD_SECONDS, guard_duration_problem
 
 #: TGI's final release: Hugging Face put TGI in maintenance mode on 2025-12-11 and tagged 3.3.7 last.
 DEFAULT_TGI_IMAGE = "ghcr.io/huggingface/text-generation-inference:3.3.7"
@@ -449,6 +450,53 @@ class Validation(_Model):
     ] = "1h"
 
 
+class PromotionStrategy(StrEnum):
+    """Where a candidate runs while it is validated."""
+
+    #: Beside the stable revision: needs GPUs for the candidate's replica on top of the stable ones.
+    BLUE_GREEN = "BlueGreen"
+    #: On one replica taken from the stable revision (N -> N-1 while validating): no spare GPU needed.
+    IN_PLACE = "InPlace"
+
+
+class Guard(_Model):
+    """Watch the promoted revision's production signals and roll back on a breach (docs/guard.md)."""
+
+    model_config = _with_cel(
+        {
+            "rule": f"!has(self.duration) || duration(self.duration) >= duration('{LONG_WINDOW}')",
+            "message": f"promotion.guard.duration must be at least the guard's longest window, {LONG_WINDOW}",
+        },
+        {
+            "rule": f"!has(self.duration) || duration(self.duration) <= duration('{int(MAX_GUARD_SECONDS)}s')",
+            "message": "promotion.guard.duration must be at most 7 days",
+        },
+    )
+
+    duration: str = Field(
+        default="30m",
+        pattern=DURATION_PATTERN,
+        description=(
+            f"How long after a promotion the guard judges the new revision; at least {LONG_WINDOW}, "
+            "the burn rate's long window."
+        ),
+    )
+    keep_previous: bool = Field(
+        default=True,
+        description=(
+            "Keep the previous revision at full replicas during the guard, so a rollback is instant; "
+            "it scales down when the guard passes."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _long_enough(self) -> Guard:
+        problem = guard_duration_problem(self.duration)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
 class Promotion(_Model):
     """How a candidate that passed becomes stable."""
 
@@ -461,6 +509,17 @@ class Promotion(_Model):
         ge=0,
         le=7 * 86400,
         description="Seconds the previous revision keeps serving after promotion.",
+    )
+    strategy: PromotionStrategy = Field(
+        default=PromotionStrategy.BLUE_GREEN,
+        description=(
+            "BlueGreen validates the candidate beside the stable revision; InPlace on one replica taken from "
+            "it (needs serving.replicas >= 2; less capacity while validating, no spare GPU)."
+        ),
+    )
+    guard: Guard | None = Field(
+        default=None,
+        description="Production guard after promotion; needs the operator's Prometheus URL. No guard when unset.",
     )
 
 
@@ -503,6 +562,11 @@ class Monitoring(_Model):
     pod_monitor: bool = Field(default=True, description="Create a PodMonitor that scrapes TGI's /metrics.")
 
 
+IN_PLACE_NEEDS_TWO = (
+    "promotion.strategy InPlace validates the candidate on a replica taken from the stable revision: with "
+    "serving.replicas below 2 it would take the only serving replica; set serving.replicas >= 2 or use BlueGreen"
+)
+
 CEL_RULES_SPEC: list[dict[str, str]] = [
     {
         "rule": "!has(self.serving) || self.serving.maxTotalTokens > self.serving.maxInputTokens",
@@ -513,6 +577,14 @@ CEL_RULES_SPEC: list[dict[str, str]] = [
         "rule": "self.quantization.method != 'exl2' || !has(self.gpu.count) || self.gpu.count == 1",
         "message": "exl2 does not support tensor parallelism: set gpu.count to 1 or pick another method",
         "fieldPath": ".gpu.count",
+    },
+    {
+        "rule": (
+            "!has(self.promotion) || !has(self.promotion.strategy) || self.promotion.strategy != 'InPlace' "
+            "|| (has(self.serving) && has(self.serving.replicas) && self.serving.replicas >= 2)"
+        ),
+        "message": IN_PLACE_NEEDS_TWO,
+        "fieldPath": ".promotion.strategy",
     },
     *(
         {
@@ -561,6 +633,12 @@ class QuantizedModelSpec(_Model):
     promotion: Promotion = Field(default_factory=Promotion, description="Promotion policy.")
     monitoring: Monitoring = Field(default_factory=Monitoring, description="Production monitoring.")
     vllm: VllmOptions | None = Field(default=None, description="vLLM engine arguments; only with engine vllm.")
+
+    @model_validator(mode="after")
+    def _in_place_needs_two_replicas(self) -> QuantizedModelSpec:
+        if self.promotion.strategy == PromotionStrategy.IN_PLACE and self.serving.replicas < 2:
+            raise ValueError(IN_PLACE_NEEDS_TWO)
+        return self
 
     @model_validator(mode="after")
     def _cross_field(self) -> QuantizedModelSpec:

@@ -33,7 +33,10 @@ VALIDATION_TIMESTAMP = "quantop_validation_timestamp_seconds"
 
 # Counters {namespace, model}; failed validations also {reason}: LoadTestFailed, AccuracyFailed, ValidationError, ...
 PROMOTIONS = "quantop_promotions_total"
+# Rollbacks also {reason}: Manual (annotation quantop.dev/rollback), or the production guard's breached
+# signal GuardP95Latency | GuardErrorRatio | GuardAccuracy (monitoring/guard Breach.reason).
 ROLLBACKS = "quantop_rollbacks_total"
+ROLLBACK_REASON_MANUAL = "Manual"
 VALIDATIONS_FAILED = "quantop_validations_failed_total"
 RECONCILE_DURATION = "quantop_reconcile_duration_seconds"  # histogram
 RECONCILE_ERRORS = "quantop_reconcile_errors_total"
@@ -46,6 +49,11 @@ SLO_MIN_RPS = "quantop_slo_min_requests_per_second"
 SLO_MAX_ERROR_RATIO = "quantop_slo_max_error_ratio"
 ACCURACY_BASELINE = "quantop_accuracy_baseline"
 ACCURACY_MAX_DROP = "quantop_accuracy_max_drop"
+
+# Production guard, gauge 1/0 per {namespace, model, revision, state}, enum style, only while a revision is
+# guarded: state Guarding | NoData (Prometheus answers, nothing for the revision) | Unreachable.
+GUARD_STATE = "quantop_guard_state"
+GUARD_STATES = ("Guarding", "NoData", "Unreachable")
 
 # Production accuracy probe, {namespace, model, quantization, revision}.
 PRODUCTION_ACCURACY = "quantop_production_accuracy"

@@ -25,6 +25,8 @@ from typing import Any
 
 import yaml
 
+from quantop.api.guard import LONG_WINDOW, SHORT_WINDOW, WINDOWS
+
 from . import names as n
 
 RUNBOOK_URL = "https://github.com/quantop/quantop/blob/main/docs/runbooks.md"
@@ -43,6 +45,12 @@ RPS = "quantop:tgi_requests:rate5m"
 ERROR_RATIO = "quantop:tgi_request_errors:ratio_rate5m"
 TOKENS = "quantop:tgi_generated_tokens:rate5m"
 QUEUE = "quantop:tgi_queue_size:max"
+
+# The production guard's windows (api/guard.py): request rates per latency bucket, so the guard can
+# count requests slower than each model's own SLO, and request and error rates over both windows.
+LATENCY_BUCKETS = {w: f"quantop:tgi_request_duration_seconds_bucket:rate{w}" for w in WINDOWS}
+RPS_BY_WINDOW = {SHORT_WINDOW: RPS, LONG_WINDOW: f"quantop:tgi_requests:rate{LONG_WINDOW}"}
+ERROR_RATIO_BY_WINDOW = {SHORT_WINDOW: ERROR_RATIO, LONG_WINDOW: f"quantop:tgi_request_errors:ratio_rate{LONG_WINDOW}"}
 
 ALERT_GROUP = "quantop.alerts"
 RECORD_GROUP = "quantop.tgi.recording"
@@ -103,27 +111,46 @@ def recording_rules() -> list[dict[str, Any]]:
         {"record": TPOT_P50, "expr": _histogram_quantile("0.5", n.TGI_TIME_PER_TOKEN)},
         {"record": TPOT_P95, "expr": _histogram_quantile("0.95", n.TGI_TIME_PER_TOKEN)},
         {"record": QUEUE_P95, "expr": _histogram_quantile("0.95", n.TGI_QUEUE_DURATION)},
-        {"record": RPS, "expr": _expr("sum by (${BY}) (rate(${c}[5m]))", c=n.TGI_REQUEST_COUNT)},
-        {
-            # A pod that never failed has no tgi_request_failure series: its ratio is 0, not absent.
-            "record": ERROR_RATIO,
-            "expr": _expr(
-                """
-                (
-                  sum by (${BY}) (rate(${failure}[5m]))
-                  or
-                  0 * sum by (${BY}) (rate(${count}[5m]))
-                )
-                /
-                sum by (${BY}) (rate(${count}[5m]))
-                """,
-                failure=n.TGI_REQUEST_FAILURE,
-                count=n.TGI_REQUEST_COUNT,
-            ),
-        },
+        *(_rps(w) for w in WINDOWS),
+        *(_error_ratio(w) for w in WINDOWS),
         {"record": TOKENS, "expr": _expr("sum by (${BY}) (rate(${m}_sum[5m]))", m=n.TGI_GENERATED_TOKENS)},
         {"record": QUEUE, "expr": _expr("max by (${BY}) (${m})", m=n.TGI_QUEUE_SIZE)},
+        *(
+            {
+                "record": LATENCY_BUCKETS[w],
+                "expr": _expr("sum by (le, ${BY}) (rate(${m}_bucket[${w}]))", m=n.TGI_REQUEST_DURATION, w=w),
+            }
+            for w in WINDOWS
+        ),
     ]
+
+
+def _rps(window: str) -> dict[str, Any]:
+    return {
+        "record": RPS_BY_WINDOW[window],
+        "expr": _expr("sum by (${BY}) (rate(${c}[${w}]))", c=n.TGI_REQUEST_COUNT, w=window),
+    }
+
+
+def _error_ratio(window: str) -> dict[str, Any]:
+    # A pod that never failed has no tgi_request_failure series: its ratio is 0, not absent.
+    return {
+        "record": ERROR_RATIO_BY_WINDOW[window],
+        "expr": _expr(
+            """
+            (
+              sum by (${BY}) (rate(${failure}[${w}]))
+              or
+              0 * sum by (${BY}) (rate(${count}[${w}]))
+            )
+            /
+            sum by (${BY}) (rate(${count}[${w}]))
+            """,
+            failure=n.TGI_REQUEST_FAILURE,
+            count=n.TGI_REQUEST_COUNT,
+            w=window,
+        ),
+    }
 
 
 def _alert(name: str, expr: str, for_: str, severity: str, summary: str, description: str) -> dict[str, Any]:
@@ -340,6 +367,41 @@ def alerting_rules(p: RuleParams) -> list[dict[str, Any]]:
             "quantop operator is down",
             "{{ $value }} quantop operator targets are up: no reconciles, rollouts or production probes "
             "run, and every quantop_* based alert is blind.",
+        ),
+        *guard_alerts(),
+    ]
+
+
+def guard_alerts() -> list[dict[str, Any]]:
+    """The production guard cannot judge, or it rolled a revision back."""
+    return [
+        _alert(
+            "QuantopGuardCannotReadPrometheus",
+            # Guarding is the normal state; NoData in the first minutes is normal too (rates need samples).
+            _expr(
+                'max by (namespace, model, revision, state) (${state}{state=~"Unreachable|NoData"}) == 1',
+                state=n.GUARD_STATE,
+            ),
+            "10m",
+            "warning",
+            f"{MODEL}: the production guard cannot judge revision {{{{ $labels.revision }}}}",
+            f"The guard of {MODEL} has been in state {{{{ $labels.state }}}} for 10 minutes (gauge {{{{ $value }}}}): "
+            "it neither passes nor rolls back revision {{ $labels.revision }}, and the previous revision keeps "
+            "its GPUs. `kubectl describe qm` shows the reason in the GuardPassed condition.",
+        ),
+        _alert(
+            "QuantopGuardRolledBack",
+            # round(): increase() extrapolates, and "1.02 rollbacks" reads as a bug.
+            _expr(
+                'round(sum by (namespace, model, reason) (increase(${rollbacks}{reason=~"Guard.+"}[1h]))) > 0',
+                rollbacks=n.ROLLBACKS,
+            ),
+            "1m",
+            "warning",
+            f"{MODEL}: the production guard rolled back",
+            f"The production guard rolled {MODEL} back {{{{ $value | humanize }}}} time(s) in the last hour on "
+            "{{ $labels.reason }}: the promoted revision breached its SLO in production. The Event on the "
+            "QuantizedModel names the signal and its value.",
         ),
     ]
 

@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from quantop.api import OperatorConfig, default_config
-from quantop.api.config import GpuProfile, ModelCache, ValidationDefaults
+from quantop.api.config import GpuProfile, ModelCache, PrometheusConfig, ValidationDefaults
 from quantop.controller.kube import RESOURCES
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -84,6 +84,7 @@ CASES: dict[str, dict[str, Any]] = {
             "shmSize": "8Gi",
             "validation": {"image": "registry.example.com/quantop-validate:1", "serviceAccountName": "validator"},
             "hubUrl": "https://hf-mirror.internal.example.com",
+            "prometheus": {"url": "http://prometheus-operated.monitoring.svc:9090", "timeout": "20s"},
         },
         "serviceAccount": {"name": "quantop-operator", "annotations": {"iam.gke.io/gcp-service-account": "q@p.iam"}},
         "nodeSelector": {"kubernetes.io/os": "linux"},
@@ -278,6 +279,19 @@ def test_lint_strict(helm_env: dict[str, str], tmp_path: Path, case: str) -> Non
         pytest.param({"config": {"shmSize": "lots"}}, "config.shmSize: Does not match pattern", id="bad-quantity"),
         pytest.param({"config": {"hubUrl": "huggingface.co"}}, "config.hubUrl: Does not match pattern", id="bad-url"),
         pytest.param(
+            {"config": {"prometheus": {"url": "prometheus:9090"}}}, "config.prometheus.url", id="prometheus-url-scheme"
+        ),
+        pytest.param(
+            {"config": {"prometheus": {"timeout": "ten seconds"}}},
+            "config.prometheus.timeout: Does not match pattern",
+            id="prometheus-timeout",
+        ),
+        pytest.param(
+            {"config": {"prometheus": {"address": "http://p:9090"}}},
+            "Additional property address is not allowed",
+            id="prometheus-typo",
+        ),
+        pytest.param(
             {"operator": {"healthPort": 70000}},
             "operator.healthPort: Must be less than or equal to 65535",
             id="port-range",
@@ -372,6 +386,7 @@ def test_schema_follows_the_operator_config_model() -> None:
     assert set(profile["properties"]) == _alias_names(GpuProfile)
     assert set(config["properties"]["modelCache"]["properties"]) == _alias_names(ModelCache)
     assert set(config["properties"]["validation"]["properties"]) == _alias_names(ValidationDefaults)
+    assert set(config["properties"]["prometheus"]["properties"]) == _alias_names(PrometheusConfig)
 
 
 def test_every_value_is_commented() -> None:
@@ -528,6 +543,14 @@ def test_custom_gpu_profiles_reach_the_config(rendered: dict[str, list[dict[str,
     assert config.hub_url == "https://hf-mirror.internal.example.com"
     c = container(rendered["custom"])
     assert c["image"] == "registry.example.com/quantop:0.1.0-rc1" and c["imagePullPolicy"] == "Always"
+
+
+def test_prometheus_url_reaches_the_config_only_when_set(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    custom = OperatorConfig.model_validate(yaml.safe_load(operator_config(rendered["custom"])))
+    assert custom.prometheus.url == "http://prometheus-operated.monitoring.svc:9090"
+    assert custom.prometheus.timeout == "20s"
+    # Empty in values means unset: the operator then refuses guards instead of querying "".
+    assert "url" not in yaml.safe_load(operator_config(rendered["defaults"]))["prometheus"]
 
 
 def test_checksum_changes_with_the_config(helm_env: dict[str, str], tmp_path: Path) -> None:

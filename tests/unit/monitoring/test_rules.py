@@ -526,6 +526,74 @@ def operator_tests() -> list[dict[str, Any]]:
     ]
 
 
+def guard_tests() -> list[dict[str, Any]]:
+    blind, rolled = "QuantopGuardCannotReadPrometheus", "QuantopGuardRolledBack"
+
+    def state(model: str, **values: str) -> list[dict[str, str]]:
+        return [s("quantop_guard_state", op(model, revision="9f8e7d", state=k), v) for k, v in values.items()]
+
+    def rollbacks(model: str, reason: str) -> dict[str, str]:
+        return s("quantop_rollbacks_total", op(model, reason=reason), "0x10 1x30")
+
+    return [
+        fires(
+            blind,
+            state("phi35", Guarding="0x30", Unreachable="1x30"),
+            "15m",
+            [
+                {
+                    "exp_labels": {
+                        "namespace": "llm",
+                        "model": "phi35",
+                        "revision": "9f8e7d",
+                        "state": "Unreachable",
+                        "severity": "warning",
+                    },
+                    "exp_annotations": annotations(
+                        blind,
+                        f"{MODEL_LABELS}: the production guard cannot judge revision 9f8e7d",
+                        f"The guard of {MODEL_LABELS} has been in state Unreachable for 10 minutes (gauge 1): it "
+                        "neither passes nor rolls back revision 9f8e7d, and the previous revision keeps its GPUs. "
+                        "`kubectl describe qm` shows the reason in the GuardPassed condition.",
+                    ),
+                }
+            ],
+            pending_at="5m",
+        ),
+        quiet(
+            blind,
+            "guarding with data, or no data only in the first minutes",
+            [*state("phi35", Guarding="1x30", Unreachable="0x30"), *state("fresh", NoData="1x4 0x26")],
+            "15m",
+            "30m",
+        ),
+        fires(
+            rolled,
+            [rollbacks("phi35", "GuardP95Latency")],
+            "20m",
+            [
+                {
+                    "exp_labels": {
+                        "namespace": "llm",
+                        "model": "phi35",
+                        "reason": "GuardP95Latency",
+                        "severity": "warning",
+                    },
+                    "exp_annotations": annotations(
+                        rolled,
+                        f"{MODEL_LABELS}: the production guard rolled back",
+                        f"The production guard rolled {MODEL_LABELS} back 1 time(s) in the last hour on "
+                        "GuardP95Latency: the promoted revision breached its SLO in production. The Event on the "
+                        "QuantizedModel names the signal and its value.",
+                    ),
+                }
+            ],
+            pending_at="10m",
+        ),
+        quiet(rolled, "a manual rollback", [rollbacks("phi35", "Manual")], "20m", "40m"),
+    ]
+
+
 def recording_test() -> dict[str, Any]:
     awq = tgi("phi35-awq")
     series = [
@@ -556,6 +624,14 @@ def recording_test() -> dict[str, Any]:
         r.ERROR_RATIO: [(phi, 0.125), (other, 0)],
         r.TOKENS: [(phi, 200)],
         r.QUEUE: [(phi, 7)],
+        # Buckets of both pods summed: per-second rates 2 x (20, 180, 196, 200, 200).
+        r.LATENCY_BUCKETS["5m"]: [(_le(phi, le), 2 * rate) for le, rate in zip(LATENCY, SHAPE, strict=True)],
+    }
+    # The guard's long window, evaluated once 30 minutes of data exist.
+    long_window: dict[str, list[tuple[str, float]]] = {
+        r.RPS_BY_WINDOW["30m"]: [(phi, 2), (other, 1)],
+        r.ERROR_RATIO_BY_WINDOW["30m"]: [(phi, 0.125), (other, 0)],
+        r.LATENCY_BUCKETS["30m"]: [(_le(phi, le), 2 * rate) for le, rate in zip(LATENCY, SHAPE, strict=True)],
     }
     return {
         "name": "recording rules",
@@ -568,8 +644,21 @@ def recording_test() -> dict[str, Any]:
                 "exp_samples": [{"labels": record + labels, "value": value} for labels, value in samples],
             }
             for record, samples in expected.items()
+        ]
+        + [
+            {
+                "expr": record,
+                "eval_time": "40m",
+                "exp_samples": [{"labels": record + labels, "value": value} for labels, value in samples],
+            }
+            for record, samples in long_window.items()
         ],
     }
+
+
+def _le(labels: str, le: str) -> str:
+    """A recorded series' label set with the bucket's `le` first, as promtool sorts labels."""
+    return "{" + f'le="{le}",' + labels[1:]
 
 
 def unit_tests() -> list[dict[str, Any]]:
@@ -585,6 +674,7 @@ def unit_tests() -> list[dict[str, Any]]:
         *target_tests(),
         *no_data_tests(),
         *operator_tests(),
+        *guard_tests(),
     ]
 
 
