@@ -14,8 +14,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import re2
+
 from .dataset import Example
 
+#: RE2's memory budget for one compiled pattern (its default is 8 MiB).
+REGEX_MAX_MEMORY = 8 << 20
 METRICS = ("execution-accuracy", "exact-match", "exact", "contains", "regex")
 MAX_ROWS = 100_000  # a result this large is a runaway join, not an answer
 
@@ -177,34 +181,139 @@ class QueryError(Exception):
 
 
 _READ_ONLY = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
+#: What a dataset's sql_context may do to build its database: define and fill tables, no more.
+_BUILD = _READ_ONLY | {
+    sqlite3.SQLITE_CREATE_TABLE,
+    sqlite3.SQLITE_CREATE_INDEX,
+    sqlite3.SQLITE_CREATE_VIEW,
+    sqlite3.SQLITE_CREATE_TRIGGER,
+    sqlite3.SQLITE_CREATE_TEMP_TABLE,
+    sqlite3.SQLITE_CREATE_TEMP_INDEX,
+    sqlite3.SQLITE_CREATE_TEMP_VIEW,
+    sqlite3.SQLITE_CREATE_TEMP_TRIGGER,
+    sqlite3.SQLITE_DROP_TABLE,
+    sqlite3.SQLITE_DROP_INDEX,
+    sqlite3.SQLITE_DROP_VIEW,
+    sqlite3.SQLITE_DROP_TRIGGER,
+    sqlite3.SQLITE_INSERT,
+    sqlite3.SQLITE_UPDATE,
+    sqlite3.SQLITE_DELETE,
+    sqlite3.SQLITE_ALTER_TABLE,
+    sqlite3.SQLITE_TRANSACTION,
+    sqlite3.SQLITE_SAVEPOINT,
+    sqlite3.SQLITE_ANALYZE,
+}
+#: Functions that reach outside the database (files, shared libraries, tokenizer pointers).
+_DENIED_FUNCTIONS = frozenset({"load_extension", "fts3_tokenizer", "readfile", "writefile", "edit"})
+
+#: SQLite's own limits for one scoring database: strings and blobs of at most 1 MB, so
+#: printf('%.*c', 9e8, 'x'), randomblob(9e8) or zeroblob(4e8) fail at once instead of allocating;
+#: no ATTACH at all; shallow expressions and triggers.
+SQLITE_LIMITS = {
+    sqlite3.SQLITE_LIMIT_LENGTH: 1_000_000,
+    sqlite3.SQLITE_LIMIT_SQL_LENGTH: 2_000_000,
+    sqlite3.SQLITE_LIMIT_ATTACHED: 0,
+    sqlite3.SQLITE_LIMIT_EXPR_DEPTH: 200,
+    sqlite3.SQLITE_LIMIT_COMPOUND_SELECT: 200,
+    sqlite3.SQLITE_LIMIT_TRIGGER_DEPTH: 10,
+    sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH: 10_000,
+}
 
 
-def _authorize(action: int, *_args: object) -> int:
+def _authorizer(allowed: set[int]) -> Callable[[int, str | None, str | None, str | None, str | None], int]:
     # A model's answer must not write, ATTACH a file on disk or change PRAGMAs: only reads pass.
-    return sqlite3.SQLITE_OK if action in _READ_ONLY else sqlite3.SQLITE_DENY
+    # The dataset's context may build tables, nothing else: it is user input too.
+    def authorize(action: int, arg1: str | None, arg2: str | None, _db: str | None, _trigger: str | None) -> int:
+        if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in _DENIED_FUNCTIONS:
+            return sqlite3.SQLITE_DENY
+        return sqlite3.SQLITE_OK if action in allowed else sqlite3.SQLITE_DENY
+
+    return authorize
+
+
+_PRINTF_SPEC = re.compile(r"%[-+ 0#,!]*(\*|\d+)?(?:\.(\*|\d+))?(?:ll|l)?(.)", re.S)
+
+
+def _printf_sizes(fmt: str, args: tuple[object, ...]) -> list[float]:
+    """Widths and precisions that printf would use, literal or taken from the arguments by `*`."""
+    sizes: list[float] = []
+    position = 0
+    for width, precision, conversion in _PRINTF_SPEC.findall(fmt):
+        for part in (width, precision):
+            if part == "*":
+                value = args[position] if position < len(args) else 0
+                position += 1
+                sizes.append(abs(float(value)) if isinstance(value, int | float) else 0.0)
+            elif part:
+                sizes.append(float(part))
+        position += conversion != "%"
+    return sizes
+
+
+def _guarded_printf(plain: sqlite3.Connection) -> Callable[..., str | None]:
+    # SQLite's printf fills a width or precision one character at a time even past its length
+    # limit (9e8 took 7 s, then NULL), and a progress handler does not run inside a function call.
+    limit = SQLITE_LIMITS[sqlite3.SQLITE_LIMIT_LENGTH]
+
+    def printf(fmt: object = None, *args: object) -> str | None:
+        if isinstance(fmt, str) and any(size > limit for size in _printf_sizes(fmt, args)):
+            raise ValueError(f"printf width or precision over {limit}")
+        placeholders = ", ".join("?" * (1 + len(args)))
+        text: str | None = plain.execute(f"SELECT printf({placeholders})", (fmt, *args)).fetchone()[0]
+        return text
+
+    return printf
+
+
+def _sandboxed_connection() -> sqlite3.Connection:
+    conn = sqlite3.connect(":memory:")
+    for limit, value in SQLITE_LIMITS.items():
+        conn.setlimit(limit, value)
+    conn.execute("PRAGMA temp_store = MEMORY")  # sorts and sets stay in the heap SQLite's limit bounds
+    plain = sqlite3.connect(":memory:")
+    plain.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, SQLITE_LIMITS[sqlite3.SQLITE_LIMIT_LENGTH])
+    for name in ("printf", "format"):
+        conn.create_function(name, -1, _guarded_printf(plain), deterministic=True)
+    return conn
+
+
+def _arm(conn: sqlite3.Connection, allowed: set[int], timeout_s: float) -> Callable[[], bool]:
+    """Authorizer and a fresh progress-handler deadline; returns "has the deadline passed?"."""
+    conn.set_authorizer(_authorizer(allowed))
+    deadline = time.monotonic() + timeout_s
+    conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
+    return lambda: time.monotonic() > deadline
+
+
+def _message(e: Exception, refused: str) -> str:
+    message = str(e)
+    if message == "not authorized":
+        return f"not authorized: {refused}"
+    return message[:300]
+
+
+_FAILURES = (sqlite3.Error, sqlite3.Warning, ValueError, OverflowError, MemoryError, RecursionError)
 
 
 def run_query(context: str, sql: str, timeout_s: float = 2.0) -> list[tuple[object, ...]]:
-    """Rows of `sql` on a fresh in-memory database built from `context`; QueryError on any failure."""
-    conn = sqlite3.connect(":memory:")
+    """Rows of `sql` on a fresh in-memory database built from `context`; QueryError on any failure.
+
+    Both run under an authorizer, SQLite's limits and a deadline of `timeout_s` each."""
+    conn = _sandboxed_connection()
     try:
+        expired = _arm(conn, _BUILD, timeout_s)
         try:
             conn.executescript(context)
-        except (sqlite3.Error, ValueError) as e:
-            raise QueryError(f"sql_context does not load: {e}") from None
-        conn.set_authorizer(_authorize)
-        deadline = time.monotonic() + timeout_s
-        conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
+        except _FAILURES as e:
+            reason = "timeout" if expired() else _message(e, "a context may only create and fill tables")
+            raise QueryError(f"sql_context does not load: {reason}") from None
+        expired = _arm(conn, _READ_ONLY, timeout_s)
         try:
             cursor = conn.execute(sql)
             rows = cursor.fetchmany(MAX_ROWS + 1)
-        except (sqlite3.Error, sqlite3.Warning, ValueError, OverflowError) as e:
-            if time.monotonic() > deadline:
-                raise QueryError("timeout") from None
-            message = str(e)
-            if message == "not authorized":
-                message = "not authorized: only read-only SELECT queries are allowed"
-            raise QueryError(message) from None
+        except _FAILURES as e:
+            refused = "only read-only SELECT queries are allowed"
+            raise QueryError("timeout" if expired() else _message(e, refused)) from None
         if len(rows) > MAX_ROWS:
             raise QueryError(f"result too large (more than {MAX_ROWS} rows)")
         return rows
@@ -255,10 +364,16 @@ def score_answer(metric: str, example: Example, answer_text: str) -> ExecutionRe
 
 
 def _regex(example: Example, answer: str) -> ExecutionResult:
+    # RE2 matches in linear time: a pattern such as ^(a+)+$ cannot backtrack for ever. It has no
+    # backreferences or lookaround; such a pattern is reported as invalid, with RE2's reason.
+    options = re2.Options()
+    options.max_mem = REGEX_MAX_MEMORY
+    options.log_errors = False
     try:
-        return ExecutionResult(re.search(example.answer, answer) is not None)
-    except re.error as e:
-        return ExecutionResult(False, f"invalid regex in example {example.id}: {e}")
+        pattern = re2.compile(example.answer, options)
+    except re2.error as e:
+        return ExecutionResult(False, f"invalid regex in example {example.id} (RE2 syntax, no lookaround): {e}")
+    return ExecutionResult(pattern.search(answer) is not None)
 
 
 _SCORERS: dict[str, Callable[[Example, str], ExecutionResult]] = {
