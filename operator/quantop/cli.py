@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
+from .api.command_errors import CommandError, fail
 
 #: (subcommand names, module that registers them). Modules are imported only when needed.
 COMMAND_MODULES: list[tuple[tuple[str, ...], str]] = [
@@ -52,7 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     known = {n for names, _ in COMMAND_MODULES for n in names}
     parser = _parser(first if first in known else None)
     args = parser.parse_args(args_list)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except CommandError as exc:
+        return fail(args.command, str(exc), exc.code)
+    except OSError as exc:  # a file, port or address the user named: say which, not a traceback
+        return fail(args.command, str(exc))
     return code
 
 

@@ -1,12 +1,12 @@
 """The planner: GPU catalog, method x GPU compatibility (from TGI's kernels), memory fit, recommendation."""
 
+from .advice import GUIDE_RELATIVE_SPEED
 from .catalog import GPU_CATALOG, GpuSpec, PlanningError, resolve_gpu
 from .compatibility import Compat, Level, compatibility
 from .memory import BITS, MemoryFit, memory_fit, weight_bytes
 from .models import MODEL_TABLE, ModelInfo, from_config, lookup_model, resolve_architecture, resolve_architecture_async
 from .plan import (
     DECISION_MATRIX,
-    GUIDE_RELATIVE_SPEED,
     MethodAssessment,
     assess_all,
     assess_method,

@@ -36,6 +36,12 @@ class Compat:
     level: Level
     reason: str
     message: str
+    #: A fix that is not another method (the planner adds the methods that run and fit on that GPU).
+    fix: str = ""
+
+
+def _a(word: str) -> str:
+    return ("an " if word[:1] in "aeiou" else "a ") + word
 
 
 def _gpu(gpu: GpuSpec) -> str:
@@ -50,9 +56,8 @@ def compatibility(method: QuantizationMethod, gpu: GpuSpec, model: ModelInfo) ->
         return Compat(
             Level.NO,
             Reason.REQUIRES_PREQUANTIZED_MODEL,
-            f"--quantize {method.value} needs a checkpoint already quantized with {method.value} ({model.id}: {have}): "
-            f"use a {method.value} repository (set spec.model.quantizedFormat if quantop does not know it) or an "
-            "on-the-fly method (eetq, bitsandbytes, bitsandbytes-nf4, fp8)",
+            f"--quantize {method.value} needs a checkpoint already quantized with {method.value} ({model.id}: {have})",
+            f"use {_a(method.value)} repository (set spec.model.quantizedFormat if quantop does not know it)",
         )
     if method == Q.NONE:
         if cc < 8.0:
@@ -78,8 +83,7 @@ def compatibility(method: QuantizationMethod, gpu: GpuSpec, model: ModelInfo) ->
         return Compat(
             Level.NO,
             Reason.METHOD_UNSUPPORTED_ON_GPU,
-            f"fp8 needs compute capability 8.0+ (weight-only) or 8.9+ (native); {_gpu(gpu)} has neither: "
-            f"use eetq or bitsandbytes on {gpu.name.upper()}",
+            f"fp8 needs compute capability 8.0+ (weight-only) or 8.9+ (native); {_gpu(gpu)} has neither",
         )
     if method in (Q.EETQ, Q.BITSANDBYTES):
         if cc < 7.5:
@@ -102,8 +106,8 @@ def compatibility(method: QuantizationMethod, gpu: GpuSpec, model: ModelInfo) ->
             return Compat(
                 Level.NO,
                 Reason.METHOD_UNSUPPORTED_ON_GPU,
-                f"4-bit {method.value} is not supported on {_gpu(gpu)} (the guide marks INT4 unsupported on V100): "
-                "use eetq (8-bit) or a newer GPU",
+                f"4-bit {method.value} is not supported on {_gpu(gpu)} (the guide marks INT4 unsupported on V100)",
+                "use a newer GPU",
             )
         if cc < 8.0:
             return Compat(
@@ -125,8 +129,7 @@ def compatibility(method: QuantizationMethod, gpu: GpuSpec, model: ModelInfo) ->
             return Compat(
                 Level.NO,
                 Reason.METHOD_UNSUPPORTED_ON_GPU,
-                f"{method.value} kernels (Marlin/exllamav2/CUTLASS) need compute capability 8.0+; {_gpu(gpu)} has less: "
-                "use bitsandbytes-nf4 or eetq",
+                f"{method.value} kernels (Marlin/exllamav2/CUTLASS) need compute capability 8.0+; {_gpu(gpu)} has less",
             )
         return ok
     return ok  # pragma: no cover - every method is handled above

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,6 +13,19 @@ from quantop.api import QuantizationMethod, Reason
 from quantop.api.spec import ModelSource
 
 from .catalog import PlanningError
+
+
+class UnknownArchitecture(PlanningError):
+    """No architecture for the model; ``why`` says what failed, so each caller can name its own fix."""
+
+    def __init__(self, model_id: str, why: str) -> None:
+        super().__init__(
+            Reason.UNKNOWN_MODEL_ARCHITECTURE,
+            f"architecture of {model_id} is unknown ({why}): set spec.model.architecture "
+            "(parametersBillions, numLayers, numKeyValueHeads, headDim)",
+        )
+        self.model_id = model_id
+        self.why = why
 
 
 @dataclass(frozen=True)
@@ -77,26 +92,49 @@ def lookup_model(model_id: str) -> ModelInfo | None:
     return MODEL_TABLE.get(model_id.lower())
 
 
+#: A config.json is a few kB; anything larger is not one (and is not parsed).
+MAX_CONFIG_BYTES = 1024 * 1024
+#: Shapes beyond these are not a model that fits any GPU quantop knows: a typo or a hostile file.
+_SHAPE_LIMITS = {
+    "hidden_size": 1 << 17,
+    "num_hidden_layers": 4096,
+    "num_attention_heads": 4096,
+    "num_key_value_heads": 4096,
+    "head_dim": 4096,
+    "vocab_size": 1 << 22,
+    "intermediate_size": 1 << 20,
+}
+
+
+def _shape(config: dict[str, Any], key: str, default: int | None = None) -> int:
+    value = config.get(key) or default
+    if value is None:
+        raise KeyError(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _SHAPE_LIMITS[key]:
+        raise ValueError(f"{key} = {str(value)[:40]!r} is not an integer in 1..{_SHAPE_LIMITS[key]}")
+    return value
+
+
 def from_config(model_id: str, config: dict[str, Any]) -> ModelInfo:
     """Architecture from a Hugging Face config.json; parameters estimated from the shapes."""
     try:
-        hidden = int(config["hidden_size"])
-        layers = int(config["num_hidden_layers"])
-        heads = int(config["num_attention_heads"])
-        kv = int(config.get("num_key_value_heads") or heads)
-        head_dim = int(config.get("head_dim") or hidden // heads)
-        vocab = int(config.get("vocab_size", 32000))
-        inter = int(config.get("intermediate_size") or 4 * hidden)
-    except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
-        raise PlanningError(
-            Reason.UNKNOWN_MODEL_ARCHITECTURE,
-            f"config.json of {model_id} lacks {exc}: set spec.model.architecture",
-        ) from None
+        hidden = _shape(config, "hidden_size")
+        layers = _shape(config, "num_hidden_layers")
+        heads = _shape(config, "num_attention_heads")
+        kv = _shape(config, "num_key_value_heads", heads)
+        head_dim = _shape(config, "head_dim", max(hidden // heads, 1))
+        vocab = _shape(config, "vocab_size", 32000)
+        inter = _shape(config, "intermediate_size", 4 * hidden)
+    except KeyError as exc:
+        raise UnknownArchitecture(model_id, f"config.json lacks {exc}") from None
+    except ValueError as exc:
+        raise UnknownArchitecture(model_id, f"config.json: {exc}") from None
     tied = bool(config.get("tie_word_embeddings", False))
     per_layer = hidden * heads * head_dim * 2 + hidden * kv * head_dim * 2 + 3 * hidden * inter
     params = layers * per_layer + vocab * hidden * (1 if tied else 2)
     fmt = None
-    method = (config.get("quantization_config") or {}).get("quant_method")
+    quantization = config.get("quantization_config")
+    method = quantization.get("quant_method") if isinstance(quantization, dict) else None
     if method in {m.value for m in QuantizationMethod}:
         fmt = QuantizationMethod(method)
     return ModelInfo(model_id, params / 1e9, layers, kv, head_dim, hidden, vocab, tied, fmt, source="config.json")
@@ -128,23 +166,25 @@ def _config_url(hub_url: str, model: ModelSource) -> str:
 
 
 def _unknown(model: ModelSource, why: str) -> PlanningError:
-    return PlanningError(
-        Reason.UNKNOWN_MODEL_ARCHITECTURE,
-        f"architecture of {model.id} is unknown ({why}): set spec.model.architecture "
-        "(parametersBillions, numLayers, numKeyValueHeads, headDim)",
-    )
+    return UnknownArchitecture(model.id, why)
+
+
+def _config_object(model: ModelSource, raw: bytes) -> dict[str, Any]:
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise _unknown(model, f"config.json is larger than {MAX_CONFIG_BYTES // 1024} KiB")
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise _unknown(model, "config.json is not JSON") from None
+    if not isinstance(data, dict):
+        raise _unknown(model, "config.json is not an object")
+    return data
 
 
 def _parse(model: ModelSource, response: httpx.Response) -> ModelInfo:
     if response.status_code != 200:
         raise _unknown(model, f"config.json answered HTTP {response.status_code}")
-    try:
-        data = response.json()
-    except ValueError:
-        raise _unknown(model, "config.json is not JSON") from None
-    if not isinstance(data, dict):
-        raise _unknown(model, "config.json is not an object")
-    info = from_config(model.id, data)
+    info = from_config(model.id, _config_object(model, response.content))
     if model.quantized_format is not None:
         info = ModelInfo(**{**info.__dict__, "quantized_format": model.quantized_format})
     return info
@@ -188,3 +228,14 @@ async def resolve_architecture_async(
             return _parse(model, await c.get(_config_url(hub_url, model)))
     except httpx.HTTPError as exc:
         raise _unknown(model, f"cannot fetch config.json: {type(exc).__name__}") from None
+
+
+def from_config_file(model: ModelSource, path: Path) -> ModelInfo:
+    """Architecture from a config.json on disk, for offline planning: capped, parsed, shape-checked."""
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise _unknown(model, f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
+    info = from_config(model.id, _config_object(model, raw))
+    return replace(info, source=str(path), quantized_format=model.quantized_format or info.quantized_format)

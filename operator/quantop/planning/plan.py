@@ -14,22 +14,13 @@ from quantop.api import (
     Reason,
 )
 
+from .advice import Budget, memory_message, refusal_message, relative_speed
 from .catalog import GpuSpec, resolve_gpu
 from .compatibility import Level, compatibility
-from .memory import BITS, DEFAULT_SEQUENCES, memory_fit
+from .memory import BITS, DEFAULT_SEQUENCES
 from .models import ModelInfo
 
 Q = QuantizationMethod
-
-#: Speed vs the unquantized default measured in the guide's A10 benchmark (median latency ratio).
-GUIDE_RELATIVE_SPEED: dict[QuantizationMethod, float] = {
-    Q.NONE: 1.0,
-    Q.FP8: 1.1,
-    Q.EETQ: 1.1,
-    Q.BITSANDBYTES_NF4: 0.7,
-    Q.BITSANDBYTES_FP4: 0.7,
-    Q.BITSANDBYTES: 0.4,
-}
 
 #: The guide's decision matrix, in order of preference.
 DECISION_MATRIX: dict[Objective, list[QuantizationMethod]] = {
@@ -85,18 +76,15 @@ def assess_method(
     max_total_tokens: int = 2048,
     kv_tokens: int | None = None,
 ) -> MethodAssessment:
-    """Unsupported or needs-a-prequantized-checkpoint first, then memory."""
+    """Unsupported or needs-a-prequantized-checkpoint first, then memory; fixes name only methods that fit here."""
+    budget = Budget(model, gpu, gpu_count, kv_tokens or max_total_tokens * DEFAULT_SEQUENCES)
     compat = compatibility(method, gpu, model)
-    fit = memory_fit(model, method, gpu.memory_gib, gpu_count, kv_tokens or max_total_tokens * DEFAULT_SEQUENCES)
+    fit = budget.fit(method)
     level, reason, message = compat.level, compat.reason, compat.message
-    if level != Level.NO and not fit.fits:
-        level, reason = Level.NO, Reason.INSUFFICIENT_GPU_MEMORY
-        message = (
-            f"{model.id} with {method.value} needs {fit.needed_gib:.1f} GiB (weights {fit.weights_gib:.1f} + KV cache "
-            f"{fit.kv_cache_gib:.1f} + overhead {fit.overhead_gib:.1f}) but {gpu_count}x {gpu.name.upper()} offers "
-            f"{fit.gpu_memory_gib:.0f} GiB ({int(100 * 0.9)}% usable): use a 4-bit method, lower maxTotalTokens, "
-            "or a larger GPU / more GPUs (gpu.count)"
-        )
+    if level == Level.NO:
+        message = refusal_message(compat, method, budget)
+    elif not fit.fits:
+        level, reason, message = Level.NO, Reason.INSUFFICIENT_GPU_MEMORY, memory_message(method, fit, budget)
     return MethodAssessment(
         method,
         level,
@@ -107,7 +95,7 @@ def assess_method(
         fit.overhead_gib,
         fit.gpu_memory_gib,
         fit.fits,
-        GUIDE_RELATIVE_SPEED.get(method),
+        relative_speed(method, gpu, level),
         BITS[method],
     )
 

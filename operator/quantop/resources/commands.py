@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from quantop.api import KIND, OperatorConfig, SpecError, default_config, parse_spec
+from quantop.api.command_errors import fail
 from quantop.planning import Level, PlanningError, plan_spec, resolve_architecture, resolve_gpu
 
 from .context import UnknownGpuProfile, make_context
@@ -54,11 +55,11 @@ def run(args: argparse.Namespace) -> int:
                 text = f.read()
         docs = [d for d in yaml.safe_load_all(text) if d]
     except (OSError, yaml.YAMLError, ValueError) as exc:
-        print(f"error: cannot read input: {exc}", file=sys.stderr)
+        fail("render", f"cannot read input: {exc}")
         return 2
     models = [d for d in docs if isinstance(d, dict) and d.get("kind") == KIND]
     if not models:
-        print(f"error: {args.filename} holds no {KIND}", file=sys.stderr)
+        fail("render", f"{args.filename} holds no {KIND}")
         return 2
     failed = False
     out: list[dict[str, Any]] = []
@@ -67,13 +68,13 @@ def run(args: argparse.Namespace) -> int:
         try:
             out += render_one(doc, config, args)
         except UnknownGpuProfile as exc:
-            print(f"error: {name}: UnknownGPUType: {exc}", file=sys.stderr)
+            fail("render", f"{name}: UnknownGPUType: {exc}")
             failed = True
         except SpecError as exc:
-            print(f"error: {name}: InvalidSpec: {exc}", file=sys.stderr)
+            fail("render", f"{name}: InvalidSpec: {exc}")
             failed = True
         except PlanningError as exc:
-            print(f"error: {name}: {exc.reason}: {exc.message}", file=sys.stderr)
+            fail("render", f"{name}: {exc.reason}: {exc.message}")
             failed = True
     sys.stdout.write(yaml.safe_dump_all(out, sort_keys=False))
     return 2 if failed else 0
