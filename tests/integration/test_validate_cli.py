@@ -84,7 +84,9 @@ def test_latency_gate_failure_exits_1_and_says_by_how_much(endpoint: str, profil
     assert run.returncode == 1, run.stderr
     assert "FAIL  p95" in run.stdout and "> SLO 5 ms (+" in run.stdout
     compact = results(term)
-    (gate,) = compact.gates
+    # The error-rate gate is on by default (the spec's 1%), as in the operator's Job.
+    assert {g.name for g in compact.gates} == {"p95LatencyMs", "errorRate"}
+    gate = next(g for g in compact.gates if g.name == "p95LatencyMs")
     assert compact.verdict == Verdict.FAILED and not gate.passed and gate.measured and gate.measured > 5
     assert compact.message.startswith("failed: p95")
 

@@ -1,4 +1,11 @@
-"""The validation Job: `quantop validate` against one revision's Service, result in the termination message."""
+"""The validation Job: `quantop validate` against one revision's Service, result in the termination message.
+
+The Job carries its ValidationRequest (api/validation_request.py) as `quantop validate` flags, generated
+from the request's fields by the same table the command's parser is generated from. Flags rather than
+a JSON argument or a mounted file: `kubectl describe job` and `quantop render` show them readably, the
+sandbox's kubelet points `--endpoint` at its local proxy, and there is no ConfigMap to create and
+collect. `quantop validate --request FILE|JSON` reads the same request as JSON for CI and scripts.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,17 @@ import math
 from typing import Any
 
 from quantop.api import parse_duration
+from quantop.api.validation_request import (
+    STREAMS_PER_WORKER as STREAMS_PER_WORKER,  # re-exported: callers imported it from here
+)
+from quantop.api.validation_request import (
+    AccuracyRequest,
+    CostInputs,
+    Gates,
+    LoadRequest,
+    ValidationRequest,
+    load_workers,
+)
 
 from .context import ModelContext
 from .names import LABEL_COMPONENT, common_labels, revision_name
@@ -22,14 +40,67 @@ def revision_endpoint(ctx: ModelContext, revision: str) -> str:
     return f"http://{revision_name(ctx.name, revision)}.{ctx.namespace}.svc:80"
 
 
-#: Streams one locust process drives without adding latency of its own (bench/bench_validate.py:
-#: 1000 streams at 1.2 ms scheduling delay p99 on a 2-core machine).
-STREAMS_PER_WORKER = 1000
+#: Output flags of the Job: where the compact result goes (the kubelet reads it into the pod status).
+JOB_OUTPUT_ARGS = ["--termination-log", "/dev/termination-log", "--no-progress"]
 
 
-def load_workers(users: int, workers: int) -> int:
-    """Locust processes for the load: the spec's number, or one per STREAMS_PER_WORKER users."""
-    return workers or max(1, math.ceil(users / STREAMS_PER_WORKER))
+def _dataset_source(ctx: ModelContext) -> str:
+    ds = ctx.spec.validation.accuracy.dataset
+    if ds.config_map_ref:
+        return f"{DATASET_MOUNT}/{ds.config_map_ref.key}"
+    return ds.url or f"builtin:{ds.builtin}"
+
+
+def validation_request(
+    ctx: ModelContext,
+    revision: str,
+    *,
+    baseline_accuracy: float | None,
+    price_per_hour: float | None,
+    weights_gib: float | None = None,
+    endpoint: str | None = None,
+    baseline_outcomes: str | None = None,
+) -> ValidationRequest:
+    """What the Job must check for this revision; every value comes from the spec, none from a Secret."""
+    v = ctx.spec.validation
+    return ValidationRequest(
+        endpoint=endpoint or revision_endpoint(ctx, revision),
+        label=ctx.spec.quantization.method.value,
+        revision=revision,
+        load=LoadRequest(
+            users=v.load.users,
+            duration=v.load.duration,
+            warmup=v.load.warmup,
+            max_new_tokens=v.load.max_new_tokens,
+            # Pinned here, not left to "auto": the pod's CPU request below is sized from it.
+            workers=load_workers(v.load.users, v.load.workers),
+        ),
+        accuracy=AccuracyRequest(
+            dataset=_dataset_source(ctx),
+            field_map=dict(v.accuracy.dataset.field_map),
+            metric=v.accuracy.metric,
+            samples=v.accuracy.samples,
+            concurrency=v.accuracy.concurrency,
+        ),
+        gates=Gates(
+            p95_ms=v.slo.p95_latency_ms,
+            p99_ms=v.slo.p99_latency_ms,
+            ttft_p95_ms=v.slo.ttft_p95_ms,
+            min_rps=v.slo.min_requests_per_second,
+            max_error_rate=v.slo.max_error_rate,
+            min_accuracy=v.baseline.min_accuracy,
+            baseline_accuracy=baseline_accuracy,
+            max_accuracy_drop=v.baseline.max_accuracy_drop,
+            confidence=v.confidence,
+            baseline_outcomes=baseline_outcomes,
+        ),
+        cost=CostInputs(
+            gpu_price_per_hour=price_per_hour,
+            replicas=max(ctx.spec.serving.replicas, 1),
+            gpu_count=ctx.spec.gpu.count,
+            weights_gib=weights_gib,
+        ),
+    )
 
 
 def validate_args(
@@ -40,68 +111,19 @@ def validate_args(
     price_per_hour: float | None,
     weights_gib: float | None = None,
     endpoint: str | None = None,
+    baseline_outcomes: str | None = None,
 ) -> list[str]:
-    """The `quantop validate` command line; every value comes from the spec, none from a Secret."""
-    v = ctx.spec.validation
-    args = [
-        "validate",
-        "--endpoint",
-        endpoint or revision_endpoint(ctx, revision),
-        "--users",
-        str(v.load.users),
-        "--duration",
-        v.load.duration,
-        "--warmup",
-        v.load.warmup,
-        "--max-new-tokens",
-        str(v.load.max_new_tokens),
-        "--metric",
-        v.accuracy.metric.value,
-        "--samples",
-        str(v.accuracy.samples),
-        "--accuracy-concurrency",
-        str(v.accuracy.concurrency),
-        "--slo-max-error-rate",
-        str(v.slo.max_error_rate),
-        "--label",
-        ctx.spec.quantization.method.value,
-        "--revision",
+    """The Job's `quantop validate` command line: the request as flags, then where the result goes."""
+    request = validation_request(
+        ctx,
         revision,
-        "--replicas",
-        str(max(ctx.spec.serving.replicas, 1)),
-        "--gpu-count",
-        str(ctx.spec.gpu.count),
-        "--termination-log",
-        "/dev/termination-log",
-        "--no-progress",
-    ]
-    workers = load_workers(v.load.users, v.load.workers)
-    if workers > 1:
-        args += ["--workers", str(workers)]
-    ds = v.accuracy.dataset
-    if ds.builtin:
-        args += ["--dataset", f"builtin:{ds.builtin}"]
-    elif ds.config_map_ref:
-        args += ["--dataset", f"{DATASET_MOUNT}/{ds.config_map_ref.key}"]
-    elif ds.url:
-        args += ["--dataset", ds.url]
-    for src, dst in sorted(ds.field_map.items()):
-        args += ["--field-map", f"{src}={dst}"]
-    for flag, value in (
-        ("--slo-p95-ms", v.slo.p95_latency_ms),
-        ("--slo-p99-ms", v.slo.p99_latency_ms),
-        ("--slo-ttft-p95-ms", v.slo.ttft_p95_ms),
-        ("--slo-min-rps", v.slo.min_requests_per_second),
-        ("--baseline-accuracy", baseline_accuracy),
-        ("--min-accuracy", v.baseline.min_accuracy),
-        ("--gpu-price-per-hour", price_per_hour),
-        ("--weights-gib", weights_gib),
-    ):
-        if value is not None:
-            args += [flag, f"{value:g}"]
-    if baseline_accuracy is not None:
-        args += ["--max-accuracy-drop", f"{v.baseline.max_accuracy_drop:g}"]
-    return args
+        baseline_accuracy=baseline_accuracy,
+        price_per_hour=price_per_hour,
+        weights_gib=weights_gib,
+        endpoint=endpoint,
+        baseline_outcomes=baseline_outcomes,
+    )
+    return ["validate", *request.to_args(), *JOB_OUTPUT_ARGS]
 
 
 def build_validation_job(
@@ -111,16 +133,25 @@ def build_validation_job(
     baseline_accuracy: float | None,
     price_per_hour: float | None,
     weights_gib: float | None = None,
+    baseline_outcomes: str | None = None,
 ) -> dict[str, Any]:
+    """The Job that validates `revision`; `baseline_outcomes` (the baseline's per-item results) makes the
+    accuracy test paired."""
     v = ctx.spec.validation
-    workers = load_workers(v.load.users, v.load.workers)
+    request = validation_request(
+        ctx,
+        revision,
+        baseline_accuracy=baseline_accuracy,
+        price_per_hour=price_per_hour,
+        weights_gib=weights_gib,
+        baseline_outcomes=baseline_outcomes,
+    )
+    workers = request.load.processes
     labels = {**common_labels(ctx.name), LABEL_COMPONENT: "validation", "quantop.dev/revision": revision}
     container: dict[str, Any] = {
         "name": "validate",
         "image": ctx.config.validation.image,
-        "args": validate_args(
-            ctx, revision, baseline_accuracy=baseline_accuracy, price_per_hour=price_per_hour, weights_gib=weights_gib
-        ),
+        "args": ["validate", *request.to_args(), *JOB_OUTPUT_ARGS],
         "terminationMessagePath": "/dev/termination-log",
         "terminationMessagePolicy": "File",
         # One core per locust process (master + workers), or the client becomes what is measured.

@@ -11,6 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .request_cli import RequestError, add_request_arguments, cost_epilog, raw_revision, request_from_args
+
 EXIT_PASSED, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
 
@@ -18,49 +20,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     v = sub.add_parser(
         "validate",
         help="load-test and measure accuracy of a TGI endpoint; gate on SLOs; write a report",
-        description="Exit 0: every gate passed. Exit 1: a gate failed. Exit 2: could not run.",
+        description=(
+            "Exit 0: every gate passed. Exit 1: a gate failed. Exit 2: could not run. "
+            "The flags are the fields of a ValidationRequest (docs/validation.md); the defaults are "
+            "those of a QuantizedModel's spec.validation, so a run here checks what the operator's Job checks."
+        ),
+        epilog=cost_epilog(),
     )
-    target = v.add_argument_group("target")
-    target.add_argument("--endpoint", required=True, help="TGI base URL, e.g. http://127.0.0.1:3000")
-    target.add_argument("--label", default="candidate", help="configuration name in tables (e.g. the method)")
-    target.add_argument("--revision", help="revision the results belong to")
-    target.add_argument("--ready-timeout", default="60s", help="how long to wait for /health to answer 200")
-    target.add_argument("--api", choices=["generate", "chat"], default="generate", help="TGI route for the load")
-    load = v.add_argument_group("load (locust)")
-    load.add_argument("--users", type=int, default=100, help="concurrent streaming users (0: skip the load test)")
-    load.add_argument("--duration", default="5m", help="measured window after warm-up (e.g. 60s, 5m)")
-    load.add_argument("--warmup", default="30s", help="excluded from the figures")
-    load.add_argument("--max-new-tokens", type=int, default=128)
-    load.add_argument("--workers", type=int, default=1, help="locust worker processes (distributed mode when > 1)")
-    acc = v.add_argument_group("accuracy")
-    acc.add_argument("--dataset", default="builtin:text-to-sql", help="builtin:NAME, a .jsonl/.json/.csv path or URL")
-    acc.add_argument(
-        "--field-map", action="append", default=[], metavar="FIELD=COLUMN", help="e.g. sql_prompt=question"
-    )
-    acc.add_argument(
-        "--metric",
-        default="execution-accuracy",
-        choices=["execution-accuracy", "exact-match", "exact", "contains", "regex"],
-    )
-    acc.add_argument("--samples", type=int, default=200, help="examples scored (0: skip accuracy)")
-    acc.add_argument("--accuracy-concurrency", type=int, default=8)
-    acc.add_argument("--accuracy-max-new-tokens", type=int, default=256)
-    acc.add_argument("--seed", type=int, default=0, help="which examples are drawn")
-    gates = v.add_argument_group("gates (unset: not gated)")
-    gates.add_argument("--slo-p95-ms", type=float)
-    gates.add_argument("--slo-p99-ms", type=float)
-    gates.add_argument("--slo-ttft-p95-ms", type=float)
-    gates.add_argument("--slo-min-rps", type=float)
-    gates.add_argument("--slo-max-error-rate", type=float)
-    gates.add_argument("--min-accuracy", type=float)
-    gates.add_argument("--baseline-accuracy", type=float)
-    gates.add_argument("--max-accuracy-drop", type=float, default=0.01)
-    cost = v.add_argument_group("cost and comparison")
-    cost.add_argument("--gpu-price-per-hour", type=float, help="USD per GPU-hour")
-    cost.add_argument("--replicas", type=int, default=1)
-    cost.add_argument("--gpu-count", type=int, default=1, help="GPUs per replica")
-    cost.add_argument("--weights-gib", type=float, help="weight memory of this configuration (planner's figure)")
-    cost.add_argument("--baseline-report", type=Path, help="a report of the baseline: size reduction, speed-up, cost")
+    add_request_arguments(v)
+    cmp = v.add_argument_group("comparison")
+    cmp.add_argument("--baseline-report", type=Path, help="a report of the baseline: size reduction, speed-up, cost")
     out = v.add_argument_group("output")
     out.add_argument("--out-dir", type=Path, help="report, samples and plots (default ./quantop-validation-LABEL)")
     out.add_argument(
@@ -79,9 +48,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .pipeline import run_validation
+    from .pipeline import Output, fail, run_validation
 
-    return run_validation(args)
+    output = Output(
+        out_dir=args.out_dir,
+        termination_log=args.termination_log,
+        progress=not args.no_progress,
+        plots=not args.no_plots,
+        baseline_report=args.baseline_report,
+    )
+    try:
+        request = request_from_args(args)
+    except RequestError as exc:
+        return fail(output, raw_revision(args), str(exc))
+    return run_validation(request, output)
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -7,21 +7,22 @@ without reading pod logs.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from quantop.api import parse_duration
-from quantop.api.status import ValidationResults, Verdict
+from quantop.api import format_duration, parse_duration
+from quantop.api.status import GateResult, ValidationResults, Verdict
 from quantop.api.timestamps import now_rfc3339
+from quantop.api.validation_request import ValidationRequest
 
 from .accuracy import AccuracyResult, evaluate
 from .cost import cost
-from .dataset import DatasetError, load_dataset, sample
+from .dataset import DatasetError, Example, load_dataset, sample
 from .gates import Thresholds, accuracy_gates, load_gates, verdict_message
 from .load import LoadError, LoadSettings, LoadSummary, run_load, wait_until_ready
 from .report import (
@@ -45,8 +46,15 @@ from .stats import Quantile
 EXIT_PASSED, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
 
-class UsageError(Exception):
-    pass
+@dataclass(frozen=True)
+class Output:
+    """Where a run writes, and how it talks: not part of what it checks, so not in the request."""
+
+    out_dir: Path | None = None
+    termination_log: Path | None = None
+    progress: bool = True
+    plots: bool = True
+    baseline_report: Path | None = None
 
 
 class Progress:
@@ -79,48 +87,20 @@ class Progress:
             sys.stderr.write("\n")
 
 
-def _check(args: argparse.Namespace) -> tuple[float, float, dict[str, str]]:
-    try:
-        duration, warmup = parse_duration(args.duration), parse_duration(args.warmup)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    for name in ("users", "samples", "max_new_tokens", "accuracy_concurrency", "workers", "replicas", "gpu_count"):
-        value = getattr(args, name)
-        minimum = 0 if name in ("users", "samples") else 1
-        if value < minimum:
-            raise UsageError(f"--{name.replace('_', '-')} must be >= {minimum}, got {value}")
-    if args.users and duration <= 0:
-        raise UsageError("--duration must be longer than 0s when --users > 0")
-    if args.users == 0 and args.samples == 0:
-        raise UsageError("nothing to do: --users 0 and --samples 0")
-    for name in ("slo_max_error_rate", "min_accuracy", "baseline_accuracy", "max_accuracy_drop"):
-        value = getattr(args, name)
-        if value is not None and not 0 <= value <= 1:
-            raise UsageError(f"--{name.replace('_', '-')} is a fraction between 0 and 1, got {value}")
-    field_map = {}
-    for item in args.field_map:
-        key, sep, column = item.partition("=")
-        if not sep or not key or not column:
-            raise UsageError(f"--field-map {item!r}: use QUANTOP_FIELD=COLUMN, e.g. sql_prompt=question")
-        field_map[key] = column
-    if not args.endpoint.startswith(("http://", "https://")):
-        raise UsageError(f"--endpoint {args.endpoint!r}: use a URL such as http://127.0.0.1:3000")
-    return duration, warmup, field_map
-
-
-def _write_termination(args: argparse.Namespace, results: ValidationResults) -> None:
-    if args.termination_log:
+def _write_termination(output: Output, results: ValidationResults) -> None:
+    if output.termination_log:
         try:
-            args.termination_log.write_text(termination_message(results))
+            output.termination_log.write_text(termination_message(results))
         except OSError as exc:
-            print(f"quantop validate: cannot write {args.termination_log}: {exc}", file=sys.stderr)
+            print(f"quantop validate: cannot write {output.termination_log}: {exc}", file=sys.stderr)
 
 
-def _error(args: argparse.Namespace, message: str) -> int:
+def fail(output: Output, revision: str | None, message: str) -> int:
+    """The run could not start or finish: say why on stderr and in the termination message, exit 2."""
     print(f"quantop validate: {message}", file=sys.stderr)
     _write_termination(
-        args,
-        ValidationResults(verdict=Verdict.ERROR, revision=args.revision, message=message, finished_at=now_rfc3339()),
+        output,
+        ValidationResults(verdict=Verdict.ERROR, revision=revision, message=message, finished_at=now_rfc3339()),
     )
     return EXIT_ERROR
 
@@ -131,12 +111,12 @@ def _quantiles(d: Mapping[str, Quantile]) -> dict[str, QuantileValue]:
     }
 
 
-def _load_report(s: LoadSummary, args: argparse.Namespace, duration: float, warmup: float) -> LoadReport:
+def _load_report(s: LoadSummary, r: ValidationRequest) -> LoadReport:
     return LoadReport(
-        users=args.users,
-        duration_seconds=duration,
-        warmup_seconds=warmup,
-        max_new_tokens=args.max_new_tokens,
+        users=r.load.users,
+        duration_seconds=r.load.duration_seconds,
+        warmup_seconds=r.load.warmup_seconds,
+        max_new_tokens=r.load.max_new_tokens,
         workers=s.workers,
         requests=s.requests,
         errors=s.errors,
@@ -172,115 +152,147 @@ def _accuracy_report(a: AccuracyResult, dataset: str, t: Thresholds) -> Accuracy
     )
 
 
-def run_validation(args: argparse.Namespace) -> int:
-    started = now_rfc3339()
+class _RunError(Exception):
+    """The run cannot go on; the message says why, in one line."""
+
+
+@dataclass
+class _Measured:
+    gates: list[GateResult] = field(default_factory=list)
+    summary: LoadSummary | None = None
+    load: LoadReport | None = None
+    accuracy: AccuracyReport | None = None
+
+
+def _thresholds(r: ValidationRequest) -> Thresholds:
+    g = r.gates
+    return Thresholds(
+        p95_ms=g.p95_ms,
+        p99_ms=g.p99_ms,
+        ttft_p95_ms=g.ttft_p95_ms,
+        min_rps=g.min_rps,
+        max_error_rate=g.max_error_rate,
+        min_accuracy=g.min_accuracy,
+        baseline_accuracy=g.baseline_accuracy,
+        max_accuracy_drop=g.max_accuracy_drop if g.baseline_accuracy is not None else None,
+    )
+
+
+def _inputs(r: ValidationRequest, output: Output) -> tuple[list[Example], ValidationReport | None, Path]:
+    """The dataset, the baseline report and the report directory, read and checked before any load is sent."""
     try:
-        duration, warmup, field_map = _check(args)
-        examples = load_dataset(args.dataset, field_map) if (args.samples or args.users) else []
-        baseline = (
-            load_report(args.baseline_report.read_text(), str(args.baseline_report)) if args.baseline_report else None
-        )
-    except UsageError as exc:
-        return _error(args, str(exc))
+        examples = load_dataset(r.accuracy.dataset, r.accuracy.field_map)
     except DatasetError as exc:
-        return _error(args, f"dataset: {exc}")
-    except (OSError, ValueError) as exc:
-        return _error(args, f"baseline report: {exc}")
-    out_dir = args.out_dir or Path(os.environ.get("QUANTOP_REPORT_DIR", ".")) / f"quantop-validation-{args.label}"
+        raise _RunError(f"dataset: {exc}") from None
+    baseline = None
+    if output.baseline_report:
+        try:
+            baseline = load_report(output.baseline_report.read_text(), str(output.baseline_report))
+        except (OSError, ValueError) as exc:
+            raise _RunError(f"baseline report: {exc}") from None
+    out_dir = output.out_dir or Path(os.environ.get("QUANTOP_REPORT_DIR", ".")) / f"quantop-validation-{r.label}"
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        wait_until_ready(args.endpoint, parse_duration(args.ready_timeout))
     except OSError as exc:
-        return _error(args, f"cannot write the report to {out_dir}: {exc}")
-    except ValueError as exc:
-        return _error(args, f"--ready-timeout: {exc}")
-    except LoadError as exc:
-        return _error(args, str(exc))
+        raise _RunError(f"cannot write the report to {out_dir}: {exc}") from None
+    return examples, baseline, out_dir
 
-    thresholds = Thresholds(
-        p95_ms=args.slo_p95_ms,
-        p99_ms=args.slo_p99_ms,
-        ttft_p95_ms=args.slo_ttft_p95_ms,
-        min_rps=args.slo_min_rps,
-        max_error_rate=args.slo_max_error_rate,
-        min_accuracy=args.min_accuracy,
-        baseline_accuracy=args.baseline_accuracy,
-        max_accuracy_drop=args.max_accuracy_drop if args.baseline_accuracy is not None else None,
+
+def _measure(r: ValidationRequest, examples: list[Example], out_dir: Path, progress: Progress) -> _Measured:
+    """The load test, then the accuracy evaluation, each with its gates."""
+    thresholds, m = _thresholds(r), _Measured()
+    if r.load.users:
+        settings = LoadSettings(
+            r.endpoint,
+            r.load.users,
+            r.load.duration_seconds,
+            r.load.warmup_seconds,
+            r.load.max_new_tokens,
+            [prompt_for(ex) for ex in examples],
+            r.load.processes,
+            r.api,
+        )
+        m.summary = run_load(settings, out_dir, progress.load)
+        progress.done()
+        m.gates += load_gates(m.summary, thresholds)
+        m.load = _load_report(m.summary, r)
+    if r.accuracy.samples:
+        result = asyncio.run(
+            evaluate(
+                r.endpoint,
+                sample(examples, r.accuracy.samples, r.accuracy.seed),
+                metric=r.accuracy.metric.value,
+                concurrency=r.accuracy.concurrency,
+                max_new_tokens=r.accuracy.max_new_tokens,
+                progress=progress.accuracy,
+            )
+        )
+        progress.done()
+        m.gates += accuracy_gates(result, thresholds)
+        m.accuracy = _accuracy_report(result, r.accuracy.dataset, thresholds)
+    return m
+
+
+def _cost_report(r: ValidationRequest, summary: LoadSummary | None) -> CostReport | None:
+    price = r.cost.gpu_price_per_hour
+    if price is None or summary is None:
+        return None
+    c = cost(
+        price,
+        gpus=r.cost.replicas * r.cost.gpu_count,
+        tokens_per_s=summary.output_tokens_per_second,
+        requests_per_s=summary.requests_per_second,
     )
-    progress = Progress(not args.no_progress)
-    gates = []
-    load_report_ = accuracy_report = None
-    summary: LoadSummary | None = None
-    try:
-        if args.users:
-            prompts = [prompt_for(ex) for ex in examples]
-            settings = LoadSettings(
-                args.endpoint, args.users, duration, warmup, args.max_new_tokens, prompts, args.workers, args.api
-            )
-            summary = run_load(settings, out_dir, progress.load)
-            progress.done()
-            gates += load_gates(summary, thresholds)
-            load_report_ = _load_report(summary, args, duration, warmup)
-        if args.samples:
-            drawn = sample(examples, args.samples, args.seed)
-            result = asyncio.run(
-                evaluate(
-                    args.endpoint,
-                    drawn,
-                    metric=args.metric,
-                    concurrency=args.accuracy_concurrency,
-                    max_new_tokens=args.accuracy_max_new_tokens,
-                    progress=progress.accuracy,
-                )
-            )
-            progress.done()
-            gates += accuracy_gates(result, thresholds)
-            accuracy_report = _accuracy_report(result, args.dataset, thresholds)
-    except LoadError as exc:
-        return _error(args, str(exc))
+    return CostReport(
+        price_per_gpu_hour=price,
+        gpus=c.gpus,
+        usd_per_million_tokens=c.usd_per_million_tokens,
+        usd_per_thousand_requests=c.usd_per_thousand_requests,
+    )
 
-    cost_report = None
-    if args.gpu_price_per_hour is not None and summary is not None:
-        c = cost(
-            args.gpu_price_per_hour,
-            gpus=args.replicas * args.gpu_count,
-            tokens_per_s=summary.output_tokens_per_second,
-            requests_per_s=summary.requests_per_second,
-        )
-        cost_report = CostReport(
-            price_per_gpu_hour=args.gpu_price_per_hour,
-            gpus=c.gpus,
-            usd_per_million_tokens=c.usd_per_million_tokens,
-            usd_per_thousand_requests=c.usd_per_thousand_requests,
-        )
-    verdict = Verdict.PASSED if all(g.passed for g in gates) else Verdict.FAILED
+
+def run_validation(request: ValidationRequest, output: Output | None = None) -> int:
+    """Run what the request asks for; exit code 0 passed, 1 a gate failed, 2 could not run."""
+    output = output or Output()
+    r, started = request, now_rfc3339()
+    estimate = format_duration(r.estimated_seconds())
+    print(f"estimated time: about {estimate} plus the wait for /health (see --help)", file=sys.stderr)
+    try:
+        examples, baseline, out_dir = _inputs(r, output)
+        wait_until_ready(r.endpoint, parse_duration(r.ready_timeout))
+        m = _measure(r, examples, out_dir, Progress(output.progress))
+    except _RunError as exc:
+        return fail(output, r.revision, str(exc))
+    except LoadError as exc:
+        return fail(output, r.revision, str(exc))
+    verdict = Verdict.PASSED if all(g.passed for g in m.gates) else Verdict.FAILED
     report = ValidationReport(
-        label=args.label,
-        revision=args.revision,
-        endpoint=args.endpoint,
+        label=r.label,
+        revision=r.revision,
+        endpoint=r.endpoint,
         started_at=started,
         finished_at=now_rfc3339(),
         verdict=verdict,
-        message=verdict_message(gates),
-        weights_gi_b=args.weights_gib,
-        load=load_report_,
-        accuracy=accuracy_report,
-        cost=cost_report,
-        gates=gates,
+        message=verdict_message(m.gates),
+        weights_gi_b=r.cost.weights_gib,
+        load=m.load,
+        accuracy=m.accuracy,
+        cost=_cost_report(r, m.summary),
+        gates=m.gates,
     )
     if baseline is not None:
         report.comparison = _compare(report, baseline)
     report_path = out_dir / "report.json"
     report_path.write_text(report.dump())
     _print_summary(report, baseline)
-    if not args.no_plots and report.load:
+    if output.plots and report.load:
         from .plots import latency_cdf, latency_vs_accuracy
 
         reports = [baseline, report] if baseline else [report]
-        latency_cdf(reports, out_dir / "latency-cdf.png", args.slo_p95_ms)
+        latency_cdf(reports, out_dir / "latency-cdf.png", r.gates.p95_ms)
         latency_vs_accuracy(reports, out_dir / "latency-vs-accuracy.png")
     print(f"report: {report_path}", file=sys.stderr)
-    _write_termination(args, compact(report))
+    _write_termination(output, compact(report))
     return EXIT_PASSED if verdict == Verdict.PASSED else EXIT_FAILED
 
 

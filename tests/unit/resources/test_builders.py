@@ -22,6 +22,7 @@ from quantop.resources import (
     revision_of,
     tgi_args,
 )
+from quantop.validation.request_cli import request_from_args
 
 K8S_VERSIONS = ["1.29.0", "1.30.0", "1.31.0", "1.32.0", "1.33.0"]
 
@@ -189,7 +190,7 @@ def test_validation_job_validates_and_carries_the_gates(version: str) -> None:
 
 
 def _validate_parser() -> argparse.ArgumentParser:
-    from quantop.validation.commands import register
+    from quantop.validation.commands import register  # the real `quantop validate` parser
 
     parser = argparse.ArgumentParser(prog="quantop")
     register(parser.add_subparsers(dest="command"))
@@ -199,12 +200,12 @@ def _validate_parser() -> argparse.ArgumentParser:
 @pytest.mark.parametrize(
     ("overrides", "workers"),
     [
-        ({}, None),
+        ({}, "1"),
         ({"validation.load": {"users": 2500}}, "3"),
         ({"validation.load": {"users": 100, "workers": 4}}, "4"),
     ],
 )
-def test_job_arguments_are_what_quantop_validate_accepts(overrides: dict[str, Any], workers: str | None) -> None:
+def test_job_arguments_are_what_quantop_validate_accepts(overrides: dict[str, Any], workers: str) -> None:
     """The Job's command line is the contract with `quantop validate`: its own parser must accept it."""
     from quantop.resources.job import build_validation_job
 
@@ -212,8 +213,10 @@ def test_job_arguments_are_what_quantop_validate_accepts(overrides: dict[str, An
     job = build_validation_job(ctx, ctx.revision, baseline_accuracy=0.62, price_per_hour=1.624, weights_gib=3.9)
     container = job["spec"]["template"]["spec"]["containers"][0]
     args = _validate_parser().parse_args(container["args"])
-    assert args.slo_p95_ms == 6000 and args.slo_ttft_p95_ms == 500 and args.baseline_accuracy == 0.62
+    request = request_from_args(args)
+    assert request.gates.p95_ms == 6000 and request.gates.ttft_p95_ms == 500
+    assert request.gates.baseline_accuracy == 0.62
     assert args.termination_log == Path("/dev/termination-log") and args.no_progress
     assert _arg(container["args"], "--workers") == workers
-    processes = int(workers) + 1 if workers else 1  # locust master + workers
+    processes = int(workers) + 1 if workers != "1" else 1  # locust master + workers
     assert container["resources"]["requests"]["cpu"] == str(processes)
