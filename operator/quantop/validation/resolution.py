@@ -1,0 +1,93 @@
+"""What a budget can resolve, said before a run: dataset size against the margin, load time against the floor.
+
+"Resolves" means: a candidate exactly as accurate as its baseline, answering a typical sequence
+(the expected numbers of changed answers spread evenly), is proven within the margin by the
+real sequential test of `paired`. Smaller margins need more items; a margin no budget can
+clear is reported as such before anything runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+
+from .betting import first_crossing
+from .slo import MIN_BATCHES, batching_for
+from .verdicts import alpha_of
+
+#: Share of items whose outcome a quantized configuration changes relative to its baseline.
+#: Dutta et al., "Accuracy is Not All You Need" (NeurIPS 2024, arXiv:2407.09141) measure such
+#: "flips" at a few percent for 8-bit and up to ~10% for 4-bit at near-equal accuracy.
+TYPICAL_DISCORDANCE = 0.06
+
+
+def _spread(n: int, rate: float, offset: float = 0.0) -> npt.NDArray[np.float64]:
+    """n outcomes with `rate` of them set, evenly spaced (the typical run)."""
+    i = np.arange(n, dtype=np.float64)
+    return (np.floor((i + 1) * rate + offset) - np.floor(i * rate + offset)).astype(np.float64)
+
+
+def _smallest_margin(passes: Callable[[float], bool], hi: float) -> float:
+    """Bisection: larger margins pass more easily."""
+    if not passes(hi):
+        return math.inf
+    lo = 0.0
+    for _ in range(30):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if passes(mid) else (mid, hi)
+    return hi
+
+
+def resolvable_drop(
+    samples: int,
+    confidence: float,
+    *,
+    paired: bool = True,
+    accuracy: float = 0.7,
+    discordance: float = TYPICAL_DISCORDANCE,
+) -> float:
+    """The smallest accuracy margin `samples` items clear for a candidate as accurate as its baseline."""
+    alpha = alpha_of(confidence)
+    if samples <= 0:
+        return math.inf
+    if paired:
+        drops = _spread(samples, discordance / 2) - _spread(samples, discordance / 2, 0.5)
+        return _smallest_margin(lambda m: bool(first_crossing(drops, m, -1.0, 1.0, alpha, below=True) > 0), 1.0)
+    correct = _spread(samples, accuracy)
+    return _smallest_margin(
+        lambda m: bool(first_crossing(correct, accuracy - m, 0.0, 1.0, alpha, below=False) > 0), accuracy
+    )
+
+
+def accuracy_budget_note(samples: int, margin: float, confidence: float, *, paired: bool = True) -> str | None:
+    """A one-line warning when the dataset size cannot resolve the margin; None when it can."""
+    kind = "paired" if paired else "unpaired (baseline is a number)"
+    if margin <= 0:
+        return (
+            "maxAccuracyDrop 0 passes only a candidate proven more accurate than its baseline; "
+            "allow a margin such as 0.02"
+        )
+    can = resolvable_drop(samples, confidence, paired=paired)
+    if can <= margin:
+        return None
+    what = "no margin" if math.isinf(can) else f"an accuracy drop of about {can * 100:.1f} points"
+    return (
+        f"{samples} {kind} items resolve {what} at {confidence:.0%}; maxAccuracyDrop {margin:g} will likely "
+        "end Inconclusive: use a larger set or a larger margin"
+    )
+
+
+def load_budget_note(duration_s: float, users: int, latency_s: float) -> str | None:
+    """A warning when the load budget gives fewer batches than a verdict needs (the duration floor)."""
+    requests = duration_s * users / max(latency_s, 1e-3)
+    batching = batching_for(users, requests)
+    if requests >= MIN_BATCHES * batching.size:
+        return None
+    needed = MIN_BATCHES * batching.size * max(latency_s, 1e-3) / max(users, 1)
+    return (
+        f"validation.load.duration {duration_s:.0f}s gives about {requests:.0f} requests; a latency verdict needs "
+        f"{MIN_BATCHES} batches of {batching.size} (about {needed:.0f}s at {latency_s:.1f}s per request): lengthen it"
+    )

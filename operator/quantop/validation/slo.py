@@ -1,0 +1,117 @@
+"""Load decisions: latency quantiles, error rate and throughput against their SLOs, three-way.
+
+A quantile gate is a proportion gate: "p95 <= SLO" is the same statement as "at most 5% of
+requests take longer than the SLO". The share of requests above the SLO is bounded with batch
+means (`batchmeans`), which stay honest when requests in one continuous batch slow down
+together, and the bound holds at every look, so the load test can stop as soon as it is
+certain. No verdict is given before `min_batches` batches: warm-up effects and the steady
+state must both be seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from quantop.api.status import Verdict
+
+from .batchmeans import rate_bounds, running_bounds
+from .stats import percentile
+from .verdicts import Decision, alpha_of, first_proven
+
+Array = npt.NDArray[np.float64]
+MIN_BATCHES = 5
+MIN_BATCH_SIZE = 20
+
+
+@dataclass(frozen=True)
+class Batching:
+    """How samples are grouped: requests per batch, and the batches the budget is expected to give."""
+
+    size: int
+    planned: float
+    min_batches: int = MIN_BATCHES
+
+
+def batching_for(in_flight: int, planned_requests: float) -> Batching:
+    """Batches at least as large as the requests in flight, so those sharing decode steps stay together."""
+    size = max(MIN_BATCH_SIZE, in_flight)
+    return Batching(size=size, planned=max(planned_requests / size, 1.0))
+
+
+def _crossing(ok: npt.NDArray[np.bool_], start: int) -> int | None:
+    """The first look, from the `start`-th on, where the bound cleared its threshold."""
+    hits = np.flatnonzero(ok[start - 1 :]) if ok.size >= start else np.array([], dtype=np.int64)
+    return int(hits[0]) + start if hits.size else None
+
+
+def rate_at_most(
+    hits: Sequence[bool] | npt.NDArray[np.bool_], limit: float, confidence: float, batching: Batching
+) -> Decision:
+    """Is the rate of `hits` (e.g. requests above the SLO, or errors) at most `limit`?"""
+    x = np.asarray(hits, dtype=np.float64)
+    if limit <= 0:
+        seen = int(x.sum())
+        verdict = Verdict.FAILED if seen else Verdict.PASSED
+        return Decision(verdict, float(x.mean()) if x.size else 0.0, 0.0, 1.0, x.size, note="limit 0: any hit fails")
+    if x.size < batching.size:
+        return Decision(Verdict.INCONCLUSIVE, float(x.mean()) if x.size else 0.0, 0.0, 1.0, 0, note="no full batch")
+    mean, lower, upper = rate_bounds(x, batching.size, limit, alpha_of(confidence), batching.planned)
+    good = _crossing(upper <= limit, batching.min_batches)
+    bad = _crossing(lower > limit, batching.min_batches)
+    verdict, at = first_proven(good_at=good, bad_at=bad)
+    return Decision(verdict, float(mean[-1]), float(max(lower[-1], 0.0)), float(min(upper[-1], 1.0)), mean.size, at)
+
+
+def _exceed_bounds(ordered: Array, x: float, q: float, alpha: float, batching: Batching) -> tuple[float, float]:
+    _, lower, upper = rate_bounds((ordered > x).astype(np.float64), batching.size, 1 - q, alpha, batching.planned)
+    return float(lower[-1]), float(upper[-1])
+
+
+def _quantile_bounds(values: Array, q: float, alpha: float, batching: Batching) -> tuple[float, float]:
+    """Bounds of the q-quantile in ms, by inverting the exceedance bound over observed values."""
+    grid = np.unique(values)
+    lo_i, hi_i = 0, grid.size - 1
+    while lo_i < hi_i:  # smallest value whose exceedance is surely at most 1 - q
+        mid = (lo_i + hi_i) // 2
+        lo_i, hi_i = (
+            (lo_i, mid) if _exceed_bounds(values, grid[mid], q, alpha, batching)[1] <= 1 - q else (mid + 1, hi_i)
+        )
+    upper = float(grid[lo_i])
+    a, b = 0, grid.size - 1
+    while a < b:  # largest value whose exceedance is surely above 1 - q
+        mid = (a + b + 1) // 2
+        a, b = (mid, b) if _exceed_bounds(values, grid[mid], q, alpha, batching)[0] > 1 - q else (a, mid - 1)
+    lower = float(grid[a]) if _exceed_bounds(values, grid[a], q, alpha, batching)[0] > 1 - q else float(grid[0])
+    return lower, upper
+
+
+def quantile_at_most(
+    latencies: Sequence[float], q: float, slo: float, confidence: float, batching: Batching
+) -> Decision:
+    """Is the q-quantile of latency (samples in start order) at most `slo`?"""
+    values = np.asarray(latencies, dtype=np.float64)
+    if values.size == 0:
+        return Decision(Verdict.INCONCLUSIVE, float("nan"), 0.0, float("inf"), 0, note="nothing measured")
+    share = rate_at_most(values > slo, 1 - q, confidence, batching)
+    if share.n == 0:
+        lower, upper = 0.0, float("inf")
+    else:
+        lower, upper = _quantile_bounds(values, q, alpha_of(confidence), batching)
+    estimate = percentile(values.tolist(), q)
+    return Decision(share.verdict, estimate, lower, upper, values.size, share.decided_at, share.note)
+
+
+def throughput_at_least(counts: Sequence[int], window_s: float, minimum: float, confidence: float) -> Decision:
+    """Are completed requests per second at least `minimum`? `counts` are completions per time window."""
+    rates = np.asarray(counts, dtype=np.float64) / window_s
+    if rates.size < 2:
+        return Decision(Verdict.INCONCLUSIVE, float(rates.mean()) if rates.size else 0.0, 0.0, float("inf"), 0)
+    mean, lower, upper = running_bounds(rates, alpha_of(confidence), rates.size, 1e-9)
+    good = _crossing(lower >= minimum, MIN_BATCHES)
+    bad = _crossing(upper < minimum, MIN_BATCHES)
+    verdict, at = first_proven(good_at=good, bad_at=bad)
+    return Decision(verdict, float(mean[-1]), float(max(lower[-1], 0.0)), float(upper[-1]), rates.size, at)
