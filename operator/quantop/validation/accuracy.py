@@ -9,6 +9,8 @@ apart in the report.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +19,9 @@ from typing import Any
 import httpx
 
 from .dataset import Example
-from .scoring import prompt_for, score_answer
+from .load import LoadError
+from .scoring import prompt_for
+from .scoring_sandbox import SandboxLimits, ScoringPool
 from .stats import wilson_interval
 
 MAX_FAILURE_EXAMPLES = 5
@@ -59,24 +63,88 @@ class Outcome:
     request_error: str | None = None
 
 
-async def _ask(client: httpx.AsyncClient, example: Example, max_new_tokens: int) -> tuple[str | None, str | None]:
-    """(answer, request error kind)."""
-    body = {"inputs": prompt_for(example), "parameters": {"max_new_tokens": max_new_tokens, "do_sample": False}}
+class UnjudgeableError(LoadError):
+    """The endpoint's answers are not TGI answers, so its accuracy cannot be judged (exit 2, not a failed gate).
+
+    A LoadError, so a caller that stops with a one-line reason on an unusable endpoint stops on this too."""
+
+
+#: Error kinds that mean "this is not TGI's protocol", as opposed to a server that failed to answer.
+PROTOCOL_ERRORS = ("shape_", "invalid_json", "too_large")
+
+
+def unjudgeable(result: AccuracyResult) -> str | None:
+    """Why the result says nothing about the model (more than half the answers were not TGI's), or None."""
+    protocol = {k: n for k, n in result.request_errors.items() if k.startswith(PROTOCOL_ERRORS)}
+    if not result.samples or 2 * sum(protocol.values()) <= result.samples:
+        return None
+    kinds = ", ".join(f"{k}: {n}" for k, n in protocol.items())
+    return (
+        f"accuracy cannot be judged: {sum(protocol.values())} of {result.samples} answers were not TGI "
+        f"/generate answers ({kinds}); check that --endpoint is a TGI server"
+    )
+
+
+#: A generated answer of 256 tokens is a few KiB; anything past this is not an answer.
+MAX_RESPONSE_BYTES = 1 << 20
+
+
+def answer_text(payload: Any) -> tuple[str | None, str | None]:
+    """(generated text, None) from TGI's /generate JSON, or (None, the kind of wrong shape)."""
+    if isinstance(payload, list):  # TGI answers a list when asked with a list of inputs
+        if not payload:
+            return None, "shape_empty_list"
+        payload = payload[0]
+    if not isinstance(payload, dict):
+        kind = "null" if payload is None else type(payload).__name__
+        return None, f"shape_{kind}"
+    text = payload.get("generated_text")
+    if not isinstance(text, str):
+        return None, "shape_no_generated_text" if text is None else "shape_generated_text_not_a_string"
+    return text, None
+
+
+async def _read_capped(resp: httpx.Response) -> bytes | None:
+    body = b""
+    async for chunk in resp.aiter_bytes():
+        body += chunk
+        if len(body) > MAX_RESPONSE_BYTES:
+            return None
+    return body
+
+
+async def _post(client: httpx.AsyncClient, body: dict[str, Any]) -> tuple[bytes | None, str | None]:
+    """(response body, None) or (None, error kind)."""
     try:
-        resp = await client.post("/generate", json=body)
+        async with client.stream("POST", "/generate", json=body) as resp:
+            if resp.status_code != 200:
+                return None, f"http_{resp.status_code}"
+            content = await _read_capped(resp)
+            return (content, None) if content is not None else (None, "too_large")
     except httpx.TimeoutException:
         return None, "timeout"
-    except httpx.HTTPError as exc:
-        return None, f"connection: {type(exc).__name__}"
-    if resp.status_code != 200:
-        return None, f"http_{resp.status_code}"
+    except httpx.HTTPError:
+        return None, "connection"
+
+
+async def _ask(
+    client: httpx.AsyncClient, example: Example, max_new_tokens: int, deadline_s: float = 120.0
+) -> tuple[str | None, str | None]:
+    """(answer, request error kind). The deadline covers the whole exchange: a server that drips
+    one byte at a time resets a read timeout for ever, but not this."""
+    body = {"inputs": prompt_for(example), "parameters": {"max_new_tokens": max_new_tokens, "do_sample": False}}
     try:
-        payload: Any = resp.json()
-    except ValueError:
-        return None, "invalid JSON"
-    if isinstance(payload, list):  # TGI answers a list when asked with a list of inputs
-        payload = payload[0] if payload else {}
-    return str(payload.get("generated_text", "")), None
+        async with asyncio.timeout(deadline_s):
+            content, error = await _post(client, body)
+    except TimeoutError:
+        return None, "timeout"
+    if content is None:
+        return None, error
+    try:
+        payload: Any = json.loads(content)
+    except (ValueError, RecursionError):
+        return None, "invalid_json"
+    return answer_text(payload)
 
 
 async def evaluate(
@@ -88,26 +156,40 @@ async def evaluate(
     max_new_tokens: int = 256,
     timeout_s: float = 120.0,
     progress: Callable[[int, int], None] | None = None,
+    scoring_workers: int | None = None,
+    sandbox: SandboxLimits | None = None,
 ) -> AccuracyResult:
+    """Ask and score every example; `timeout_s` is each request's total deadline. Scoring runs in
+    a pool of confined worker processes (see scoring_sandbox), never in this process.
+
+    Raises UnjudgeableError when most answers are not TGI answers at all."""
     semaphore = asyncio.Semaphore(concurrency)
     done = 0
+    workers = scoring_workers or min(concurrency, os.cpu_count() or 1, 4)
 
-    async def one(client: httpx.AsyncClient, example: Example) -> Outcome:
+    async def one(client: httpx.AsyncClient, pool: ScoringPool, example: Example) -> Outcome:
         nonlocal done
         async with semaphore:
-            answer, error = await _ask(client, example, max_new_tokens)
+            answer, error = await _ask(client, example, max_new_tokens, timeout_s)
         done += 1
         if progress is not None:
             progress(done, len(examples))
         if error is not None:
-            return Outcome(example, False, "", error, request_error=error.split(":")[0])
-        scored = score_answer(metric, example, answer or "")
+            return Outcome(example, False, "", error, request_error=error)
+        scored = await pool.score(metric, example, answer or "")
         return Outcome(example, scored.correct, answer or "", scored.error)
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=endpoint.rstrip("/"), timeout=timeout_s, limits=limits) as client:
-        outcomes = await asyncio.gather(*(one(client, ex) for ex in examples))
-    return summarize(metric, outcomes)
+    async with (
+        ScoringPool(workers, sandbox) as pool,
+        httpx.AsyncClient(base_url=endpoint.rstrip("/"), timeout=timeout_s, limits=limits) as client,
+    ):
+        outcomes = await asyncio.gather(*(one(client, pool, ex) for ex in examples))
+    result = summarize(metric, outcomes)
+    reason = unjudgeable(result)
+    if reason is not None:
+        raise UnjudgeableError(reason)
+    return result
 
 
 def summarize(metric: str, outcomes: Sequence[Outcome]) -> AccuracyResult:
