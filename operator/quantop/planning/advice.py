@@ -13,7 +13,7 @@ from quantop.api import QuantizationMethod
 
 from .catalog import GpuSpec
 from .compatibility import Compat, Level, compatibility
-from .memory import BITS, USABLE_FRACTION, MemoryFit, memory_fit
+from .memory import BITS, DEFAULT_PREFILL_TOKENS, USABLE_FRACTION, MemoryFit, memory_fit
 from .models import ModelInfo
 
 Q = QuantizationMethod
@@ -47,9 +47,18 @@ class Budget:
     gpu: GpuSpec
     gpu_count: int
     kv_tokens: int
+    #: TGI's warm-up prefill (--max-batch-prefill-tokens): its activations are part of the overhead.
+    prefill_tokens: int = DEFAULT_PREFILL_TOKENS
 
     def fit(self, method: QuantizationMethod) -> MemoryFit:
-        return memory_fit(self.model, method, self.gpu.memory_gib, self.gpu_count, self.kv_tokens)
+        return memory_fit(
+            self.model,
+            method,
+            self.gpu.memory_gib,
+            self.gpu_count,
+            self.kv_tokens,
+            prefill_tokens=self.prefill_tokens,
+        )
 
     @property
     def where(self) -> str:

@@ -27,7 +27,8 @@ class GpuSpec:
 GPU_CATALOG: dict[str, GpuSpec] = {
     g.name: g
     for g in (
-        GpuSpec("h200", "NVIDIA H200", 141, (9, 0), 5.00),
+        # 141 GB on the box; 139.8 GiB is what CUDA reports usable (measured on an H200).
+        GpuSpec("h200", "NVIDIA H200", 139.8, (9, 0), 5.00),
         GpuSpec("h100", "NVIDIA H100 80GB", 80, (9, 0), 4.10),
         GpuSpec("a100-80gb", "NVIDIA A100 80GB", 80, (8, 0), 2.50),
         GpuSpec("a100-40gb", "NVIDIA A100 40GB", 40, (8, 0), 1.80),

@@ -13,11 +13,12 @@ from quantop.api import (
     QuantizedModelSpec,
     Reason,
 )
+from quantop.api.spec import TGI_INSTEAD_OF_VLLM, AnyMethod, Engine
 
 from .advice import Budget, memory_message, refusal_message, relative_speed
-from .catalog import GpuSpec, resolve_gpu
+from .catalog import GpuSpec, PlanningError, resolve_gpu
 from .compatibility import Level, compatibility
-from .memory import BITS, DEFAULT_SEQUENCES
+from .memory import BITS, DEFAULT_PREFILL_TOKENS, DEFAULT_SEQUENCES
 from .models import ModelInfo
 
 Q = QuantizationMethod
@@ -33,7 +34,8 @@ DECISION_MATRIX: dict[Objective, list[QuantizationMethod]] = {
 
 @dataclass(frozen=True)
 class MethodAssessment:
-    method: QuantizationMethod
+    #: A TGI method, or a vLLM-only one (awq_marlin, gptq_marlin) in a vLLM plan.
+    method: AnyMethod
     level: Level
     reason: str
     message: str
@@ -75,9 +77,16 @@ def assess_method(
     gpu_count: int = 1,
     max_total_tokens: int = 2048,
     kv_tokens: int | None = None,
+    prefill_tokens: int | None = None,
 ) -> MethodAssessment:
     """Unsupported or needs-a-prequantized-checkpoint first, then memory; fixes name only methods that fit here."""
-    budget = Budget(model, gpu, gpu_count, kv_tokens or max_total_tokens * DEFAULT_SEQUENCES)
+    budget = Budget(
+        model,
+        gpu,
+        gpu_count,
+        kv_tokens or max_total_tokens * DEFAULT_SEQUENCES,
+        prefill_tokens or DEFAULT_PREFILL_TOKENS,
+    )
     compat = compatibility(method, gpu, model)
     fit = budget.fit(method)
     level, reason, message = compat.level, compat.reason, compat.message
@@ -116,14 +125,23 @@ def recommend(assessments: list[MethodAssessment], objective: Objective) -> Meth
 
 
 def plan_spec(spec: QuantizedModelSpec, profile: GpuProfile, model: ModelInfo) -> MethodAssessment:
-    """The planner's verdict for a QuantizedModel's own method, GPU and token budget."""
+    """The planner's verdict for a QuantizedModel's own method, GPU and token budget, per engine."""
     gpu = resolve_gpu(profile)
+    if spec.engine == Engine.VLLM:
+        from .vllm_plan import assess_vllm  # here: vllm_plan builds MethodAssessments from this module
+
+        return assess_vllm(spec, gpu, model)
+    method = spec.quantization.method
+    if not isinstance(method, QuantizationMethod):  # the spec's validation refuses it; callers may skip that
+        raise PlanningError(Reason.INVALID_SPEC, TGI_INSTEAD_OF_VLLM[method.value])
     kv_tokens = spec.serving.max_batch_total_tokens or spec.serving.max_total_tokens * DEFAULT_SEQUENCES
     return assess_method(
         model,
         gpu,
-        spec.quantization.method,
+        method,
         gpu_count=spec.gpu.count,
         max_total_tokens=spec.serving.max_total_tokens,
         kv_tokens=kv_tokens,
+        # TGI's own default for --max-batch-prefill-tokens is max-input-tokens + 50.
+        prefill_tokens=spec.serving.max_batch_prefill_tokens or spec.serving.max_input_tokens + 50,
     )
