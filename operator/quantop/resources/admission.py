@@ -1,7 +1,7 @@
 """Whether the operator will serve a QuantizedModel, decided in one place for the operator and `quantop render`.
 
-spec parse -> GPU profile and context -> GPU catalog entry -> model architecture -> planner verdict
--> the refusal (reason + message, exactly what the status's Compatible condition says) or the admission.
+spec parse -> GPU profile and context -> GPU catalog entry -> rules that need the operator's config
+(a promotion guard needs Prometheus) -> model architecture -> planner verdict -> the refusal (reason + message, exactly what the status's Compatible condition says) or the admission.
 
 Only the model lookup may touch the network (config.json of a model quantop does not know), and the
 operator must not block its event loop on it, so the caller passes the lookup: `admit` takes a plain
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from quantop.api import OperatorConfig, PlanSummary, Reason, SpecError, parse_spec
+from quantop.api.guard import promotion_refusal
 from quantop.api.spec import ModelSource
 from quantop.planning import Level, MethodAssessment, ModelInfo, PlanningError, plan_spec, resolve_gpu
 
@@ -81,6 +82,9 @@ def _prepare(body: Mapping[str, Any], config: OperatorConfig) -> _Prepared | Ref
         return Refusal(Reason.INVALID_SPEC, str(exc))
     except PlanningError as exc:
         return Refusal(exc.reason, exc.message)
+    refusal = promotion_refusal(spec, config)  # needs the operator's config, so no CEL rule can say it
+    if refusal is not None:
+        return Refusal(Reason.INVALID_SPEC, refusal)
     return _Prepared(ctx, gpu.price_per_hour)
 
 

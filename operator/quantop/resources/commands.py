@@ -1,48 +1,81 @@
-"""`quantop render -f qm.yaml`: the manifests the operator would create, or the error its status would show."""
+"""`quantop render -f qm.yaml`: the manifests the operator would create, or the error its status would show.
+
+Render admits an object through the operator's own admission (admission.py) and builds with the
+operator's own builders, so what it prints is what the operator applies, and what it refuses the
+operator refuses with the same reason and message. The validation Job is the one the operator
+creates once the revision's pods are available.
+"""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from typing import Any
 
 import yaml
 
-from quantop.api import KIND, OperatorConfig, SpecError, default_config, parse_spec
+from quantop.api import KIND, OperatorConfig, default_config
 from quantop.api.command_errors import fail
-from quantop.planning import Level, PlanningError, plan_spec, resolve_architecture, resolve_gpu
+from quantop.planning import resolve_architecture
 
-from .context import UnknownGpuProfile, make_context
-
-PLACEHOLDER_UID = "00000000-0000-0000-0000-000000000000"
+from . import build_all
+from .admission import Admission, Refusal, admit
+from .job import build_validation_job
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("render", help="print the manifests the operator would create for a QuantizedModel")
+    p = sub.add_parser(
+        "render",
+        help="print the manifests the operator would create for a QuantizedModel, validation Job included",
+    )
     p.add_argument("-f", "--filename", required=True, help="QuantizedModel YAML (multi-document allowed; - for stdin)")
     p.add_argument("--config", help="operator config YAML with gpuProfiles (default: the packaged one)")
     p.add_argument("--stable-revision", help="render the stable Service pointing at this revision")
     p.add_argument("--no-pod-monitor", action="store_true", help="omit the PodMonitor (no Prometheus Operator)")
+    p.add_argument("--no-job", action="store_true", help="omit the validation Job of the spec's revision")
     p.add_argument("--hub-url", default="https://huggingface.co", help="where to fetch config.json of unknown models")
     p.set_defaults(func=run)
 
 
-def render_one(doc: dict[str, Any], config: OperatorConfig, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Manifests for one QuantizedModel; raises SpecError/PlanningError with the status message."""
-    from . import build_all
+class Refused(Exception):
+    """The operator would refuse this object; the message is its Compatible condition, reason first."""
 
-    meta = doc.get("metadata") or {}
-    spec = parse_spec(doc.get("spec"))
-    ctx = make_context(
-        meta.get("name", "unnamed"), meta.get("namespace", "default"), meta.get("uid", PLACEHOLDER_UID), spec, config
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(f"{refusal.reason}: {refusal.message}")
+        self.refusal = refusal
+
+
+def _validation_job(admission: Admission) -> dict[str, Any]:
+    """The Job the operator creates once the revision is available; a modelRef baseline is known only then."""
+    ctx = admission.ctx
+    baseline = ctx.spec.validation.baseline
+    if baseline.model_ref:
+        print(
+            f"# note: {ctx.name}: the Job gets --baseline-accuracy from {baseline.model_ref}'s promoted results "
+            "when the operator creates it; rendered without",
+            file=sys.stderr,
+        )
+    return build_validation_job(
+        ctx,
+        ctx.revision,
+        baseline_accuracy=baseline.accuracy,
+        price_per_hour=admission.price_per_hour,
+        weights_gib=admission.plan.weights_gi_b,
     )
-    resolve_gpu(ctx.profile)
-    assessment = plan_spec(spec, ctx.profile, resolve_architecture(spec.model, hub_url=args.hub_url))
-    if assessment.level == Level.NO:
-        raise PlanningError(assessment.reason, assessment.message)
-    if assessment.level == Level.WARN:
-        print(f"# warning ({assessment.reason}): {assessment.message}", file=sys.stderr)
-    return build_all(ctx, args.stable_revision, pod_monitor=not args.no_pod_monitor)
+
+
+def render_one(doc: dict[str, Any], config: OperatorConfig, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Manifests for one QuantizedModel, admitted as the operator admits it; raises Refused otherwise."""
+    verdict = admit(doc, config, functools.partial(resolve_architecture, hub_url=args.hub_url))
+    if isinstance(verdict, Refusal):
+        raise Refused(verdict)
+    if verdict.caveat is not None:
+        print(f"# warning ({verdict.assessment.reason}): {verdict.caveat}", file=sys.stderr)
+    objects = build_all(verdict.ctx, args.stable_revision, pod_monitor=not args.no_pod_monitor)
+    if not getattr(args, "no_job", False):
+        objects.append(_validation_job(verdict))
+    return objects
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,14 +100,8 @@ def run(args: argparse.Namespace) -> int:
         name = (doc.get("metadata") or {}).get("name", "?")
         try:
             out += render_one(doc, config, args)
-        except UnknownGpuProfile as exc:
-            fail("render", f"{name}: UnknownGPUType: {exc}")
-            failed = True
-        except SpecError as exc:
-            fail("render", f"{name}: InvalidSpec: {exc}")
-            failed = True
-        except PlanningError as exc:
-            fail("render", f"{name}: {exc.reason}: {exc.message}")
+        except Refused as exc:
+            fail("render", f"{name}: {exc}")
             failed = True
     sys.stdout.write(yaml.safe_dump_all(out, sort_keys=False))
     return 2 if failed else 0

@@ -59,6 +59,12 @@ CASES = [
     pytest.param(
         qm(**{"model.id": "some-org/unknown-7b"}), Reason.UNKNOWN_MODEL_ARCHITECTURE, "test hub", id="unknown-model"
     ),
+    pytest.param(
+        qm(**{"promotion.guard": {"duration": "30m"}}),
+        Reason.INVALID_SPEC,
+        "config.prometheus.url",
+        id="guard-without-prometheus",
+    ),
     pytest.param({"metadata": {"name": "bare"}, "spec": None}, Reason.INVALID_SPEC, "spec", id="no-spec-at-all"),
 ]
 
@@ -99,6 +105,12 @@ def test_refusals_carry_the_plan_only_when_one_was_made(body: dict[str, Any], pl
     verdict = admit(body, default_config(), known_only)
     assert isinstance(verdict, Refusal)
     assert (verdict.plan is not None) == plan_expected
+
+
+def test_a_guard_is_admitted_where_the_operator_knows_prometheus() -> None:
+    config = default_config().model_copy(deep=True)
+    config.prometheus.url = "http://prometheus-operated.monitoring.svc:9090"
+    assert isinstance(admit(qm(**{"promotion.guard": {"duration": "30m"}}), config, known_only), Admission)
 
 
 def test_a_body_without_metadata_gets_placeholder_identity() -> None:

@@ -46,7 +46,7 @@ def test_render_prints_the_readme_example() -> None:
     result = _render("-f", str(ROOT / "examples" / "quantizedmodel.yaml"))
     assert result.returncode == 0, result.stderr
     kinds = [d["kind"] for d in yaml.safe_load_all(result.stdout)]
-    assert kinds == ["Deployment", "Service", "Service", "PodMonitor"]
+    assert kinds == ["Deployment", "Service", "Service", "PodMonitor", "Job"]
     assert "weight-only" in result.stderr  # the fp8-on-A10 caveat, as the status would say
 
 
