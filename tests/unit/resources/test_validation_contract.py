@@ -226,3 +226,10 @@ def test_hostile_requests_get_one_line_that_names_the_flag(tmp_path: Path, argv:
         parse(*argv)
     assert says in str(err.value) and "\n" not in str(err.value)
     assert "Traceback" not in str(err.value) and "pydantic" not in str(err.value)
+
+
+def test_the_docs_table_lists_every_field_with_its_flag_and_default() -> None:
+    rows = (Path(__file__).resolve().parents[3] / "docs" / "validation.md").read_text()
+    for f in request_flags():
+        field = ".".join(f.alias_path)
+        assert f"| `{field}` | `{f.flag.name}` | {f.default_text()}" in rows, field
