@@ -24,6 +24,7 @@ from .status import (
     ValidationResults,
     Verdict,
 )
+from .validation_request import ValidationRequest
 
 __all__ = [
     "API_VERSION",
@@ -51,6 +52,7 @@ __all__ = [
     "Reason",
     "RevisionRecord",
     "SpecError",
+    "ValidationRequest",
     "ValidationResults",
     "Verdict",
     "build_crd",
