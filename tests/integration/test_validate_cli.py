@@ -186,3 +186,20 @@ def test_report_builds_the_guides_table_from_reports(endpoint: str, profile: Non
     bad.write_text("{}")
     run = subprocess.run(quantop_command("report", str(bad)), capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "not a quantop validation report" in run.stderr
+
+
+def test_a_request_file_runs_as_the_job_would_and_flags_override_it(endpoint: str, tmp_path: Path) -> None:
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps({
+        "endpoint": endpoint, "label": "from-file", "revision": "r1",
+        "load": {"users": 0}, "accuracy": {"samples": 5, "metric": "exact-match"},
+    }))  # fmt: skip
+    term = tmp_path / "t"
+    run = validate("--request", str(request), "--label", "from-flag", "--out-dir", str(tmp_path / "o"),
+                   "--termination-log", str(term))  # fmt: skip
+    assert run.returncode in (0, 1), run.stderr  # exact-match may fail its gate; the run itself must happen
+    report = load_report((tmp_path / "o" / "report.json").read_text(), "r")
+    assert report.label == "from-flag" and report.revision == "r1"
+    assert report.accuracy and report.accuracy.samples == 5 and report.accuracy.metric == "exact-match"
+    assert "estimated time: about 4s" in run.stderr  # no load + ceil(5 / 8) = 1 accuracy round x 4 s
+    assert results(term).revision == "r1"
