@@ -1,0 +1,112 @@
+"""The figures the decision plot draws, as pure functions of the reports (tested without matplotlib).
+
+Accuracy difference to the baseline, with an interval that says what it is:
+
+* both configurations measured here (a baseline report): Newcombe's hybrid score interval for a
+  difference of two independent proportions, built from the two Wilson intervals the reports
+  carry (Newcombe 1998, Stat Med 17:873, method 10). Unpaired, so it is wider than the paired
+  interval of the same items would be; labelled so.
+* a baseline known only as a number (`--baseline-accuracy`): the candidate's own Wilson interval
+  shifted by that number; the baseline's uncertainty is not in it, and the label says so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .report import ValidationReport
+
+UNPAIRED = "unpaired 95% (Newcombe hybrid score; a paired interval on the same items is narrower)"
+FIXED_BASELINE = "95% Wilson of the candidate; baseline taken as an exact number"
+
+
+@dataclass(frozen=True)
+class Difference:
+    """Candidate accuracy minus baseline accuracy (fractions), with a 95% interval and its kind."""
+
+    value: float
+    low: float
+    high: float
+    kind: str
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    verdict: str
+    p95: float | None
+    p95_interval: tuple[float, float]
+    difference: Difference | None
+    is_baseline: bool = False
+    accuracy: float | None = None
+    samples: int = 0
+    #: The report's own gate outcomes (None: not gated), so each panel is coloured by its own gate.
+    latency_passed: bool | None = None
+    accuracy_passed: bool | None = None
+
+
+def newcombe_difference(
+    p1: float, ci1: tuple[float, float], p2: float, ci2: tuple[float, float]
+) -> tuple[float, float, float]:
+    """p1 - p2 and its hybrid score interval from each proportion's Wilson interval (l, u)."""
+    (l1, u1), (l2, u2) = ci1, ci2
+    d = p1 - p2
+    return d, d - math.hypot(p1 - l1, u2 - p2), d + math.hypot(u1 - p1, p2 - l2)
+
+
+def gate_threshold(report: ValidationReport, name: str) -> float | None:
+    """The threshold a named gate of the report used (p95LatencyMs: the SLO; accuracyDrop: the margin)."""
+    return next((g.threshold for g in report.gates if g.name == name and g.threshold is not None), None)
+
+
+def gate_passed(report: ValidationReport, name: str) -> bool | None:
+    return next((g.passed for g in report.gates if g.name == name), None)
+
+
+def accuracy_difference(report: ValidationReport, baseline: ValidationReport | None) -> Difference | None:
+    acc = report.accuracy
+    if acc is None:
+        return None
+    base = baseline.accuracy if baseline is not None and baseline is not report else None
+    if base is not None:
+        d, low, high = newcombe_difference(
+            acc.accuracy, (acc.ci_low, acc.ci_high), base.accuracy, (base.ci_low, base.ci_high)
+        )
+        return Difference(d, low, high, UNPAIRED)
+    if acc.baseline_accuracy is not None and baseline is not report:
+        b = acc.baseline_accuracy
+        return Difference(acc.accuracy - b, acc.ci_low - b, acc.ci_high - b, FIXED_BASELINE)
+    return None
+
+
+def decision_rows(reports: Sequence[ValidationReport], baseline: ValidationReport | None = None) -> list[Row]:
+    """One row per report, in the given order; the baseline defaults to the first report that has a load."""
+    if baseline is None and len(reports) > 1:
+        baseline = reports[0]
+    rows = []
+    for r in reports:
+        q = r.load.latency_ms.get("p95") if r.load else None
+        rows.append(
+            Row(
+                label=r.label,
+                verdict=r.verdict.value,
+                p95=q.value if q else None,
+                p95_interval=(q.ci_low, q.ci_high) if q else (0.0, 0.0),
+                difference=accuracy_difference(r, baseline),
+                is_baseline=r is baseline,
+                accuracy=r.accuracy.accuracy if r.accuracy else None,
+                samples=r.accuracy.samples if r.accuracy else 0,
+                latency_passed=gate_passed(r, "p95LatencyMs"),
+                accuracy_passed=gate_passed(r, "accuracyDrop"),
+            )
+        )
+    return rows
+
+
+def axis_limits(values: Sequence[float], text_room: float) -> tuple[float, float]:
+    """Limits that hold every value with a little air, and `text_room` x the span on the right for labels."""
+    lo, hi = min(values), max(values)
+    span = (hi - lo) or max(abs(hi), 1.0)
+    return lo - 0.08 * span, hi + text_room * span
