@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r = sub.add_parser("report", help="the guide's comparison table from several validation reports")
     r.add_argument("reports", nargs="+", type=Path, help="report JSON files (from quantop validate)")
     r.add_argument("--baseline", help="label of the baseline report (default: the first)")
-    r.add_argument("--plots", type=Path, help="directory for latency-cdf.png and latency-vs-accuracy.png")
+    r.add_argument("--plots", type=Path, help="directory for latency-cdf.png and slo-and-accuracy.png")
     r.add_argument("--format", choices=["table", "markdown", "json"], default="table")
     r.set_defaults(func=_report)
 
@@ -88,12 +88,12 @@ def _report(args: argparse.Namespace) -> int:
         print(render_table(TABLE_HEADER, rows))
         print(f"\nratios against {baseline.label}, the baseline measured in the same way")
     if args.plots:
-        from .plots import latency_cdf, latency_vs_accuracy
+        from .plots import decision_plot, latency_cdf
 
         args.plots.mkdir(parents=True, exist_ok=True)
         for png in (
             latency_cdf(reports, args.plots / "latency-cdf.png"),
-            latency_vs_accuracy(reports, args.plots / "latency-vs-accuracy.png"),
+            decision_plot(reports, args.plots / "slo-and-accuracy.png", baseline=baseline),
         ):
             print(f"wrote {png}")
     return EXIT_PASSED
