@@ -1,19 +1,28 @@
-"""Gates: each SLO and accuracy threshold turned into a pass/fail with the measured value.
+"""Gates: each SLO and accuracy threshold turned into Passed, Failed or Inconclusive, with evidence.
 
-Every failed gate says by how much it failed, because "p95 too high" does not tell the user
-whether to tune a setting or pick another method.
+Every gate is a sequential decision at `Thresholds.confidence` (see `verdicts`): Passed only
+when the confidence bound clears the threshold, Failed only when the other bound is past it,
+Inconclusive when the budget ran out first. Every result carries its kind (load or accuracy),
+the estimate, both bounds and n; a failed gate also says by how much it failed, because "p95
+too high" does not tell the user whether to tune a setting or pick another method.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from quantop.api.status import GateResult
+from quantop.api.status import GateKind, GateResult, Verdict
 
 from .accuracy import AccuracyResult
-from .load import LoadSummary
+from .load import LoadSummary, Sample
+from .paired import PairedDecision, at_least, drop_from_number, paired_drop
+from .slo import Batching, batching_for, quantile_at_most, rate_at_most, throughput_at_least
 from .stats import Quantile
+from .verdicts import Decision, alpha_of
+
+#: Throughput is counted per window of this length (batch means over time).
+RPS_WINDOW_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -26,107 +35,222 @@ class Thresholds:
     min_accuracy: float | None = None
     baseline_accuracy: float | None = None
     max_accuracy_drop: float | None = None
+    confidence: float = 0.95
+
+
+@dataclass(frozen=True)
+class LoadEvidence:
+    """Per-request observations of the measured window, in start order (what the sequential gates read)."""
+
+    e2e_ms: Sequence[float]
+    ttft_ms: Sequence[float]
+    failed: Sequence[bool]
+    window_counts: Sequence[int]
+    in_flight: int
+
+    @classmethod
+    def from_samples(cls, samples: Sequence[Sample], in_flight: int, window_s: float = RPS_WINDOW_S) -> LoadEvidence:
+        ordered = sorted(samples, key=lambda s: s.start)
+        counts: list[int] = []
+        if ordered:
+            t0 = ordered[0].start
+            for s in ordered:
+                if s.ok:
+                    slot = int((s.start + s.e2e_ms / 1000 - t0) // window_s)
+                    counts.extend([0] * (slot + 1 - len(counts)))
+                    counts[slot] += 1
+        return cls(
+            e2e_ms=[s.e2e_ms for s in ordered if s.ok],
+            ttft_ms=[s.ttft_ms for s in ordered if s.ok and s.ttft_ms is not None],
+            failed=[not s.ok for s in ordered],
+            window_counts=counts[:-1],  # the last window is cut short by the end of the test
+            in_flight=in_flight,
+        )
 
 
 def _pct(measured: float, threshold: float) -> str:
     return f"{(measured - threshold) / threshold * 100:+.1f}%" if threshold else "n/a"
 
 
-def _at_most(
-    name: str, label: str, measured: float | None, limit: float | None, unit: str = " ms"
-) -> GateResult | None:
+def _result(name: str, kind: GateKind, d: Decision, threshold: float, message: str) -> GateResult:
+    return GateResult(
+        name=name,
+        passed=d.verdict == Verdict.PASSED,
+        verdict=d.verdict,
+        kind=kind,
+        measured=d.estimate,
+        threshold=threshold,
+        estimate=d.estimate,
+        lower=d.lower,
+        upper=d.upper,
+        n=d.n,
+        losses=d.losses if isinstance(d, PairedDecision) else None,
+        gains=d.gains if isinstance(d, PairedDecision) else None,
+        message=message,
+    )
+
+
+def _when(d: Decision, unit: str) -> str:
+    if d.decided_at is not None:
+        return f"certain after {d.decided_at} {unit}"
+    return "undecided when the budget ran out: " + (d.note or "run longer or widen the threshold")
+
+
+def _from_quantile(q: Quantile, slo: float, confidence: float) -> Decision:
+    """Fallback without per-request samples: the order-statistic interval, one look, independence assumed."""
+    verdict = Verdict.PASSED if q.ci_high <= slo else Verdict.FAILED if q.ci_low > slo else Verdict.INCONCLUSIVE
+    note = "order-statistic interval, requests assumed independent"
+    return Decision(verdict, q.value, q.ci_low, q.ci_high, q.samples, q.samples, note)
+
+
+def _latency_gate(
+    name: str, label: str, values: Sequence[float] | None, q: float, summary: Quantile | None, slo: float | None,
+    t: Thresholds, batching: Batching,
+) -> GateResult | None:  # fmt: skip
+    if slo is None:
+        return None
+    if values:
+        d = quantile_at_most(values, q, slo, t.confidence, batching)
+    elif summary is not None:
+        d = _from_quantile(summary, slo, t.confidence)
+    else:
+        return GateResult(
+            name=name, passed=False, verdict=Verdict.FAILED, kind=GateKind.LOAD, threshold=slo,
+            message=f"{label}: nothing measured",
+        )  # fmt: skip
+    bounds = f"{t.confidence:.0%} bounds {d.lower:.0f}-{d.upper:.0f} ms, n={d.n}"
+    if d.verdict == Verdict.FAILED:
+        msg = f"{label} {d.estimate:.0f} ms > SLO {slo:.0f} ms ({_pct(d.estimate, slo)}; {bounds})"
+    elif d.verdict == Verdict.PASSED:
+        msg = f"{label} {d.estimate:.0f} ms <= SLO {slo:.0f} ms ({bounds}; {_when(d, 'batches')})"
+    else:
+        msg = f"{label} {d.estimate:.0f} ms vs SLO {slo:.0f} ms: inconclusive ({bounds}; {_when(d, 'batches')})"
+    return _result(name, GateKind.LOAD, d, slo, msg)
+
+
+def _error_gate(load: LoadSummary, ev: LoadEvidence | None, t: Thresholds, batching: Batching) -> GateResult | None:
+    limit = t.max_error_rate
     if limit is None:
         return None
-    if measured is None:
-        return GateResult(name=name, passed=False, threshold=limit, message=f"{label}: nothing measured")
-    ok = measured <= limit
-    rel = "<=" if ok else ">"
-    msg = f"{label} {measured:.0f}{unit} {rel} SLO {limit:.0f}{unit}" + ("" if ok else f" ({_pct(measured, limit)})")
-    return GateResult(name=name, passed=ok, measured=measured, threshold=limit, message=msg)
+    failed = list(ev.failed) if ev else [True] * load.errors + [False] * (load.requests - load.errors)
+    # Without per-request order, errors are spread evenly: a count, judged once at the end.
+    d = rate_at_most(failed if ev else _spread(failed), limit, t.confidence, batching)
+    kinds = ", ".join(f"{k} {n}" for k, n in load.errors_by_kind.items())
+    rel = {Verdict.PASSED: "<=", Verdict.FAILED: ">"}.get(d.verdict, "vs")
+    msg = (
+        f"error rate {d.estimate:.2%} {rel} SLO {limit:.2%} "
+        f"({t.confidence:.0%} bounds {d.lower:.2%}-{d.upper:.2%}{'; ' + kinds if kinds else ''})"
+    )
+    if d.verdict == Verdict.INCONCLUSIVE:
+        msg += f": inconclusive, {_when(d, 'batches')}"
+    return _result("errorRate", GateKind.LOAD, d, limit, msg)
 
 
-def _value(quantiles: Mapping[str, Quantile], key: str) -> float | None:
-    q = quantiles.get(key)
-    return q.value if q is not None else None
+def _spread(flags: list[bool]) -> list[bool]:
+    n, k = len(flags), sum(flags)
+    return [((i + 1) * k) // n > (i * k) // n for i in range(n)] if n else []
 
 
-def load_gates(load: LoadSummary, t: Thresholds) -> list[GateResult]:
+def _rps_gate(load: LoadSummary, ev: LoadEvidence | None, t: Thresholds) -> GateResult | None:
+    minimum = t.min_rps
+    if minimum is None:
+        return None
+    if ev and len(ev.window_counts) >= 2:
+        d = throughput_at_least(ev.window_counts, RPS_WINDOW_S, minimum, t.confidence)
+    else:  # no per-window counts: the point estimate, said as such
+        ok = load.requests_per_second >= minimum
+        rps = load.requests_per_second
+        d = Decision(Verdict.PASSED if ok else Verdict.FAILED, rps, rps, rps, 1, 1, "point estimate")
+    rel = {Verdict.PASSED: ">=", Verdict.FAILED: "<"}.get(d.verdict, "vs")
+    msg = f"{d.estimate:.2f} req/s {rel} SLO {minimum:g} req/s"
+    if d.verdict == Verdict.FAILED:
+        msg += f" ({_pct(d.estimate, minimum)})"
+    msg += f" ({t.confidence:.0%} bounds {d.lower:.2f}-{d.upper:.2f})"
+    return _result("minRequestsPerSecond", GateKind.LOAD, d, minimum, msg)
+
+
+def load_gates(load: LoadSummary, t: Thresholds, evidence: LoadEvidence | None = None) -> list[GateResult]:
+    """The load gates; with `evidence` (per-request samples) they are sequential and autocorrelation-honest."""
+    alpha_of(t.confidence)  # refuse a bad confidence before anything is judged
+    e2e = list(evidence.e2e_ms) if evidence else list(load.latencies_ms)
+    in_flight = evidence.in_flight if evidence else max(round(load.achieved_concurrency), 1)
+    batching = batching_for(in_flight, len(e2e))
+    err_batching = batching_for(in_flight, load.requests)
+    ttft = list(evidence.ttft_ms) if evidence else None
     gates = [
-        _at_most("p95LatencyMs", "p95", _value(load.e2e, "p95"), t.p95_ms),
-        _at_most("p99LatencyMs", "p99", _value(load.e2e, "p99"), t.p99_ms),
-        _at_most("ttftP95Ms", "TTFT p95", _value(load.ttft, "p95"), t.ttft_p95_ms),
+        _latency_gate("p95LatencyMs", "p95", e2e, 0.95, load.e2e.get("p95"), t.p95_ms, t, batching),
+        _latency_gate("p99LatencyMs", "p99", e2e, 0.99, load.e2e.get("p99"), t.p99_ms, t, batching),
+        _latency_gate("ttftP95Ms", "TTFT p95", ttft, 0.95, load.ttft.get("p95"), t.ttft_p95_ms, t, batching),
+        _rps_gate(load, evidence, t),
+        _error_gate(load, evidence, t, err_batching),
     ]
-    if t.min_rps is not None:
-        ok = load.requests_per_second >= t.min_rps
-        msg = f"{load.requests_per_second:.2f} req/s {'>=' if ok else '<'} SLO {t.min_rps:g} req/s"
-        if not ok:
-            msg += f" ({_pct(load.requests_per_second, t.min_rps)})"
-        gates.append(
-            GateResult(
-                name="minRequestsPerSecond",
-                passed=ok,
-                measured=load.requests_per_second,
-                threshold=t.min_rps,
-                message=msg,
-            )
-        )
-    if t.max_error_rate is not None:
-        ok = load.error_rate <= t.max_error_rate
-        kinds = ", ".join(f"{k} {n}" for k, n in load.errors_by_kind.items())
-        msg = f"error rate {load.error_rate:.2%} {'<=' if ok else '>'} SLO {t.max_error_rate:.2%}"
-        gates.append(
-            GateResult(
-                name="errorRate",
-                passed=ok,
-                measured=load.error_rate,
-                threshold=t.max_error_rate,
-                message=msg + (f" ({kinds})" if kinds else ""),
-            )
-        )
     return [g for g in gates if g is not None]
 
 
-def accuracy_gates(acc: AccuracyResult, t: Thresholds) -> list[GateResult]:
-    low, high = acc.interval
-    ci = f"95% CI {low:.3f}-{high:.3f}, n={acc.samples}"
+def accuracy_gates(
+    acc: AccuracyResult,
+    t: Thresholds,
+    outcomes: Sequence[bool] | None = None,
+    baseline_outcomes: Sequence[bool] | None = None,
+) -> list[GateResult]:
+    """The accuracy gates: paired when the baseline's per-item outcomes (same items, same order) are given.
+
+    `outcomes` are the candidate's per-item results in a random order (the sequential test's
+    order); without them the count is spread evenly and judged at the end only.
+    """
+    alpha_of(t.confidence)
+    items = (
+        list(outcomes)
+        if outcomes is not None
+        else _spread([True] * acc.correct + [False] * (acc.samples - acc.correct))
+    )
     gates = []
     if t.min_accuracy is not None:
-        ok = acc.accuracy >= t.min_accuracy
-        gates.append(
-            GateResult(
-                name="minAccuracy",
-                passed=ok,
-                measured=acc.accuracy,
-                threshold=t.min_accuracy,
-                message=f"accuracy {acc.accuracy:.3f} {'>=' if ok else '<'} minimum {t.min_accuracy:.3f} ({ci})",
-            )
-        )
-    if t.baseline_accuracy is not None:
-        drop = t.baseline_accuracy - acc.accuracy
-        limit = t.max_accuracy_drop if t.max_accuracy_drop is not None else 0.0
-        ok = drop <= limit + 1e-12
-        coarse = (
-            f"; one example is {1 / acc.samples:.3f}, finer than the gate"
-            if acc.samples and limit < 1 / acc.samples
-            else ""
-        )
-        gates.append(
-            GateResult(
-                name="accuracyDrop",
-                passed=ok,
-                measured=drop,
-                threshold=limit,
-                message=(
-                    f"accuracy {acc.accuracy:.3f} vs baseline {t.baseline_accuracy:.3f}: drop {drop:+.3f} "
-                    f"{'<=' if ok else '>'} allowed {limit:.3f} ({ci}{coarse})"
-                ),
-            )
-        )
+        d = at_least(items, t.min_accuracy, t.confidence)
+        rel = {Verdict.PASSED: ">=", Verdict.FAILED: "<"}.get(d.verdict, "vs")
+        msg = f"accuracy {d.estimate:.3f} {rel} minimum {t.min_accuracy:.3f} ({_acc_bounds(d, t)})"
+        gates.append(_result("minAccuracy", GateKind.ACCURACY, d, t.min_accuracy, msg))
+    if t.baseline_accuracy is not None or baseline_outcomes is not None:
+        gates.append(_drop_gate(items, t, baseline_outcomes))
     return gates
 
 
+def _acc_bounds(d: Decision, t: Thresholds) -> str:
+    text = f"{t.confidence:.0%} bounds {d.lower:.3f}-{d.upper:.3f}, n={d.n}"
+    return text if d.verdict != Verdict.INCONCLUSIVE else f"{text}; inconclusive: use more samples or a wider margin"
+
+
+def _drop_gate(items: list[bool], t: Thresholds, baseline_outcomes: Sequence[bool] | None) -> GateResult:
+    limit = t.max_accuracy_drop if t.max_accuracy_drop is not None else 0.0
+    if baseline_outcomes is not None:
+        d: Decision = paired_drop(list(baseline_outcomes), items, limit, t.confidence)
+        assert isinstance(d, PairedDecision)
+        how = f"paired on {d.n} items: {d.losses} lost, {d.gains} gained"
+    else:
+        assert t.baseline_accuracy is not None
+        d = drop_from_number(items, t.baseline_accuracy, limit, t.confidence)
+        how = f"vs baseline {t.baseline_accuracy:.3f}, one-sample: the baseline has no per-item outcomes"
+    rel = {Verdict.PASSED: "<=", Verdict.FAILED: ">"}.get(d.verdict, "vs")
+    msg = f"accuracy drop {d.estimate:+.3f} {rel} allowed {limit:.3f} ({how}; {_acc_bounds(d, t)})"
+    return _result("accuracyDrop", GateKind.ACCURACY, d, limit, msg)
+
+
+def gate_verdict(gate: GateResult) -> Verdict:
+    """A gate's verdict; results written before verdicts existed carry only `passed`."""
+    return gate.verdict or (Verdict.PASSED if gate.passed else Verdict.FAILED)
+
+
+def overall_verdict(gates: Sequence[GateResult]) -> Verdict:
+    """Failed if any gate failed; else Inconclusive if any is undecided; else Passed."""
+    verdicts = {gate_verdict(g) for g in gates}
+    if Verdict.FAILED in verdicts:
+        return Verdict.FAILED
+    return Verdict.INCONCLUSIVE if Verdict.INCONCLUSIVE in verdicts else Verdict.PASSED
+
+
 def verdict_message(gates: list[GateResult]) -> str:
-    failed = [g for g in gates if not g.passed]
-    if not failed:
+    verdict = overall_verdict(gates)
+    if verdict == Verdict.PASSED:
         return f"passed {len(gates)} gate(s)" if gates else "passed (no gates set)"
-    return "failed: " + "; ".join(g.message for g in failed)
+    word = "failed" if verdict == Verdict.FAILED else "inconclusive"
+    return f"{word}: " + "; ".join(g.message for g in gates if gate_verdict(g) == verdict)

@@ -5,7 +5,7 @@ requests take longer than the SLO". The share of requests above the SLO is bound
 means (`batchmeans`), which stay honest when requests in one continuous batch slow down
 together, and the bound holds at every look, so the load test can stop as soon as it is
 certain. No verdict is given before `min_batches` batches: warm-up effects and the steady
-state must both be seen.
+state must both be seen. The verdict is the last look's (see `_at_last_look`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from quantop.api.status import Verdict
 
 from .batchmeans import rate_bounds, running_bounds
 from .stats import percentile
-from .verdicts import Decision, alpha_of, first_proven
+from .verdicts import Decision, alpha_of
 
 Array = npt.NDArray[np.float64]
 MIN_BATCHES = 5
@@ -48,6 +48,22 @@ def _crossing(ok: npt.NDArray[np.bool_], start: int) -> int | None:
     return int(hits[0]) + start if hits.size else None
 
 
+def _at_last_look(good: npt.NDArray[np.bool_], bad: npt.NDArray[np.bool_], start: int) -> tuple[Verdict, int | None]:
+    """The verdict at the last look, and the first look from which that side was proven.
+
+    Load samples come in time order and may drift (warm-up, a cache filling), so the verdict
+    is the latest look's, never an earlier one the later data contradicts. A run that stops
+    at its first decided look (sequential stopping) makes that look the last one.
+    """
+    if good.size < start:
+        return Verdict.INCONCLUSIVE, None
+    if bad[-1]:
+        return Verdict.FAILED, _crossing(bad, start)
+    if good[-1]:
+        return Verdict.PASSED, _crossing(good, start)
+    return Verdict.INCONCLUSIVE, None
+
+
 def rate_at_most(
     hits: Sequence[bool] | npt.NDArray[np.bool_], limit: float, confidence: float, batching: Batching
 ) -> Decision:
@@ -60,9 +76,7 @@ def rate_at_most(
     if x.size < batching.size:
         return Decision(Verdict.INCONCLUSIVE, float(x.mean()) if x.size else 0.0, 0.0, 1.0, 0, note="no full batch")
     mean, lower, upper = rate_bounds(x, batching.size, limit, alpha_of(confidence), batching.planned)
-    good = _crossing(upper <= limit, batching.min_batches)
-    bad = _crossing(lower > limit, batching.min_batches)
-    verdict, at = first_proven(good_at=good, bad_at=bad)
+    verdict, at = _at_last_look(upper <= limit, lower > limit, batching.min_batches)
     return Decision(verdict, float(mean[-1]), float(max(lower[-1], 0.0)), float(min(upper[-1], 1.0)), mean.size, at)
 
 
@@ -111,7 +125,5 @@ def throughput_at_least(counts: Sequence[int], window_s: float, minimum: float, 
     if rates.size < 2:
         return Decision(Verdict.INCONCLUSIVE, float(rates.mean()) if rates.size else 0.0, 0.0, float("inf"), 0)
     mean, lower, upper = running_bounds(rates, alpha_of(confidence), rates.size, 1e-9)
-    good = _crossing(lower >= minimum, MIN_BATCHES)
-    bad = _crossing(upper < minimum, MIN_BATCHES)
-    verdict, at = first_proven(good_at=good, bad_at=bad)
+    verdict, at = _at_last_look(lower >= minimum, upper < minimum, MIN_BATCHES)
     return Decision(verdict, float(mean[-1]), float(max(lower[-1], 0.0)), float(upper[-1]), rates.size, at)
