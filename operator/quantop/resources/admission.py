@@ -1,7 +1,7 @@
 """Whether the operator will serve a QuantizedModel, decided in one place for the operator and `quantop render`.
 
 spec parse -> GPU profile and context -> GPU catalog entry -> rules that need the operator's config
-(a promotion guard needs Prometheus) -> model architecture -> planner verdict -> the refusal (reason + message, exactly what the status's Compatible condition says) or the admission.
+(a promotion guard needs Prometheus) and the Job's deadline -> model architecture -> planner verdict -> the refusal (reason + message, exactly what the status's Compatible condition says) or the admission.
 
 Only the model lookup may touch the network (config.json of a model quantop does not know), and the
 operator must not block its event loop on it, so the caller passes the lookup: `admit` takes a plain
@@ -14,7 +14,16 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from quantop.api import OperatorConfig, PlanSummary, Reason, SpecError, parse_spec
+from quantop.api import (
+    OperatorConfig,
+    PlanSummary,
+    QuantizedModelSpec,
+    Reason,
+    SpecError,
+    format_duration,
+    parse_duration,
+    parse_spec,
+)
 from quantop.api.guard import promotion_refusal
 from quantop.api.spec import ModelSource
 from quantop.planning import Level, MethodAssessment, ModelInfo, PlanningError, plan_spec, resolve_gpu
@@ -82,10 +91,25 @@ def _prepare(body: Mapping[str, Any], config: OperatorConfig) -> _Prepared | Ref
         return Refusal(Reason.INVALID_SPEC, str(exc))
     except PlanningError as exc:
         return Refusal(exc.reason, exc.message)
-    refusal = promotion_refusal(spec, config)  # needs the operator's config, so no CEL rule can say it
+    refusal = promotion_refusal(spec, config) or _deadline_refusal(spec)
     if refusal is not None:
         return Refusal(Reason.INVALID_SPEC, refusal)
     return _Prepared(ctx, gpu.price_per_hour)
+
+
+def _deadline_refusal(spec: QuantizedModelSpec) -> str | None:
+    """A Job whose load test alone outlasts its deadline is killed every time: refuse it up front.
+
+    Only warm-up + duration is certain; the accuracy phase's time is an estimate and is not judged here.
+    """
+    v = spec.validation
+    load = parse_duration(v.load.warmup) + parse_duration(v.load.duration)
+    if load < parse_duration(v.timeout):
+        return None
+    return (
+        f"validation.load.warmup + duration ({format_duration(load)}) is not shorter than validation.timeout "
+        f"({v.timeout}): the Job would be killed before it finished; raise validation.timeout or shorten the load"
+    )
 
 
 def judge(ctx: ModelContext, model: ModelInfo, price_per_hour: float | None = None) -> Verdict:

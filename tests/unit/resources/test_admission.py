@@ -65,6 +65,15 @@ CASES = [
         "config.prometheus.url",
         id="guard-without-prometheus",
     ),
+    pytest.param(
+        qm(**{"validation.load": {"duration": "55m", "warmup": "5m"}}),
+        Reason.INVALID_SPEC,
+        "is not shorter than validation.timeout (1h)",
+        id="load-outlasts-the-job-deadline",
+    ),
+    pytest.param(
+        qm(**{"validation.load": {"duration": "50m", "warmup": "5m"}}), None, None, id="load-just-inside-the-deadline"
+    ),
     pytest.param({"metadata": {"name": "bare"}, "spec": None}, Reason.INVALID_SPEC, "spec", id="no-spec-at-all"),
 ]
 

@@ -96,6 +96,9 @@ def _example(name: str) -> dict[str, Any]:
         pytest.param(qm(**{"serving.maxTotalTokens": 512}), id="invalid-spec"),
         pytest.param(qm(**{"validation.baseline": {"modelRef": "phi35"}}), id="baseline-is-itself"),
         pytest.param(qm(**{"promotion.guard": {"duration": "30m"}}), id="guard-without-prometheus"),
+        pytest.param(
+            qm(**{"validation.load": {"duration": "2m"}, "validation.timeout": "2m"}), id="load-past-deadline"
+        ),
     ],
 )
 def test_render_refuses_what_the_operator_refuses_with_the_same_message(
