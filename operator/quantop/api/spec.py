@@ -462,20 +462,25 @@ class PromotionStrategy(StrEnum):
 class Guard(_Model):
     """Watch the promoted revision's production signals and roll back on a breach (docs/guard.md)."""
 
+    # CEL's duration() errors on a malformed string: the schema's pattern refuses those, so skip them here.
     model_config = _with_cel(
         {
-            "rule": f"!has(self.duration) || duration(self.duration) >= duration('{LONG_WINDOW}')",
+            "rule": f"!has(self.duration) || !self.duration.matches('{DURATION_PATTERN}') "
+            f"|| duration(self.duration) >= duration('{LONG_WINDOW}')",
             "message": f"promotion.guard.duration must be at least the guard's longest window, {LONG_WINDOW}",
         },
         {
-            "rule": f"!has(self.duration) || duration(self.duration) <= duration('{int(MAX_GUARD_SECONDS)}s')",
-            "message": "promotion.guard.duration must be at most 7 days",
+            "rule": f"!has(self.duration) || !self.duration.matches('{DURATION_PATTERN}') "
+            f"|| duration(self.duration) <= duration('{int(MAX_GUARD_SECONDS)}s')",
+            "message": "promotion.guard.duration must be at most 168h (7 days)",
         },
     )
 
     duration: str = Field(
         default="30m",
-        pattern=DURATION_PATTERN,
+        # The pattern for the API server only: pydantic's own message for it would not say what to write.
+        json_schema_extra={"pattern": DURATION_PATTERN},
+        max_length=32,  # bounds the CEL rules' estimated cost
         description=(
             f"How long after a promotion the guard judges the new revision; at least {LONG_WINDOW}, "
             "the burn rate's long window."
