@@ -22,6 +22,7 @@ COMMAND_MODULES: list[tuple[tuple[str, ...], str]] = [
     (("run",), "quantop.controller.commands"),
     (("validate", "report"), "quantop.validation.commands"),
     (("emulate-tgi",), "quantop.sandbox.tgi_emulator.commands"),
+    (("emulate",), "quantop.sandbox.emulate"),
     (("sandbox",), "quantop.sandbox.commands"),
 ]
 
