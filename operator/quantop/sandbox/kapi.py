@@ -1,18 +1,21 @@
 """An emulated Kubernetes API server: kmock, extended with what kopf and kubectl rely on.
 
 kmock stores objects as plain JSON. A real API server also assigns uid, resourceVersion,
-generation and creationTimestamp, answers 404 with a Status for missing objects, and names
-the kind of a list; kopf and kubectl break without those (see shared/notes/kmock.md), so
-this subclass adds them. It serves only 127.0.0.1.
+generation and creationTimestamp; refuses invalid names, labels and (for the CRD) objects that
+break its schema or CEL rules (admission.py); honours fieldSelector, labelSelector and
+resourceVersion on lists and watches; renders Tables for kubectl (tables.py); serves OpenAPI v3
+(openapi.py) and events.k8s.io Events (events.py). kopf and kubectl break, or tests see less
+than a cluster would show, without those (see shared/notes/kmock.md). It serves only 127.0.0.1.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import datetime as dt
 import itertools
 import json
 import uuid
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp.web
@@ -21,12 +24,26 @@ from kmock._internal import enums
 from kmock._internal.k8s import KubernetesError
 
 from quantop.api import GROUP, KIND, PLURAL, VERSION
-from quantop.api.crd import PRINTER_COLUMNS
-from quantop.api.timestamps import now_rfc3339, parse_rfc3339
+from quantop.api.timestamps import now_rfc3339
+
+from . import admission, events, openapi, tables
+from .selectors import SelectorError, query_matcher
+
+View = Callable[[Mapping[str, Any]], dict[str, Any]]
+_CORE_EVENTS = kmock.resource("", "v1", "events")
+
+
+def _same(obj: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(obj)
+
+
+def status_response(code: int, reason: str, message: str, **extra: Any) -> aiohttp.web.Response:
+    body = {"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure", "code": code}
+    return aiohttp.web.json_response({**body, "reason": reason, "message": message, **extra}, status=code)
 
 
 class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
-    """kmock with server-assigned metadata and generation tracking."""
+    """kmock with server-assigned metadata, admission, selectors, Tables and OpenAPI."""
 
     #: Requests remembered: all of them for tests that assert on them, a few for the long-running sandbox.
     request_history: int | None = None
@@ -34,96 +51,232 @@ class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         self._rv = itertools.count(1)
+        self._last_rv = 0
+
+    def _next_rv(self) -> str:
+        self._last_rv = next(self._rv)
+        return str(self._last_rv)
 
     async def _handle(self, request: Any) -> Any:
         # kmock keeps every request for test assertions and matches each new one by scanning that
         # history, so a long-running sandbox slows down quadratically; it keeps only the recent past.
         if self.request_history is not None and len(self._requests) > self.request_history:
             del self._requests[: -self.request_history]
-        if request.resource is not None and isinstance(request.data, dict):
-            if request.action == enums.action.CREATE:
-                self._on_create(request)
-            elif request.action == enums.action.UPDATE and request.name is not None:
-                self._on_update(request)
-        if request.resource is not None and request.action == enums.action.WATCH:
-            return await self._watch_as_json(request)
         try:
+            answered = await self._answer(request)
+            if answered is not None:
+                return answered
             return await super()._handle(request)
+        except SelectorError as exc:
+            return status_response(400, "BadRequest", str(exc))
         except KubernetesError as exc:
-            # kmock lets these escape as HTTP 500; a real API server answers with a Status whose reason
-            # is a StatusReason (NotFound, AlreadyExists), which kubectl prints.
-            response = await self._render_error(exc)
-            reason = {404: "NotFound", 409: "AlreadyExists"}.get(exc.status)
-            if reason is not None:
-                return aiohttp.web.json_response(
-                    {
-                        "apiVersion": "v1",
-                        "kind": "Status",
-                        "metadata": {},
-                        "status": "Failure",
-                        "code": exc.status,
-                        "reason": reason,
-                        "message": _status_message(request, exc.status),
-                    },
-                    status=exc.status,
-                )
-            return response
+            return await self._kubernetes_error(request, exc)
 
-    async def _serve_list(self, request: Any) -> Any:
-        """Lists name their kind (kubectl needs it) and QuantizedModels render as a Table with printer columns."""
-        payload = await super()._serve_list(request)
+    async def _answer(self, request: Any) -> aiohttp.web.StreamResponse | None:
+        """What this subclass answers itself; None leaves the request to kmock."""
+        path = str(request.url.path)
+        if path.startswith(openapi.ROOT):
+            doc = openapi.document(path)
+            if doc is None:
+                return status_response(404, "NotFound", f"the server could not find the requested resource ({path})")
+            return aiohttp.web.json_response(doc)
         res = request.resource
-        info = self.resources.get(res) if hasattr(self.resources, "get") else None
-        kind = getattr(info, "kind", None) or ""
-        group_version = f"{res.group}/{res.version}" if res.group else res.version
-        payload = {"apiVersion": group_version, "kind": f"{kind}List", **dict(payload)}  # type: ignore[arg-type]
-        selector = request.url.query.get("fieldSelector") if hasattr(request, "url") else None
-        if selector and isinstance(payload.get("items"), list):
-            # kubectl describe lists Events with fieldSelector=involvedObject.name=...; kmock ignores it.
-            payload["items"] = [i for i in payload["items"] if field_selector_matches(i, selector)]
-        if res.plural == PLURAL and "as=Table" in request.headers.get("Accept", ""):
-            return printer_table(payload["items"])
-        return payload
+        if res is None or request.action is None or not res.plural:  # discovery: /apis/<group>/<version>
+            return None
+        source: Any = res
+        view: View = _same
+        if events.is_events_v1(res.group, res.plural):
+            source, view = _CORE_EVENTS, events.as_events_v1
+        if request.action == enums.action.WATCH:
+            return await self._watch(request, source, view)
+        if request.action == enums.action.LIST:
+            return await self._list(request, source, view)
+        if request.action == enums.action.FETCH and (source is not res or self._wants_table(request)):
+            return await self._fetch(request, source, view)
+        if request.action in (enums.action.CREATE, enums.action.UPDATE) and isinstance(request.data, dict):
+            return await self._admit(request)
+        return None
 
-    async def _watch_as_json(self, request: Any) -> Any:
-        """Watch streams are JSON lines; kmock sends them as application/octet-stream, which kubectl refuses."""
+    # --- reads ------------------------------------------------------------------------------
+
+    def _wants_table(self, request: Any) -> bool:
+        return tables.wants_table(request.headers.get("Accept", ""))
+
+    def _known(self, res: Any) -> bool:
+        return any(r == res for r in self._get_resources())
+
+    def _stored(self, res: Any, namespace: str | None, name: str | None = None) -> list[dict[str, Any]]:
+        out = []
+        for (r, ns, n), obj in self.objects.items():
+            wanted = r == res and (namespace is None or ns == namespace) and (name is None or n == name)
+            if wanted and not obj.deleted:
+                out.append(obj.raw)
+        return out
+
+    async def _list(self, request: Any, source: Any, view: View) -> aiohttp.web.StreamResponse:
+        res = request.resource
+        if not self._known(res):
+            return status_response(404, "NotFound", f"the server could not find the requested resource ({res.plural})")
+        matches = query_matcher(request.params)
+        async with self._lock:
+            items = [view(o) for o in self._stored(source, request.namespace)]
+            version = str(self._last_rv)
+        items = [i for i in items if matches(i)]
+        if self._wants_table(request):
+            return aiohttp.web.json_response(tables.table(res.plural, items, resource_version=version))
+        kind = self._kind(res) if res in self.resources else ""
+        group_version = f"{res.group}/{res.version}" if res.group else res.version
+        payload = {"apiVersion": group_version, "kind": f"{kind}List", "metadata": {"resourceVersion": version}}
+        return aiohttp.web.json_response({**payload, "items": items})
+
+    async def _fetch(self, request: Any, source: Any, view: View) -> aiohttp.web.StreamResponse:
+        async with self._lock:
+            found = self._stored(source, request.namespace, request.name)
+        if not found or request.name is None:
+            raise KubernetesError(status=404)
+        obj = view(found[0])
+        if self._wants_table(request):
+            return aiohttp.web.json_response(tables.table(request.resource.plural, [obj]))
+        return aiohttp.web.json_response(obj)
+
+    async def _watch(self, request: Any, source: Any, view: View) -> aiohttp.web.StreamResponse:
+        """JSON lines (kmock sends octet-stream, which kubectl refuses), filtered by selectors and
+        resourceVersion: a watch from a list's version gets only what changed since, not a replay."""
+        matches = query_matcher(request.params)
+        since = _int(request.params.get("resourceVersion"))
+        timeout = _int(request.params.get("timeoutSeconds")) or None
+        as_table = self._wants_table(request)
         response = aiohttp.web.StreamResponse(headers={"Content-Type": "application/json"})
         await response.prepare(request._raw_request)
-        with contextlib.suppress(ConnectionError):
-            async for event in self._serve_watch(request):
-                if isinstance(event, dict):
-                    await response.write(json.dumps(event).encode() + b"\n")
+        headers_sent = False
+
+        async def send(kind: str, raw: dict[str, Any]) -> None:
+            nonlocal headers_sent
+            obj = view(raw)
+            if not matches(obj):
+                return
+            if as_table:
+                obj = tables.table(request.resource.plural, [obj], headers=not headers_sent)
+                headers_sent = True
+            await response.write(json.dumps({"type": kind, "object": obj}).encode() + b"\n")
+
+        bus = self._buses[source]
+        mark = await bus.mark()  # before the snapshot: nothing written in between is lost
+        try:
+            async with self._lock:
+                initial = [
+                    o for o in self._stored(source, request.namespace, request.name) if not since or _rv(o) > since
+                ]
+            with contextlib.suppress(ConnectionError, TimeoutError):
+                for obj in initial:
+                    await send("ADDED", obj)
+                async with asyncio.timeout(timeout):
+                    async for event in bus.stream(since=mark):
+                        meta = (event.get("object") or {}).get("metadata") or {}
+                        if request.namespace not in (None, meta.get("namespace")):
+                            continue
+                        if request.name not in (None, meta.get("name")):
+                            continue
+                        await send(event["type"], event["object"])
+        finally:
+            await bus.unmark(mark)
         return response
+
+    # --- writes -----------------------------------------------------------------------------
+
+    async def _admit(self, request: Any) -> aiohttp.web.StreamResponse | None:
+        """Refuse what kube-apiserver refuses; otherwise rewrite the request so kmock stores the admitted object."""
+        res, data = request.resource, request.data
+        custom = (res.group, res.version, res.plural) == (GROUP, VERSION, PLURAL)
+        async with self._lock:
+            current = self._current(request)
+        if request.action == enums.action.UPDATE and current is None:
+            raise KubernetesError(status=404)
+        proposed = self._proposed(request, current)
+        verdict = admission.admit(res.plural, proposed, custom=custom)
+        name = str(proposed.get("metadata", {}).get("name") or "")
+        if verdict.invalid:
+            kind = self._kind(res)
+            return aiohttp.web.json_response(
+                admission.invalid_status(kind, res.group, name, verdict.invalid), status=422
+            )
+        if verdict.unknown and request.params.get("fieldValidation") == "Strict":
+            return aiohttp.web.json_response(
+                admission.strict_decoding_status(KIND, VERSION, verdict.unknown), status=400
+            )
+        if request.params.get("dryRun"):
+            return aiohttp.web.json_response(verdict.obj, status=201 if current is None else 200)
+        self._stamp(verdict.obj, current, is_status=request.subresource == "status")
+        data.clear()
+        data.update(verdict.obj if current is None else _merge_patch(current, verdict.obj))
+        response = await super()._handle(request)
+        if verdict.warnings and request.params.get("fieldValidation") != "Ignore":
+            response.headers["Warning"] = ", ".join(f'299 - "{w}"' for w in verdict.warnings)
+        return response  # type: ignore[no-any-return]
+
+    def _current(self, request: Any) -> dict[str, Any] | None:
+        meta = request.data.get("metadata") or {}
+        name = request.name or meta.get("name")
+        namespace = request.namespace or meta.get("namespace")
+        if request.action == enums.action.CREATE and not name:
+            return None
+        found = self._stored(request.resource, namespace, name) if name else []
+        if request.action == enums.action.CREATE and found:
+            raise KubernetesError(status=409)
+        return found[0] if found and request.action == enums.action.UPDATE else None
+
+    def _proposed(self, request: Any, current: dict[str, Any] | None) -> dict[str, Any]:
+        """The whole object as it would be stored: a create's body, a PUT's body, or current + merge patch."""
+        data = json.loads(json.dumps(request.data))
+        meta = data.setdefault("metadata", {})
+        if current is None:
+            if not meta.get("name") and meta.get("generateName"):
+                meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
+            if request.namespace and not meta.get("namespace"):
+                meta["namespace"] = request.namespace
+            return dict(data)
+        if str(request.method).upper() == "PUT":
+            return {**data, "metadata": {**current.get("metadata", {}), **meta}}
+        return dict(_merged(current, data))
+
+    def _stamp(self, obj: dict[str, Any], current: dict[str, Any] | None, *, is_status: bool) -> None:
+        """Server-assigned metadata: uid, creationTimestamp, generation (bumped by spec changes), resourceVersion."""
+        meta = obj.setdefault("metadata", {})
+        if current is None:
+            meta.setdefault("uid", str(uuid.uuid4()))
+            meta.setdefault("creationTimestamp", now_rfc3339())
+            meta["generation"] = 1
+        else:
+            old = current.get("metadata", {})
+            for key in ("uid", "creationTimestamp"):
+                if key in old:
+                    meta[key] = old[key]
+            generation = int(old.get("generation", 1))
+            meta["generation"] = generation + (not is_status and obj.get("spec") != current.get("spec"))
+        meta["resourceVersion"] = self._next_rv()
+
+    def _kind(self, res: Any) -> str:
+        info = self.resources[res] if res in self.resources else None  # noqa: SIM401 - no .get on ResourcesArray
+        return getattr(info, "kind", None) or str(res.plural)
+
+    async def _kubernetes_error(self, request: Any, exc: KubernetesError) -> aiohttp.web.StreamResponse:
+        """kmock lets these escape as HTTP 500; a real API server answers with a Status whose reason is a
+        StatusReason (NotFound, AlreadyExists), which kubectl prints."""
+        reason = {404: "NotFound", 409: "AlreadyExists"}.get(exc.status)
+        if reason is None:
+            return await self._render_error(exc)  # type: ignore[no-any-return]
+        return status_response(exc.status, reason, _status_message(request, exc.status))
 
     async def _serve_version(self, request: Any) -> Any:
         """Discovery without short names on subresources (kubectl warns about `qm` matching twice)."""
         payload = await super()._serve_version(request)
-        for entry in payload.get("resources", []) if isinstance(payload, dict) else []:
-            if "/" in entry.get("name", ""):
-                entry.pop("shortNames", None)
+        if isinstance(payload, dict):
+            if payload.get("groupVersion") == "/v1":
+                payload["groupVersion"] = "v1"  # kmock writes "/v1" for the core group
+            for entry in payload.get("resources", []):
+                if "/" in entry.get("name", ""):
+                    entry.pop("shortNames", None)
         return payload
-
-    def _on_create(self, request: Any) -> None:
-        meta = request.data.setdefault("metadata", {})
-        if not meta.get("name") and meta.get("generateName"):
-            meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
-        if request.namespace and not meta.get("namespace"):
-            meta["namespace"] = request.namespace
-        meta.setdefault("uid", str(uuid.uuid4()))
-        meta.setdefault("creationTimestamp", now_rfc3339())
-        meta["generation"] = 1
-        meta["resourceVersion"] = str(next(self._rv))
-
-    def _on_update(self, request: Any) -> None:
-        key = (request.resource, request.namespace, request.name)
-        current = self.objects[key] if key in self.objects else None  # noqa: SIM401 - ObjectsArray has no .get
-        meta = request.data.setdefault("metadata", {}) if isinstance(request.data.get("metadata", {}), dict) else {}
-        meta["resourceVersion"] = str(next(self._rv))
-        is_status = str(request.url.path).endswith("/status")
-        if current is not None and not current.deleted and "spec" in request.data and not is_status:
-            old_spec = current.get("spec")
-            if old_spec != _merged(old_spec, request.data["spec"]):
-                meta["generation"] = int(current.get("metadata", {}).get("generation", 1)) + 1
 
 
 def _status_message(request: Any, code: int) -> str:
@@ -134,82 +287,16 @@ def _status_message(request: Any, code: int) -> str:
     return f'{request.resource.plural} "{request.name or ""}" not found'
 
 
-def field_selector_matches(obj: Any, selector: str) -> bool:
-    """`a.b=c,d!=e` as the API server reads a fieldSelector (only =, == and !=)."""
-    for term in filter(None, selector.split(",")):
-        negate = "!=" in term
-        path, _, value = term.replace("!=", "=").replace("==", "=").partition("=")
-        actual = _jsonpath(obj, path)
-        if (str(actual) if actual is not None else "") == value and negate:
-            return False
-        if (str(actual) if actual is not None else "") != value and not negate:
-            return False
-    return True
+def _int(value: str | None) -> int:
+    return int(value) if value and value.isdigit() else 0
 
 
-def _jsonpath(obj: Any, path: str) -> Any:
-    for part in path.strip(".").split("."):
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(part)
-    return obj
-
-
-def _age(timestamp: str | None) -> str:
-    if not timestamp:
-        return "<unknown>"
-    created = parse_rfc3339(timestamp)
-    assert created is not None
-    seconds = int((dt.datetime.now(dt.UTC) - created).total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{max(seconds, 0)}s"
-
-
-def printer_table(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """A meta.k8s.io Table built from the CRD's printer columns, as a real API server renders it."""
-    columns = [{"name": "Name", "type": "string", "format": "name", "priority": 0, "description": "Name"}]
-    columns += [
-        {
-            "name": c["name"],
-            "type": c["type"],
-            "format": "",
-            "priority": c.get("priority", 0),
-            "description": c.get("description", ""),
-        }
-        for c in PRINTER_COLUMNS
-    ]
-    rows = []
-    for item in items:
-        cells: list[Any] = [item["metadata"]["name"]]
-        for c in PRINTER_COLUMNS:
-            value = _jsonpath(item, c["jsonPath"])
-            if c["type"] == "date":
-                value = _age(value)
-            elif c["type"] == "number" and isinstance(value, float):
-                value = round(value, 4)
-            cells.append(value)
-        rows.append(
-            {
-                "cells": cells,
-                "object": {
-                    "kind": "PartialObjectMetadata",
-                    "apiVersion": "meta.k8s.io/v1",
-                    "metadata": item["metadata"],
-                },
-            }
-        )
-    return {
-        "kind": "Table",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": {"resourceVersion": "1"},
-        "columnDefinitions": columns,
-        "rows": rows,
-    }
+def _rv(obj: Mapping[str, Any]) -> int:
+    return _int(str((obj.get("metadata") or {}).get("resourceVersion", "")))
 
 
 def _merged(base: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: objects merge, null deletes, anything else replaces."""
     if not isinstance(patch, dict) or not isinstance(base, dict):
         return patch
     out = dict(base)
@@ -219,6 +306,20 @@ def _merged(base: Any, patch: Any) -> Any:
         else:
             out[k] = _merged(base.get(k), v)
     return out
+
+
+def _merge_patch(current: Mapping[str, Any], target: Mapping[str, Any]) -> dict[str, Any]:
+    """The merge patch that turns current into target (kmock stores updates as merge patches)."""
+    patch: dict[str, Any] = {key: None for key in current if key not in target}
+    for key, value in target.items():
+        old = current.get(key)
+        if isinstance(value, dict) and isinstance(old, dict):
+            sub = _merge_patch(old, value)
+            if sub:
+                patch[key] = sub
+        elif key not in current or old != value:
+            patch[key] = value
+    return patch
 
 
 def register_resources(api: ApiServerEmulator) -> None:
