@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
+
+from quantop.api.command_errors import fail
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,8 +40,7 @@ def run(args: argparse.Namespace) -> int:
         overrides = dict(item.split("=", 1) for item in args.set)
         profile = profile_named(args.profile).override(overrides)
     except ValueError as exc:
-        print(f"quantop emulate-tgi: {exc}", file=sys.stderr)
-        return 2
+        return fail(args.command, str(exc))  # `emulate` runs this too: name the command the user typed
     emulator = Emulator(
         profile,
         model_id=args.model_id,
