@@ -6,6 +6,7 @@ import hashlib
 import json
 
 from quantop.api import QuantizedModelSpec
+from quantop.api.spec import Engine
 
 MANAGED_BY = "quantop"
 LABEL_NAME = "app.kubernetes.io/name"
@@ -17,6 +18,8 @@ LABEL_QUANTIZATION = "quantop.dev/quantization"
 LABEL_REVISION = "quantop.dev/revision"
 LABEL_ROLE = "quantop.dev/role"
 LABEL_GPU = "quantop.dev/gpu"
+#: The serving engine, on revisions of engines other than TGI (tgi is the default and carries none).
+LABEL_ENGINE = "quantop.dev/engine"
 #: The GPU model behind a node-pool profile (`a10` for a profile named `a10-spot`), on pods.
 ANNOTATION_GPU_MODEL = "quantop.dev/gpu-model"
 
@@ -124,13 +127,17 @@ def common_labels(name: str) -> dict[str, str]:
 
 
 def revision_labels(name: str, spec: QuantizedModelSpec, revision: str) -> dict[str, str]:
-    return {
+    labels = {
         **common_labels(name),
         LABEL_COMPONENT: "server",
         LABEL_QUANTIZATION: spec.quantization.method.value,
         LABEL_REVISION: revision,
         LABEL_GPU: spec.gpu.type,
     }
+    if spec.engine != Engine.TGI:
+        # Not on TGI revisions: a new label in their pod template would restart every TGI pod on upgrade.
+        labels |= {LABEL_NAME: spec.engine.value, LABEL_ENGINE: spec.engine.value}
+    return labels
 
 
 def revision_selector(name: str, revision: str) -> dict[str, str]:

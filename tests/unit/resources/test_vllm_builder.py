@@ -145,3 +145,10 @@ def test_tgi_revisions_keep_their_hashes(overrides: dict[str, Any], before: str)
 )
 def test_engine_and_vllm_arguments_enter_the_revision(a: dict[str, Any], b: dict[str, Any], same: bool) -> None:
     assert (revision_of(parse_spec(phi35_spec(**a))) == revision_of(parse_spec(phi35_spec(**b)))) is same
+
+
+def test_vllm_pods_name_their_engine_and_tgi_pods_keep_their_labels() -> None:
+    vllm = build_deployment(ctx_for(**VLLM))["spec"]["template"]["metadata"]["labels"]
+    assert vllm["app.kubernetes.io/name"] == "vllm" and vllm["quantop.dev/engine"] == "vllm"
+    tgi = build_deployment(ctx_for())["spec"]["template"]["metadata"]["labels"]
+    assert tgi["app.kubernetes.io/name"] == "tgi" and "quantop.dev/engine" not in tgi
