@@ -25,6 +25,7 @@ from quantop.monitoring.guard import (
     Observation,
     Pass,
     Signal,
+    guard_outcome,
     judge,
     policy_for,
 )
@@ -318,3 +319,48 @@ def test_a_clearly_bad_revision_is_rolled_back_in_time(per_second: float, burn: 
     detected = simulate(per_second, share=0.01 * burn, budget=0.01, guards=guards, seed=11)
     in_time = sum(d is not None and d <= within_minutes for d in detected)
     assert in_time / guards >= 0.95, f"only {in_time} of {guards} guards caught a {burn}x burn in {within_minutes} min"
+
+
+# --- what a verdict does -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("verdict", "status", "reason", "action", "state", "event", "rollback"),
+    [
+        pytest.param(Continue(600), "Unknown", "Guarding", "None", "Guarding", None, None, id="continue"),
+        pytest.param(
+            NoData("Prometheus unreachable (x)", True),
+            "Unknown",
+            "PrometheusUnreachable",
+            "None",
+            "Unreachable",
+            None,
+            None,
+            id="unreachable",
+        ),
+        pytest.param(
+            NoData("no requests", False), "Unknown", "GuardNoData", "None", "NoData", None, None, id="no-data"
+        ),
+        pytest.param(Pass("guard passed"), "True", "GuardPassed", "ReleasePrevious", None, "Normal", None, id="pass"),
+        pytest.param(
+            Breach(Signal.ERROR_RATIO, 0.2, 0.01, "error ratio 20.0% > allowed 1.0%"),
+            "False",
+            "GuardBreached",
+            "RollBack",
+            None,
+            "Warning",
+            "GuardErrorRatio",
+            id="breach",
+        ),
+    ],
+)
+def test_guard_outcome(
+    verdict: Any, status: str, reason: str, action: str, state: str | None, event: str | None, rollback: str | None
+) -> None:
+    out = guard_outcome(verdict, "7a2b44")
+    assert (out.condition_type, out.condition_status, out.reason) == ("GuardPassed", status, reason)
+    assert (out.action, out.state, out.rollback_reason) == (action, state, rollback)
+    assert "7a2b44" in out.message and "\n" not in out.message
+    assert (out.event[0] if out.event else None) == event
+    if isinstance(verdict, Breach):
+        assert out.event and "error ratio 20.0% > allowed 1.0%" in out.event[2]

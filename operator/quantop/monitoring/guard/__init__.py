@@ -5,6 +5,7 @@ The controller calls, at each reconcile of a guarded revision::
     policy = policy_for(spec, baseline_accuracy)
     obs = await observe(PrometheusClient(url, timeout_s), Target(ns, name, revision), policy)
     verdict = judge(policy, obs, elapsed_s)    # Continue | Pass | Breach | NoData
+    outcome = guard_outcome(verdict, revision)  # condition, Event, metrics, action
 
 Everything but ``observe`` and the client is pure.
 """
@@ -26,6 +27,7 @@ from .judge import (
     policy_for,
 )
 from .observe import Target, observe
+from .outcome import GuardAction, GuardOutcome, guard_outcome
 from .prometheus import Empty, PrometheusClient, Unreachable, Vector
 
 __all__ = [
@@ -35,6 +37,8 @@ __all__ = [
     "Continue",
     "Counts",
     "Empty",
+    "GuardAction",
+    "GuardOutcome",
     "GuardPolicy",
     "GuardVerdict",
     "Missing",
@@ -46,6 +50,7 @@ __all__ = [
     "Target",
     "Unreachable",
     "Vector",
+    "guard_outcome",
     "judge",
     "observe",
     "policy_for",
