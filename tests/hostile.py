@@ -88,6 +88,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             time.sleep(0.05)
 
+    def slow_headers(self) -> None:
+        """A status line, then header bytes one at a time: the body never starts."""
+        self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        until = time.monotonic() + GIVE_UP_S
+        while time.monotonic() < until:
+            self.wfile.write(b"X")
+            self.wfile.flush()
+            time.sleep(0.05)
+
     def hang(self) -> None:
         """Accept the request, answer nothing."""
         time.sleep(GIVE_UP_S)

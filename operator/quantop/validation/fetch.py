@@ -36,7 +36,14 @@ class FetchLimits:
 
 
 class FetchError(Exception):
-    """One line that says what went wrong with the URL and what to change."""
+    """One line that says what went wrong with the URL and what to change.
+
+    `kind` tells callers apart what they may treat differently: "connect" (refused, no route, no
+    such host), "timeout", "too_large", "redirect", "url" or "http" (any other transport error)."""
+
+    def __init__(self, message: str, kind: str = "http") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -55,9 +62,9 @@ def _check_scheme(url: str) -> httpx.URL:
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError, ValueError) as exc:
-        raise FetchError(f"{url!r:.200}: not a valid URL ({exc})") from None
+        raise FetchError(f"{url!r:.200}: not a valid URL ({exc})", "url") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise FetchError(f"{url!r:.200}: only http:// and https:// URLs with a host can be fetched")
+        raise FetchError(f"{url!r:.200}: only http:// and https:// URLs with a host can be fetched", "url")
     return parsed
 
 
@@ -67,23 +74,26 @@ def _next_hop(url: httpx.URL, response: httpx.Response, limits: FetchLimits, hop
         allowed = ", ".join(sorted(limits.redirect_hosts)) or "none"
         raise FetchError(
             f"{url}: redirects ({response.status_code}) to {str(target)[:200]}; quantop follows redirects only to "
-            f"allow-listed hosts ({allowed}, set by {REDIRECT_HOSTS_ENV}): use the final URL"
+            f"allow-listed hosts ({allowed}, set by {REDIRECT_HOSTS_ENV}): use the final URL",
+            "redirect",
         )
     if hops >= limits.max_redirects:
-        raise FetchError(f"{url}: more than {limits.max_redirects} redirects")
+        raise FetchError(f"{url}: more than {limits.max_redirects} redirects", "redirect")
     return target
 
 
 async def _read_capped(response: httpx.Response, url: httpx.URL, max_bytes: int) -> bytes:
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        raise FetchError(f"{url}: {int(declared) / MIB:.0f} MiB is more than the {max_bytes / MIB:g} MiB limit")
+        raise FetchError(
+            f"{url}: {int(declared) / MIB:.0f} MiB is more than the {max_bytes / MIB:g} MiB limit", "too_large"
+        )
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.aiter_bytes():
         size += len(chunk)
         if size > max_bytes:
-            raise FetchError(f"{url}: the body is larger than the {max_bytes / MIB:g} MiB limit")
+            raise FetchError(f"{url}: the body is larger than the {max_bytes / MIB:g} MiB limit", "too_large")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -98,7 +108,7 @@ async def _exchange(client: httpx.AsyncClient, url: httpx.URL, limits: FetchLimi
             return Fetched(
                 str(url), response.status_code, response.reason_phrase, response.headers.get("content-type", ""), body
             )
-    raise FetchError(f"{url}: more than {limits.max_redirects} redirects")  # pragma: no cover - loop returns
+    raise FetchError(f"{url}: more than {limits.max_redirects} redirects", "redirect")  # pragma: no cover
 
 
 async def fetch(
@@ -114,10 +124,11 @@ async def fetch(
             httpx.AsyncClient(timeout=timeout, follow_redirects=False, transport=transport) as client,
         ):
             return await _exchange(client, parsed, limits)
-    except TimeoutError:
-        raise FetchError(f"{url}: no complete answer within {limits.deadline_s:g} s") from None
+    except (TimeoutError, httpx.TimeoutException):
+        raise FetchError(f"{url}: no complete answer within {limits.deadline_s:g} s", "timeout") from None
     except httpx.HTTPError as exc:
-        raise FetchError(f"{url}: cannot fetch: {str(exc)[:200] or type(exc).__name__}") from None
+        kind = "connect" if isinstance(exc, httpx.ConnectError) else "http"
+        raise FetchError(f"{url}: cannot fetch: {str(exc)[:200] or type(exc).__name__}", kind) from None
 
 
 def fetch_sync(url: str, limits: FetchLimits | None = None) -> Fetched:

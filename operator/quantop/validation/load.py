@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -20,11 +21,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .fetch import FetchError, FetchLimits, fetch_sync
 from .stats import Quantile, quantile_with_ci
 
 #: Beyond this scheduling delay (p99 of a 100 ms sleep's overshoot) the client, not the server,
 #: is adding latency: add locust workers.
 CLIENT_LAG_LIMIT_MS = 20.0
+
+
+#: Starting locust (and its worker processes, which have 60 s to join), and writing the samples.
+STARTUP_ALLOWANCE_S = 90.0
 
 
 class LoadError(Exception):
@@ -59,6 +65,7 @@ class LoadPlan:
     api: str = "generate"
     request_timeout: float = 300.0
     seed: int = 0
+    stop_grace: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,17 @@ class LoadSettings:
     prompts: Sequence[str]
     workers: int = 1
     api: str = "generate"
+    #: Each request's total deadline, connect to last byte (a byte now and then does not extend it).
     request_timeout_s: float = 300.0
+    #: How long requests still running when the window ends may take to finish; then they are cut
+    #: and counted as errors of kind "stopped", so the load test ends within duration + warmup + this.
+    stop_grace_s: float = 30.0
+    startup_allowance_s: float = STARTUP_ALLOWANCE_S
+
+    def wall_limit_s(self) -> float:
+        """The most the load generator process may run: past this it is killed."""
+        grace = min(self.stop_grace_s, self.request_timeout_s)
+        return self.warmup_s + self.duration_s + grace + self.startup_allowance_s
 
 
 @dataclass
@@ -181,6 +198,7 @@ def run_load(
         prompts=list(settings.prompts),
         api=settings.api,
         request_timeout=settings.request_timeout_s,
+        stop_grace=settings.stop_grace_s,
     )
     plan_path.write_text(json.dumps(asdict(plan)))
     argv = [sys.executable, "-m", "quantop.validation.locust_runner", "--plan", str(plan_path), "--out", str(out_path)]
@@ -188,19 +206,25 @@ def run_load(
         argv += ["--workers", str(settings.workers), "--master-port", str(_free_port())]
     # locust logs to stderr; keep it in a file so the user's terminal shows our progress only.
     log_path = workdir / "locust.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, text=True, env=_child_env())
-        assert proc.stdout is not None
-        fatal = None
-        for line in proc.stdout:
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            fatal = event.get("fatal", fatal)
-            if progress is not None and "elapsed" in event:
-                progress(event)
-        code = proc.wait()
+    with (
+        log_path.open("w") as log,
+        subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, text=True, env=_child_env()) as proc,
+    ):
+        killed = threading.Event()
+
+        def kill() -> None:
+            killed.set()
+            proc.kill()
+
+        watchdog = threading.Timer(settings.wall_limit_s(), kill)
+        watchdog.start()
+        try:
+            fatal = _follow(proc, progress)
+            code = proc.wait()
+        finally:
+            watchdog.cancel()
+    if killed.is_set():
+        raise LoadError(f"the load generator did not stop within {settings.wall_limit_s():.0f} s and was killed")
     if fatal or code != 0 or not out_path.exists():
         tail = "".join(log_path.read_text().splitlines(keepends=True)[-5:])
         raise LoadError(f"the load generator failed (exit {code}): {fatal or tail.strip() or 'no output'}")
@@ -214,6 +238,23 @@ def run_load(
         workers=settings.workers,
         users=settings.users,
     )
+
+
+def _follow(proc: subprocess.Popen[str], progress: Callable[[dict[str, Any]], None] | None) -> str | None:
+    """Pass the generator's progress lines on; its fatal message, if it sent one."""
+    assert proc.stdout is not None
+    fatal = None
+    for line in proc.stdout:
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(event, dict):
+            continue
+        fatal = event.get("fatal", fatal)
+        if progress is not None and "elapsed" in event:
+            progress(event)
+    return fatal
 
 
 def _child_env() -> dict[str, str]:
@@ -232,19 +273,79 @@ def _free_port() -> int:
         return port
 
 
-def wait_until_ready(endpoint: str, timeout_s: float = 30.0) -> None:
-    """Fail fast, with the address, when nothing answers: exit code 2, not 100% errors."""
-    import httpx
+#: How long nothing may listen at the endpoint before validate gives up: a restarting server's
+#: blip, not TGI loading weights (that answers 503, or times out, and is waited for).
+REFUSED_GRACE_S = 3.0
+#: How often a waiting validate says what it waits for.
+READY_REPORT_EVERY_S = 5.0
+HEALTH_LIMITS = FetchLimits(deadline_s=5.0, max_bytes=64 * 1024, redirect_hosts=frozenset())
 
-    deadline = time.monotonic() + timeout_s
-    last = ""
-    while time.monotonic() < deadline:
-        try:
-            r = httpx.get(f"{endpoint.rstrip('/')}/health", timeout=5.0)
-            if r.status_code == 200:
-                return
-            last = f"/health answered {r.status_code}"
-        except httpx.HTTPError as exc:
-            last = f"{type(exc).__name__}: {exc}"
-        time.sleep(0.5)
-    raise LoadError(f"{endpoint} is not ready after {timeout_s:.0f} s ({last}); check the URL and that TGI is up")
+
+@dataclass(frozen=True)
+class Health:
+    """One look at /health: "ready", "refused" (nothing listens, no such host) or "starting" (anything else)."""
+
+    state: str
+    detail: str
+
+
+def look(endpoint: str) -> Health:
+    url = f"{endpoint.rstrip('/')}/health"
+    try:
+        answer = fetch_sync(url, HEALTH_LIMITS)
+    except FetchError as exc:
+        detail = str(exc).removeprefix(f"{url}: ")
+        return Health("refused" if exc.kind in ("connect", "url") else "starting", detail)
+    if answer.status == 200:
+        return Health("ready", "200")
+    return Health("starting", f"/health answered {answer.status}")
+
+
+def ready_decision(health: Health, refused_for_s: float, elapsed_s: float, timeout_s: float) -> str:
+    """Pure: "ready", "wait" or "fail" after one look at /health."""
+    if health.state == "ready":
+        return "ready"
+    if health.state == "refused" and refused_for_s >= REFUSED_GRACE_S:
+        return "fail"
+    return "fail" if elapsed_s >= timeout_s else "wait"
+
+
+def _say(message: str) -> None:
+    print(f"quantop validate: {message}", file=sys.stderr, flush=True)
+
+
+def wait_until_ready(
+    endpoint: str,
+    timeout_s: float = 30.0,
+    *,
+    say: Callable[[str], None] = _say,
+    observe: Callable[[str], Health] = look,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Wait for /health to answer 200: fail fast (LoadError, exit 2) when nothing listens at the
+    address; wait up to `timeout_s` for a server that answers but is not ready, saying so every few seconds."""
+    start = clock()
+    refused_since: float | None = None
+    said = start
+    while True:
+        health, now = observe(endpoint), clock()
+        refused_since = (refused_since or now) if health.state == "refused" else None
+        decision = ready_decision(health, now - (refused_since or now), now - start, timeout_s)
+        if decision == "ready":
+            return
+        if decision == "fail":
+            raise LoadError(_not_ready(endpoint, health, now - start))
+        if now - said >= READY_REPORT_EVERY_S:
+            said = now
+            say(f"waiting for {endpoint}/health ({health.detail}); {now - start:.0f} s of {timeout_s:.0f} s")
+        sleep(0.5)
+
+
+def _not_ready(endpoint: str, health: Health, waited_s: float) -> str:
+    if health.state == "refused":
+        return (
+            f"nothing answers at {endpoint} ({health.detail}); check --endpoint, and that TGI has loaded "
+            "the model (its port opens only then)"
+        )
+    return f"{endpoint} is not ready after {waited_s:.0f} s ({health.detail}); check the URL and that TGI is up"

@@ -72,50 +72,110 @@ class TgiUser(FastHttpUser):
         plan = Shared.plan
         assert plan is not None
         path, body = _body(plan, self.rng.choice(plan.prompts))
-        start = time.perf_counter()
         sample = Sample(start=time.time(), e2e_ms=0.0, ttft_ms=None, itl_ms=None, tokens=0, ok=False)
-        first = last = None
-        with self.client.post(path, json=body, stream=True, catch_response=True, name=path) as resp:
-            try:
-                if resp.status_code != 200:
-                    sample.error = f"http_{resp.status_code}" if resp.status_code else "connection"
-                else:
-                    parser = SseParser()
-                    raw = resp._response  # FastResponse.iter_content blocks until 1 KiB; readline does not
-                    finished = False
-                    while not finished:
-                        line = raw.readline(b"\n")
-                        if not line:
-                            break
-                        for event in parser.feed(line):
-                            now = time.perf_counter()
-                            if event.error:
-                                sample.error = f"stream_{event.error_type}"
-                                finished = True
-                            if event.token:
-                                first = first if first is not None else now
-                                last = now
-                                sample.tokens += 1
-                            if event.done:
-                                finished = True
-                    if sample.error is None and not finished:
-                        sample.error = "incomplete"
-            except Exception as exc:  # any client-side failure is a failed request, by kind
-                sample.error = "timeout" if "timeout" in type(exc).__name__.lower() else "connection"
-            end = time.perf_counter()
-            sample.e2e_ms = (end - start) * 1000
-            if first is not None:
-                sample.ttft_ms = (first - start) * 1000
-            if first is not None and last is not None and sample.tokens > 1:
-                sample.itl_ms = (last - first) * 1000 / (sample.tokens - 1)
-            sample.ok = sample.error is None
-            resp.request_meta["response_time"] = sample.e2e_ms
-            if sample.ok:
-                resp.success()
-            else:
-                resp.failure(sample.error)
-        Shared.samples.append(sample)
-        Shared.unsent.append(sample)
+        timing = _Timing(time.perf_counter())
+        # One deadline for the whole request, headers included: a server that sends a byte now and
+        # then would reset a read timeout for ever.
+        deadline = gevent.Timeout(plan.request_timeout)
+        deadline.start()
+        try:
+            with self.client.post(path, json=body, stream=True, catch_response=True, name=path) as resp:
+                _measure(resp, sample, timing, deadline)
+        except gevent.Timeout as fired:
+            if fired is not deadline:
+                raise
+            sample.error = "timeout"  # before the headers came
+        except gevent.GreenletExit:
+            sample.error = "stopped"
+            raise
+        finally:
+            deadline.close()
+            if not timing.recorded:  # it ended before a response existed to measure
+                _finish(sample, timing, None)
+                _record(sample)
+                timing.recorded = True
+
+
+def _record(sample: Sample) -> None:
+    Shared.samples.append(sample)
+    Shared.unsent.append(sample)
+
+
+def _measure(resp: Any, sample: Sample, timing: _Timing, deadline: gevent.Timeout) -> None:
+    try:
+        _read_stream(resp, sample, timing)
+    except gevent.Timeout as fired:
+        if fired is not deadline:
+            raise
+        sample.error = "timeout"
+    except gevent.GreenletExit:
+        sample.error = "stopped"  # still running when the stop grace ended: cut, and counted
+        raise
+    except Exception as exc:  # any client-side failure is a failed request, by kind
+        sample.error = _failure_kind(exc)
+    finally:
+        _finish(sample, timing, resp)
+        _record(sample)
+        timing.recorded = True
+
+
+def _failure_kind(exc: BaseException | None) -> str:
+    # geventhttpclient wraps a timeout in RetriesExceeded(original=<the Timeout>).
+    original = getattr(exc, "original", None)
+    if isinstance(exc, gevent.Timeout | TimeoutError) or isinstance(original, gevent.Timeout | TimeoutError):
+        return "timeout"
+    return "timeout" if "timeout" in type(exc).__name__.lower() else "connection"
+
+
+class _Timing:
+    def __init__(self, start: float) -> None:
+        self.start = start
+        self.first: float | None = None
+        self.last: float | None = None
+        self.recorded = False
+
+
+def _read_stream(resp: Any, sample: Sample, timing: _Timing) -> None:
+    if resp.status_code != 200:
+        sample.error = f"http_{resp.status_code}" if resp.status_code else _failure_kind(getattr(resp, "error", None))
+        return
+    parser = SseParser()
+    raw = resp._response  # FastResponse.iter_content blocks until 1 KiB; readline does not
+    finished = False
+    while not finished:
+        line = raw.readline(b"\n")
+        if not line:
+            break
+        for event in parser.feed(line):
+            now = time.perf_counter()
+            if event.error:
+                sample.error = f"stream_{event.error_type}"
+                finished = True
+            if event.token:
+                timing.first = timing.first if timing.first is not None else now
+                timing.last = now
+                sample.tokens += 1
+            if event.done:
+                finished = True
+    if sample.error is None and not finished:
+        sample.error = "incomplete"
+
+
+def _finish(sample: Sample, timing: _Timing, resp: Any | None) -> None:
+    end = time.perf_counter()
+    sample.e2e_ms = (end - timing.start) * 1000
+    if timing.first is not None:
+        sample.ttft_ms = (timing.first - timing.start) * 1000
+    if timing.first is not None and timing.last is not None and sample.tokens > 1:
+        sample.itl_ms = (timing.last - timing.first) * 1000 / (sample.tokens - 1)
+    sample.ok = sample.error is None
+    if resp is None:
+        return
+    resp.request_meta["response_time"] = sample.e2e_ms
+    if sample.ok:
+        resp.success()
+    else:
+        resp.failure(sample.error)
 
 
 def _watch_lag() -> None:
@@ -152,9 +212,14 @@ def _progress(env: Environment, run_seconds: float) -> None:
         print(json.dumps(line | {"users": users}), flush=True)
 
 
+def _stop_timeout(plan: LoadPlan) -> float:
+    """How long in-flight requests may finish after the window: bounded, whatever the server does."""
+    return min(plan.request_timeout, plan.stop_grace)
+
+
 def run_master_or_local(plan: LoadPlan, out: Path, workers: int, master_port: int) -> int:
     Shared.plan = plan
-    env = Environment(user_classes=[TgiUser], host=plan.endpoint, stop_timeout=plan.request_timeout, events=events)
+    env = Environment(user_classes=[TgiUser], host=plan.endpoint, stop_timeout=_stop_timeout(plan), events=events)
     TgiUser.host = plan.endpoint
     TgiUser.network_timeout = plan.request_timeout
     procs = []
@@ -216,7 +281,7 @@ def run_worker(master_port: int) -> int:
         TgiUser.host = Shared.plan.endpoint
         TgiUser.network_timeout = Shared.plan.request_timeout
         env.host = Shared.plan.endpoint
-        env.stop_timeout = Shared.plan.request_timeout
+        env.stop_timeout = _stop_timeout(Shared.plan)
 
     runner.register_message("quantop_plan", on_plan)
     gevent.spawn(_watch_lag)
