@@ -7,13 +7,19 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from tests.conftest import phi35_spec
+from tests.conftest import ROOT, phi35_spec
 
 from quantop.api import QuantizationMethod, default_config, parse_spec
 from quantop.api.spec import AnyMethod, VllmOptions, VllmQuantization
 from quantop.planning import GPU_CATALOG, Level, lookup_model, plan_spec, resolve_architecture
 from quantop.planning.memory import GIB
-from quantop.planning.vllm import context_problem, default_batched_tokens, vllm_compatibility, vllm_memory
+from quantop.planning.vllm import (
+    context_problem,
+    default_batched_tokens,
+    vllm_compatibility,
+    vllm_matrix_markdown,
+    vllm_memory,
+)
 
 Q, V = QuantizationMethod, VllmQuantization
 PHI = lookup_model("microsoft/Phi-3.5-mini-instruct")
@@ -187,3 +193,7 @@ def test_unknown_context_length_is_not_refused() -> None:
     model = replace(PHI, id="someone/unknown-model")
     assert context_problem(model, 10**6) is None
     assert context_problem(PHI, 131072) is None
+
+
+def test_docs_vllm_matrix_is_generated_from_the_code() -> None:
+    assert vllm_matrix_markdown() in (ROOT / "docs" / "engines.md").read_text(), "run `make generate`"
