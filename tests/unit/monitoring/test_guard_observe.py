@@ -97,6 +97,16 @@ def without(*dropped: str) -> Callable[[str], dict[str, Any] | None]:
             id="no-traffic",
         ),
         pytest.param(
+            lambda q: vector(({}, "1.7")) if "accuracy{" in q else healthy(q),
+            lambda o: isinstance(o.accuracy, Missing) and "accuracy 1.7 of 60" in o.accuracy.why,
+            id="accuracy-out-of-range",
+        ),
+        pytest.param(
+            lambda q: vector(({}, "0")) if "accuracy_samples" in q else healthy(q),
+            lambda o: isinstance(o.accuracy, Missing) and "of 0 examples" in o.accuracy.why,
+            id="probe-without-examples",
+        ),
+        pytest.param(
             lambda q: None,
             lambda o: all(
                 isinstance(x, Missing) and x.unreachable and "bad_data" in x.why

@@ -86,6 +86,8 @@ def accuracy_reading(accuracy: Answer, samples: Answer) -> Counts | Missing:
         return _missing(accuracy if not isinstance(accuracy, Vector) else samples, "production probe result")
     value = max(s.value for s in accuracy.samples)
     n_all = max(s.value for s in samples.samples)
+    if not (0 <= value <= 1 and 0 < n_all < math.inf):
+        return Missing(f"no usable production probe result (accuracy {value:g} of {n_all:g} examples)")
     return Counts(bad=(1 - value) * n_all, total=n_all, value=value)
 
 
