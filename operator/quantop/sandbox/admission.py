@@ -91,9 +91,11 @@ def label_errors(labels: Any) -> list[str]:
 
 def qualified_name_errors(key: str) -> list[str]:
     """A label or annotation key: an optional DNS subdomain prefix (253) and a name (63)."""
-    prefix, _, name = key.rpartition("/")
+    prefix, slash, name = key.rpartition("/")
     errors = []
-    if prefix and (len(prefix) > 253 or not DNS1123_SUBDOMAIN.match(prefix)):
+    if slash and not prefix:
+        errors.append(f'Invalid value: "{key}": prefix part must be non-empty')
+    elif prefix and (len(prefix) > 253 or not DNS1123_SUBDOMAIN.match(prefix)):
         errors.append(f'Invalid value: "{key}": prefix part {_SUBDOMAIN_MSG}')
     if not name or len(name) > 63 or not QUALIFIED_NAME.match(name):
         errors.append(

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp.web
+import attrs
 import kmock
 from kmock._internal import enums
 from kmock._internal.k8s import KubernetesError
@@ -81,6 +82,9 @@ class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
                 return status_response(404, "NotFound", f"the server could not find the requested resource ({path})")
             return aiohttp.web.json_response(doc)
         res = request.resource
+        if res is not None and request.name and request.action is None and str(request.method).upper().endswith("PUT"):
+            # kmock knows no PUT: the whole object is admitted as a replacement, then stored as a patch.
+            request = attrs.evolve(request, action=enums.action.UPDATE, data=_Replacement(request.data))
         if res is None or request.action is None or not res.plural:  # discovery: /apis/<group>/<version>
             return None
         source: Any = res
@@ -209,10 +213,23 @@ class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         self._stamp(verdict.obj, current, is_status=request.subresource == "status")
         data.clear()
         data.update(verdict.obj if current is None else _merge_patch(current, verdict.obj))
-        response = await super()._handle(request)
+        if isinstance(data, _Replacement):
+            response = await self._store_replacement(request, data)
+        else:
+            response = await super()._handle(request)
         if verdict.warnings and request.params.get("fieldValidation") != "Ignore":
-            response.headers["Warning"] = ", ".join(f'299 - "{w}"' for w in verdict.warnings)
+            quoted = (w.replace("\\", "\\\\").replace('"', '\\"') for w in verdict.warnings)
+            response.headers["Warning"] = ", ".join(f'299 - "{w}"' for w in quoted)
         return response  # type: ignore[no-any-return]
+
+    async def _store_replacement(self, request: Any, patch: dict[str, Any]) -> aiohttp.web.Response:
+        """A PUT, stored as kmock stores an update (kmock routes no PUT): patch, then a MODIFIED event."""
+        key = (request.resource, request.namespace, request.name)
+        async with self._lock:
+            self.objects[key].patch(patch)
+            raw = self.objects[key].raw
+            await self._buses[request.resource].put({"type": "MODIFIED", "object": raw})
+        return aiohttp.web.json_response(raw)
 
     def _current(self, request: Any) -> dict[str, Any] | None:
         meta = request.data.get("metadata") or {}
@@ -235,8 +252,11 @@ class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
             if request.namespace and not meta.get("namespace"):
                 meta["namespace"] = request.namespace
             return dict(data)
-        if str(request.method).upper() == "PUT":
-            return {**data, "metadata": {**current.get("metadata", {}), **meta}}
+        if isinstance(request.data, _Replacement):
+            # A PUT replaces what its endpoint owns: the status subresource only status, the object all but status.
+            if request.subresource == "status":
+                return {**current, "status": data.get("status")}
+            return {**data, "status": current.get("status")} if "status" in current else data
         return dict(_merged(current, data))
 
     def _stamp(self, obj: dict[str, Any], current: dict[str, Any] | None, *, is_status: bool) -> None:
@@ -277,6 +297,10 @@ class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
                 if "/" in entry.get("name", ""):
                     entry.pop("shortNames", None)
         return payload
+
+
+class _Replacement(dict[str, Any]):
+    """The body of a PUT: admitted as the whole new object, not merged into the current one."""
 
 
 def _status_message(request: Any, code: int) -> str:

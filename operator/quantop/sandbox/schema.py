@@ -28,6 +28,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "array": (list,),
 }
 
+_JSON_NAMES = {str: "string", dict: "object", list: "array", bool: "boolean", int: "integer", float: "number"}
+
 
 @dataclass
 class Outcome:
@@ -88,7 +90,7 @@ def validate(obj: Any, schema: Schema, path: str, outcome: Outcome) -> None:
         return
     kind = schema.get("type")
     if kind and not _is_type(obj, kind):
-        shown = type(obj).__name__.replace("str", "string").replace("dict", "object").replace("list", "array")
+        shown = _JSON_NAMES.get(type(obj), type(obj).__name__)
         outcome.errors.append(f'{path}: Invalid value: "{shown}": {path} in body must be of type {kind}: "{shown}"')
         return
     _check_enum_and_bounds(obj, schema, path, outcome)
