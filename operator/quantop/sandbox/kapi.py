@@ -213,6 +213,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         self._stamp(verdict.obj, current, is_status=request.subresource == "status")
         data.clear()
         data.update(verdict.obj if current is None else _merge_patch(current, verdict.obj))
+        response: aiohttp.web.StreamResponse
         if isinstance(data, _Replacement):
             response = await self._store_replacement(request, data)
         else:
@@ -220,7 +221,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         if verdict.warnings and request.params.get("fieldValidation") != "Ignore":
             quoted = (w.replace("\\", "\\\\").replace('"', '\\"') for w in verdict.warnings)
             response.headers["Warning"] = ", ".join(f'299 - "{w}"' for w in quoted)
-        return response  # type: ignore[no-any-return]
+        return response
 
     async def _store_replacement(self, request: Any, patch: dict[str, Any]) -> aiohttp.web.Response:
         """A PUT, stored as kmock stores an update (kmock routes no PUT): patch, then a MODIFIED event."""
