@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -94,6 +96,8 @@ def lookup_model(model_id: str) -> ModelInfo | None:
 
 #: A config.json is a few kB; anything larger is not one (and is not parsed).
 MAX_CONFIG_BYTES = 1024 * 1024
+#: The whole config.json download, first byte to last (httpx's timeout applies per read).
+FETCH_DEADLINE_S = 10.0
 #: Shapes beyond these are not a model that fits any GPU quantop knows: a typo or a hostile file.
 _SHAPE_LIMITS = {
     "hidden_size": 1 << 17,
@@ -181,13 +185,34 @@ def _config_object(model: ModelSource, raw: bytes) -> dict[str, Any]:
     return data
 
 
-def _parse(model: ModelSource, response: httpx.Response) -> ModelInfo:
-    if response.status_code != 200:
-        raise _unknown(model, f"config.json answered HTTP {response.status_code}")
-    info = from_config(model.id, _config_object(model, response.content))
+def _parse(model: ModelSource, raw: bytes) -> ModelInfo:
+    info = from_config(model.id, _config_object(model, raw))
     if model.quantized_format is not None:
         info = ModelInfo(**{**info.__dict__, "quantized_format": model.quantized_format})
     return info
+
+
+class _Body:
+    """A capped body with a deadline for the whole transfer: a Hub (or proxy) that drips bytes or never
+    stops must not hold a reconcile, and the read timeout alone restarts with every byte."""
+
+    def __init__(self, model: ModelSource, response: httpx.Response, deadline_s: float) -> None:
+        if response.status_code != 200:
+            raise _unknown(model, f"config.json answered HTTP {response.status_code}")
+        self.model, self.data, self.deadline_s = model, bytearray(), deadline_s
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_CONFIG_BYTES:
+            raise _unknown(
+                model, f"config.json is larger than {MAX_CONFIG_BYTES // 1024} KiB ({declared} bytes declared)"
+            )
+        self.deadline = time.monotonic() + deadline_s
+
+    def add(self, chunk: bytes) -> None:
+        self.data += chunk
+        if len(self.data) > MAX_CONFIG_BYTES:
+            raise _unknown(self.model, f"config.json is larger than {MAX_CONFIG_BYTES // 1024} KiB")
+        if time.monotonic() > self.deadline:
+            raise _unknown(self.model, f"config.json took longer than {self.deadline_s:g} s")
 
 
 def resolve_architecture(
@@ -196,18 +221,22 @@ def resolve_architecture(
     hub_url: str = "https://huggingface.co",
     client: httpx.Client | None = None,
     timeout: float = 5.0,
+    deadline_s: float = FETCH_DEADLINE_S,
 ) -> ModelInfo:
     """spec override > built-in table > config.json from the hub (never needed for table models)."""
     known = _override(model) or lookup_model(model.id)
     if known is not None:
         return known
     try:
-        if client is not None:
-            return _parse(model, client.get(_config_url(hub_url, model)))
-        with httpx.Client(timeout=timeout) as c:
-            return _parse(model, c.get(_config_url(hub_url, model)))
+        with contextlib.ExitStack() as stack:
+            c = client if client is not None else stack.enter_context(httpx.Client(timeout=timeout))
+            response = stack.enter_context(c.stream("GET", _config_url(hub_url, model)))
+            body = _Body(model, response, deadline_s)
+            for chunk in response.iter_bytes():
+                body.add(chunk)
     except httpx.HTTPError as exc:
         raise _unknown(model, f"cannot fetch config.json: {type(exc).__name__}") from None
+    return _parse(model, bytes(body.data))
 
 
 async def resolve_architecture_async(
@@ -216,18 +245,22 @@ async def resolve_architecture_async(
     hub_url: str = "https://huggingface.co",
     client: httpx.AsyncClient | None = None,
     timeout: float = 5.0,
+    deadline_s: float = FETCH_DEADLINE_S,
 ) -> ModelInfo:
     """The same, without blocking the operator's event loop."""
     known = _override(model) or lookup_model(model.id)
     if known is not None:
         return known
     try:
-        if client is not None:
-            return _parse(model, await client.get(_config_url(hub_url, model)))
-        async with httpx.AsyncClient(timeout=timeout) as c:
-            return _parse(model, await c.get(_config_url(hub_url, model)))
+        async with contextlib.AsyncExitStack() as stack:
+            c = client if client is not None else await stack.enter_async_context(httpx.AsyncClient(timeout=timeout))
+            response = await stack.enter_async_context(c.stream("GET", _config_url(hub_url, model)))
+            body = _Body(model, response, deadline_s)
+            async for chunk in response.aiter_bytes():
+                body.add(chunk)
     except httpx.HTTPError as exc:
         raise _unknown(model, f"cannot fetch config.json: {type(exc).__name__}") from None
+    return _parse(model, bytes(body.data))
 
 
 def from_config_file(model: ModelSource, path: Path) -> ModelInfo:
