@@ -29,6 +29,8 @@ class ConditionType(StrEnum):
     ACCURACY_PASSED = "AccuracyPassed"
     #: The stable Service serves the candidate revision.
     PROMOTED = "Promoted"
+    #: The last reconcile's writes all reached the API server (False names the one that did not).
+    SYNCED = "Synced"
     #: The production guard judged the promoted revision: Unknown while guarding, True passed, False breached.
     GUARD_PASSED = "GuardPassed"
 
@@ -73,6 +75,8 @@ class Reason(StrEnum):
     NOT_PROMOTED = "NotPromoted"
     NO_STABLE_REVISION = "NoStableRevision"
     STABLE_UNAVAILABLE = "StableUnavailable"
+    API_ERROR = "APIError"
+    SYNCED = "Synced"
 
 
 class ConditionStatus(StrEnum):

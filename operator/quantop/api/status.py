@@ -38,6 +38,18 @@ class GateKind(StrEnum):
     ACCURACY = "accuracy"
 
 
+class RevisionVerdict(StrEnum):
+    """What became of one revision, as the history records it."""
+
+    PASSED = "Passed"
+    INCONCLUSIVE = "Inconclusive"
+    FAILED = "Failed"
+    ERROR = "Error"
+    ABANDONED = "Abandoned"
+    PROMOTED = "Promoted"
+    ROLLED_BACK = "RolledBack"
+
+
 class _Status(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
@@ -113,7 +125,9 @@ class RevisionRecord(_Status):
 
     revision: str = Field(description="Revision hash.")
     method: str = Field(description="Quantization method of that revision.")
-    verdict: str = Field(description="Passed, Failed, Error, Abandoned, Promoted, RolledBack.")
+    verdict: RevisionVerdict = Field(
+        description="Passed, Inconclusive, Failed, Error, Abandoned, Promoted or RolledBack."
+    )
     p95_ms: float | None = Field(default=None, description="p95 latency measured, ms.")
     accuracy: float | None = Field(default=None, description="Accuracy measured.")
     message: str = Field(default="", description="Why.")

@@ -5,19 +5,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import time
+from collections.abc import Sequence
 from typing import Any, ClassVar, cast
 
+import httpx
 import kopf
 
-from quantop.api import KIND, PLURAL, VERSION, OperatorConfig, default_config
+from quantop.api import KIND, PLURAL, VERSION, OperatorConfig, QuantizedModelStatus, default_config
 from quantop.api.resource import GROUP
 from quantop.resources import LABEL_MANAGED_BY, MANAGED_BY
 
-from .kube import Credentials, KubeClient
-from .outcome import status_patch
+from .kube import Credentials, KubeClient, KubeError
+from .outcome import Event, status_dict, status_patch, unsynced_status
 from .probe import ProductionProbe
 from .reconcile import reconcile
+from .retry import backoff, describe
 
 log = logging.getLogger("quantop")
 
@@ -103,12 +107,15 @@ async def close(**_: Any) -> None:
         RUNTIME.client = None
 
 
-async def reconcile_named(namespace: str, name: str, *, coalesce: bool = False) -> None:
+async def reconcile_named(namespace: str, name: str, *, coalesce: bool = False, retry: int = 0) -> None:
     """Reconcile one QuantizedModel from a fresh read (a timer's or a child's body may be stale).
 
     With ``coalesce`` (child events, resync timer) nothing queues behind a reconcile already running
     for the object: that one, or the next resync, reads the newer state anyway. Queues of waiting
     reconciles would only repeat the same reads and delay shutdown.
+
+    A write the API server refused still leaves a status (Synced=False names the error) and the
+    retry comes in seconds (:func:`retry.backoff`), not kopf's default minute.
     """
     lock = RUNTIME.locks.setdefault(f"{namespace}/{name}", asyncio.Lock())
     if coalesce and lock.locked():
@@ -119,41 +126,96 @@ async def reconcile_named(namespace: str, name: str, *, coalesce: bool = False) 
         raw = await client.get("QuantizedModel", namespace, name)
         if raw is None or (raw.get("metadata") or {}).get("deletionTimestamp"):
             return
-        started = time.perf_counter()
-        try:
-            outcome = await reconcile(raw, client, RUNTIME.config)
-        except Exception:
-            if RUNTIME.metrics is not None:
-                RUNTIME.metrics.reconcile_errors.labels(namespace, name).inc()
-            raise
-        finally:
-            if RUNTIME.metrics is not None:
-                RUNTIME.metrics.reconcile_seconds.observe(time.perf_counter() - started)
-        patch = status_patch(raw.get("status"), outcome.status)
+        writer = StatusWriter(client, raw)
+        failure = await _reconcile_and_report(raw, client, writer)
+        if failure is not None:
+            raise kopf.TemporaryError(f"API error: {failure}", delay=backoff(retry, random.random()))
+
+
+class StatusWriter:
+    """Persists a decision: the status when it changed since the last write (or the read), then its Events once."""
+
+    def __init__(self, client: KubeClient, raw: dict[str, Any]) -> None:
+        self.client, self.raw = client, raw
+        self.current = raw.get("status")
+        self.posted = False
+
+    async def __call__(self, status: QuantizedModelStatus, events: Sequence[Event] = ()) -> None:
+        patch = status_patch(self.current, status)
         if patch is not None:
-            await client.patch("QuantizedModel", namespace, name, {"status": patch}, subresource="status")
-        if outcome.annotations_to_clear:
-            present = (raw.get("metadata") or {}).get("annotations") or {}
-            gone = {k: None for k in outcome.annotations_to_clear if k in present}
-            if gone:
-                await client.patch("QuantizedModel", namespace, name, {"metadata": {"annotations": gone}})
-        for event in outcome.events:
-            kopf.event(kopf.Body(cast(kopf.RawBody, raw)), type=event.type, reason=event.reason, message=event.message)
+            ns, name = _ns_name(self.raw)
+            await self.client.patch("QuantizedModel", ns, name, {"status": patch}, subresource="status")
+            self.current = status_dict(status)
+        if not self.posted:
+            # Right after the status: an operator stopped while acting still leaves the decision's Events.
+            self.posted = True
+            for event in events:
+                body = kopf.Body(cast(kopf.RawBody, self.raw))
+                kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+
+
+async def _reconcile_and_report(raw: dict[str, Any], client: KubeClient, writer: StatusWriter) -> str | None:
+    """Reconcile, write status, post Events; the API error that interrupted it, if one did."""
+    assert RUNTIME.config is not None
+    namespace, name = _ns_name(raw)
+    started = time.perf_counter()
+    try:
+        outcome = await reconcile(raw, client, RUNTIME.config, persist=writer)
+        await writer(outcome.status, outcome.events)  # a refusal is not persisted by reconcile
+    except (KubeError, httpx.HTTPError) as exc:
+        _count_error(namespace, name)
+        await _write_unsynced(writer, raw, describe(exc))
+        return describe(exc)
+    except Exception:
+        _count_error(namespace, name)
+        raise
+    finally:
         if RUNTIME.metrics is not None:
-            RUNTIME.metrics.record(namespace, name, raw, outcome)
+            RUNTIME.metrics.reconcile_seconds.observe(time.perf_counter() - started)
+    if RUNTIME.metrics is not None:
+        RUNTIME.metrics.record(namespace, name, raw, outcome)
+    if not outcome.failures:
+        return None
+    _count_error(namespace, name)
+    message = "; ".join(f.describe() for f in outcome.failures)
+    await _write_unsynced(writer, raw, message, outcome.status)
+    return message
+
+
+def _count_error(namespace: str, name: str) -> None:
+    if RUNTIME.metrics is not None:
+        RUNTIME.metrics.reconcile_errors.labels(namespace, name).inc()
+
+
+async def _write_unsynced(
+    writer: StatusWriter, raw: dict[str, Any], message: str, status: QuantizedModelStatus | None = None
+) -> None:
+    """Best effort: the status says which write failed; if even that write fails, the log does."""
+    if status is None:
+        status = QuantizedModelStatus.model_validate(writer.current or {})
+    generation = (raw.get("metadata") or {}).get("generation")
+    unsynced = unsynced_status(status, message, generation)
+    try:
+        await writer(unsynced)
+    except (KubeError, httpx.HTTPError) as exc:
+        log.warning("status of %s/%s not written (%s) after: %s", *_ns_name(raw), describe(exc), message)
+
+
+def _ns_name(raw: dict[str, Any]) -> tuple[str, str]:
+    return raw["metadata"]["namespace"], raw["metadata"]["name"]
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL)
-async def on_change(namespace: str | None, name: str, **_: Any) -> None:
-    await reconcile_named(namespace or "", name)
+async def on_change(namespace: str | None, name: str, retry: int = 0, **_: Any) -> None:
+    await reconcile_named(namespace or "", name, retry=retry)
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
-async def resync(namespace: str | None, name: str, **_: Any) -> None:
+async def resync(namespace: str | None, name: str, retry: int = 0, **_: Any) -> None:
     """Level-triggered resync: corrects drift in owned objects and follows their status."""
-    await reconcile_named(namespace or "", name, coalesce=True)
+    await reconcile_named(namespace or "", name, coalesce=True, retry=retry)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={LABEL_MANAGED_BY: MANAGED_BY})
@@ -162,7 +224,11 @@ async def on_child(body: kopf.Body, **_: Any) -> None:
     """A child changed (became available, finished, was edited): reconcile its owner now, not at the next resync."""
     for ref in body.metadata.get("ownerReferences") or []:
         if ref.get("kind") == KIND and body.metadata.namespace:
-            await reconcile_named(body.metadata.namespace, ref["name"], coalesce=True)
+            try:
+                await reconcile_named(body.metadata.namespace, ref["name"], coalesce=True)
+            except kopf.TemporaryError as exc:
+                # Event handlers are not retried: the status says what failed, the resync timer retries.
+                log.info("reconcile of %s/%s after a child event: %s", body.metadata.namespace, ref["name"], exc)
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)

@@ -37,6 +37,8 @@ class Outcome:
     annotations_to_clear: list[str] = field(default_factory=list)
     #: Available replicas of the stable revision's Deployment, when one was read.
     stable_ready_replicas: int | None = None
+    #: Writes of this reconcile the API server refused or never answered (act.Failure values).
+    failures: list[Any] = field(default_factory=list)
 
     def condition(
         self,
@@ -47,11 +49,12 @@ class Outcome:
         generation: int | None,
         *,
         event_type: str | None = None,
+        now: str | None = None,
     ) -> None:
         """Set a condition; post an Event only when the condition says something new."""
         before = get_condition(self.status.conditions, type.value)
         self.status.conditions = set_condition(
-            self.status.conditions, type.value, ok, reason, message, observed_generation=generation
+            self.status.conditions, type.value, ok, reason, message, observed_generation=generation, now=now
         )
         after = get_condition(self.status.conditions, type.value)
         assert after is not None
@@ -110,3 +113,31 @@ def status_patch(old: Mapping[str, Any] | None, new: QuantizedModelStatus) -> di
 
 
 _OWNED = set(QuantizedModelStatus.model_json_schema(by_alias=True)["properties"])
+
+
+def unsynced_status(status: QuantizedModelStatus, message: str, generation: int | None) -> QuantizedModelStatus:
+    """The status with Synced=False naming the API error (the decision in it stands; the retry completes it)."""
+    new = status.model_copy(deep=True)
+    new.conditions = set_condition(
+        new.conditions,
+        ConditionType.SYNCED.value,
+        False,
+        Reason.API_ERROR,
+        f"a write failed and is retried: {message}"[:1000],
+        observed_generation=generation,
+    )
+    return new
+
+
+def mark_synced(status: QuantizedModelStatus, generation: int | None) -> None:
+    """Synced goes back to True once a reconcile finds it False; absent until a write first fails."""
+    before = get_condition(status.conditions, ConditionType.SYNCED.value)
+    if before is not None and before.status != ConditionStatus.TRUE:
+        status.conditions = set_condition(
+            status.conditions,
+            ConditionType.SYNCED.value,
+            True,
+            Reason.SYNCED,
+            "every write of the last reconcile reached the API server",
+            observed_generation=generation,
+        )

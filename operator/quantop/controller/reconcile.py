@@ -1,57 +1,35 @@
-"""One reconcile of a QuantizedModel: read the world, converge it, report it.
+"""One reconcile of a QuantizedModel: admit, observe, decide, act.
 
 Level-triggered: everything it needs is in the object (spec + status) and in the cluster;
 nothing is kept in memory between calls, so an operator restart changes nothing.
+
+The decision is persisted before it is acted on (``persist``): a write that fails after
+that leaves a status the next reconcile completes, never a switched Service whose status says
+otherwise.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from quantop.api import (
-    ConditionType,
-    OperatorConfig,
-    QuantizedModelStatus,
-    Reason,
-    SpecError,
-    parse_spec,
-)
+from quantop.api import ConditionType, OperatorConfig, QuantizedModelStatus, Reason
 from quantop.api.spec import ModelSource
-from quantop.planning import Level, ModelInfo, PlanningError, plan_spec, resolve_architecture_async, resolve_gpu
-from quantop.resources import (
-    LABEL_INSTANCE,
-    LABEL_MANAGED_BY,
-    LABEL_REVISION,
-    MANAGED_BY,
-    ModelContext,
-    UnknownGpuProfile,
-    build_pod_monitor,
-    make_context,
-)
+from quantop.planning import ModelInfo, resolve_architecture_async
+from quantop.resources import revision_name
+from quantop.resources.admission import Admission, Refusal, admit_async
 
-from . import rollout
-from .apply import apply
+from .act import act
+from .actions import Action, ClearAnnotation, Count
+from .decide import decide
 from .kube import KubeClient
-from .outcome import Outcome, refuse, start
+from .observe import Observed, observe
+from .outcome import Event, Outcome, mark_synced, refuse, start
 
 ResolveModel = Callable[[ModelSource], Awaitable[ModelInfo]]
-
-
-async def drop_stale_revisions(client: KubeClient, namespace: str, name: str, uid: str, keep: set[str]) -> None:
-    """Delete the Deployments, Services and validation Jobs of revisions neither current, stable nor previous.
-
-    A candidate abandoned by a spec change goes; the previous stable revision stays for instant rollback.
-    """
-    selector = {LABEL_INSTANCE: name, LABEL_MANAGED_BY: MANAGED_BY}
-    for kind in ("Deployment", "Service", "Job"):
-        for obj in await client.list(kind, namespace, selector):
-            meta = obj.get("metadata", {})
-            revision = (meta.get("labels") or {}).get(LABEL_REVISION)
-            owned = any(ref.get("uid") == uid for ref in meta.get("ownerReferences") or [])
-            if revision and owned and revision not in keep:
-                await client.delete(kind, namespace, meta["name"])
+#: Persists a decision before it is acted on: writes the status, posts the decision's Events.
+Persist = Callable[[QuantizedModelStatus, Sequence[Event]], Awaitable[None]]
 
 
 async def reconcile(
@@ -62,88 +40,73 @@ async def reconcile(
     resolve_model: ResolveModel | None = None,
     pod_monitor_available: bool = True,
     now: dt.datetime | None = None,
+    persist: Persist | None = None,
 ) -> Outcome:
-    meta = body.get("metadata") or {}
-    name, namespace, uid = meta["name"], meta["namespace"], meta.get("uid", "")
-    generation = meta.get("generation")
-    old = QuantizedModelStatus.model_validate(body.get("status") or {})
-    out = start(old, generation)
+    """Reconcile one object. Without ``persist`` the caller writes the returned status and Events itself."""
+    generation = (body.get("metadata") or {}).get("generation")
+    out = start(QuantizedModelStatus.model_validate(body.get("status") or {}), generation)
 
-    try:
-        spec = parse_spec(body.get("spec"))
-        ctx = make_context(name, namespace, uid, spec, config)
-    except UnknownGpuProfile as exc:
-        return refuse(out, Reason.UNKNOWN_GPU_TYPE, str(exc), generation)
-    except SpecError as exc:
-        return refuse(out, Reason.INVALID_SPEC, str(exc), generation)
-
-    try:
-        gpu = resolve_gpu(ctx.profile)
+    async def lookup(source: ModelSource) -> ModelInfo:
         if resolve_model is not None:
-            model = await resolve_model(spec.model)
-        else:
-            model = await resolve_architecture_async(spec.model, hub_url=config.hub_url)
-    except PlanningError as exc:
-        return refuse(out, exc.reason, exc.message, generation)
+            return await resolve_model(source)
+        return await resolve_architecture_async(source, hub_url=config.hub_url)
 
-    assessment = plan_spec(spec, ctx.profile, model)
-    plan = assessment.summary()
-    if assessment.level == Level.NO:
-        return refuse(out, assessment.reason, assessment.message, generation, plan=plan)
+    verdict = await admit_async(body, config, lookup)
+    if isinstance(verdict, Refusal):
+        mark_synced(out.status, generation)
+        return refuse(out, verdict.reason, verdict.message, generation, plan=verdict.plan)
+    admitted(out, verdict, generation)
+    observed = await observe(
+        client, verdict.ctx, body, price_per_hour=verdict.price_per_hour, pod_monitor_available=pod_monitor_available
+    )
+    status, actions = decide(verdict.ctx, out.status, observed, now or dt.datetime.now(dt.UTC))
+    mark_synced(status, generation)
+    outcome = outcome_of(out, status, actions, observed, verdict.ctx.name)
+    if persist is not None:
+        await persist(status, outcome.events)
+    outcome.failures = await act(client, verdict.ctx, actions)
+    return outcome
 
-    out.status.plan = plan
-    if assessment.level == Level.WARN:
+
+def admitted(out: Outcome, admission: Admission, generation: int | None) -> None:
+    """Compatible=True with the plan; a caveat is said out loud as a Warning."""
+    out.status.plan = admission.plan
+    if admission.caveat is not None:
         out.condition(
             ConditionType.COMPATIBLE,
             True,
             Reason.SUPPORTED_WITH_CAVEATS,
-            assessment.message,
+            admission.caveat,
             generation,
             event_type="Warning",
         )
     else:
         out.condition(
-            ConditionType.COMPATIBLE, True, Reason.PLANNED, assessment.message, generation, event_type="Normal"
-        )
-
-    if spec.validation.baseline.model_ref == name:
-        return refuse(
-            out,
-            Reason.INVALID_SPEC,
-            "spec.validation.baseline.modelRef names this QuantizedModel itself: "
-            "name the baseline model (e.g. the unquantized one) or give baseline.accuracy",
+            ConditionType.COMPATIBLE,
+            True,
+            Reason.PLANNED,
+            admission.assessment.message,
             generation,
-            plan=plan,
+            event_type="Normal",
         )
 
-    revision = ctx.revision
-    keep = {revision} | {r for r in (old.stable_revision, old.previous_revision) if r}
-    await drop_stale_revisions(client, namespace, name, uid, keep)
-    if pod_monitor_available and spec.monitoring.pod_monitor:
-        await apply(client, build_pod_monitor(ctx))
-    out = await rollout.step(
-        out,
-        client,
-        ctx,
-        annotations=meta.get("annotations") or {},
-        baseline=await resolve_baseline(client, ctx),
-        price_per_hour=gpu.price_per_hour,
-        now=now or dt.datetime.now(dt.UTC),
-        generation=generation,
+
+def outcome_of(
+    admission: Outcome,
+    status: QuantizedModelStatus,
+    actions: Sequence[Action],
+    observed: Observed,
+    name: str,
+) -> Outcome:
+    stable = status.stable_revision
+    ready = None
+    if stable is not None:
+        live = observed.deployment(revision_name(name, stable)) or {}
+        ready = int((live.get("status") or {}).get("availableReplicas") or 0)
+    return Outcome(
+        status=status,
+        events=[*admission.events, *(a for a in actions if isinstance(a, Event))],
+        counters=[(a.counter, a.label) for a in actions if isinstance(a, Count)],
+        annotations_to_clear=[a.key for a in actions if isinstance(a, ClearAnnotation)],
+        stable_ready_replicas=ready,
     )
-    await rollout.label_roles(client, ctx, out.status.stable_revision, out.status.candidate_revision)
-    return out
-
-
-async def resolve_baseline(client: KubeClient, ctx: ModelContext) -> rollout.Baseline:
-    """The accuracy to gate against: a number, or the promoted results of baseline.modelRef."""
-    b = ctx.spec.validation.baseline
-    if not b.model_ref:
-        return rollout.Baseline(accuracy=b.accuracy)
-    ref = await client.get("QuantizedModel", ctx.namespace, b.model_ref)
-    if ref is None:
-        return rollout.Baseline(accuracy=None, waiting_for=f"{b.model_ref} (not found in {ctx.namespace})")
-    status = QuantizedModelStatus.model_validate(ref.get("status") or {})
-    if status.results is None or status.results.accuracy is None:
-        return rollout.Baseline(accuracy=None, waiting_for=b.model_ref)
-    return rollout.Baseline(accuracy=status.results.accuracy, results=status.results, plan=status.plan)

@@ -9,6 +9,7 @@ too high" does not tell the user whether to tune a setting or pick another metho
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,6 +24,8 @@ from .verdicts import Decision, alpha_of
 
 #: Throughput is counted per window of this length (batch means over time).
 RPS_WINDOW_S = 5.0
+#: Seed of the order accuracy items are tested in (the same for a candidate and its baseline).
+ORDER_SEED = 20240711
 
 
 @dataclass(frozen=True)
@@ -199,11 +202,11 @@ def accuracy_gates(
     order); without them the count is spread evenly and judged at the end only.
     """
     alpha_of(t.confidence)
-    items = (
-        list(outcomes)
-        if outcomes is not None
-        else _spread([True] * acc.correct + [False] * (acc.samples - acc.correct))
-    )
+    if outcomes is not None:
+        items = _in_test_order(outcomes)
+        baseline_outcomes = _in_test_order(baseline_outcomes) if baseline_outcomes is not None else None
+    else:
+        items = _spread([True] * acc.correct + [False] * (acc.samples - acc.correct))
     gates = []
     if t.min_accuracy is not None:
         d = at_least(items, t.min_accuracy, t.confidence)
@@ -213,6 +216,13 @@ def accuracy_gates(
     if t.baseline_accuracy is not None or baseline_outcomes is not None:
         gates.append(_drop_gate(items, t, baseline_outcomes))
     return gates
+
+
+def _in_test_order(items: Sequence[bool]) -> list[bool]:
+    """Items in a fixed pseudo-random order: the draw keeps the dataset's order, which may be sorted
+    by topic or difficulty, and a sequential test needs items whose order says nothing of them."""
+    order = random.Random(ORDER_SEED).sample(range(len(items)), len(items))
+    return [items[i] for i in order]
 
 
 def _acc_bounds(d: Decision, t: Thresholds) -> str:

@@ -23,7 +23,8 @@ from quantop.api.validation_request import ValidationRequest
 from .accuracy import AccuracyResult, evaluate
 from .cost import cost
 from .dataset import DatasetError, Example, load_dataset, sample
-from .gates import Thresholds, accuracy_gates, load_gates, verdict_message
+from .evidence import read_evidence
+from .gates import Thresholds, accuracy_gates, gate_verdict, load_gates, overall_verdict, verdict_message
 from .load import LoadError, LoadSettings, LoadSummary, run_load, wait_until_ready
 from .report import (
     TABLE_HEADER,
@@ -175,6 +176,7 @@ def _thresholds(r: ValidationRequest) -> Thresholds:
         min_accuracy=g.min_accuracy,
         baseline_accuracy=g.baseline_accuracy,
         max_accuracy_drop=g.max_accuracy_drop if g.baseline_accuracy is not None else None,
+        confidence=g.confidence,
     )
 
 
@@ -214,7 +216,9 @@ def _measure(r: ValidationRequest, examples: list[Example], out_dir: Path, progr
         )
         m.summary = run_load(settings, out_dir, progress.load)
         progress.done()
-        m.gates += load_gates(m.summary, thresholds)
+        samples = out_dir / "load-samples.jsonl"
+        evidence = read_evidence(samples, r.load.warmup_seconds, r.load.duration_seconds, r.load.users)
+        m.gates += load_gates(m.summary, thresholds, evidence)
         m.load = _load_report(m.summary, r)
     if r.accuracy.samples:
         result = asyncio.run(
@@ -265,7 +269,7 @@ def run_validation(request: ValidationRequest, output: Output | None = None) -> 
         return fail(output, r.revision, str(exc))
     except LoadError as exc:
         return fail(output, r.revision, str(exc))
-    verdict = Verdict.PASSED if all(g.passed for g in m.gates) else Verdict.FAILED
+    verdict = overall_verdict(m.gates)
     report = ValidationReport(
         label=r.label,
         revision=r.revision,
@@ -327,5 +331,6 @@ def _print_summary(report: ValidationReport, baseline: ValidationReport | None) 
         a = report.accuracy
         print(f"accuracy {a.accuracy:.3f} (95% CI {a.ci_low:.3f}-{a.ci_high:.3f}, n={a.samples}, {a.metric})")
     for gate in report.gates:
-        print(f"  {'PASS' if gate.passed else 'FAIL'}  {gate.message}")
+        word = {Verdict.PASSED: "PASS", Verdict.FAILED: "FAIL"}.get(gate_verdict(gate), "INCONCLUSIVE")
+        print(f"  {word}  {gate.message}")
     print(f"{report.verdict.value.upper()}: {report.message}")

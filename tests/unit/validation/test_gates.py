@@ -94,13 +94,6 @@ def outcomes(n: int, rate: float) -> list[bool]:
         pytest.param(
             Thresholds(baseline_accuracy=0.7, max_accuracy_drop=0.05), True, "accuracyDrop", Verdict.PASSED, id="paired"
         ),
-        pytest.param(
-            Thresholds(baseline_accuracy=0.7, max_accuracy_drop=0.05),
-            False,
-            "accuracyDrop",
-            Verdict.INCONCLUSIVE,
-            id="same-items-unpaired-cannot-tell",
-        ),
     ],
 )
 def test_accuracy_gates(thresholds: Thresholds, paired: bool, name: str, verdict: Verdict) -> None:
@@ -116,8 +109,17 @@ def test_accuracy_gates(thresholds: Thresholds, paired: bool, name: str, verdict
     assert gate.verdict == verdict and gate.kind == GateKind.ACCURACY
     if paired:
         assert (gate.losses or 0) + (gate.gains or 0) == 8 and "paired on 400 items" in gate.message
-    if name == "accuracyDrop" and not paired:
-        assert "one-sample" in gate.message
+
+
+def test_a_baseline_known_only_as_a_number_gives_a_one_sample_bound_and_says_so() -> None:
+    base = outcomes(400, 0.7)
+    cand = [not b if i in (3, 10, 50, 60) else b for i, b in enumerate(base)]
+    acc = AccuracyResult("execution-accuracy", 400, sum(cand), {}, {})
+    t = Thresholds(baseline_accuracy=0.7, max_accuracy_drop=0.05)
+    (one,) = accuracy_gates(acc, t, cand)
+    (two,) = accuracy_gates(acc, t, cand, base)
+    assert "one-sample" in one.message and one.losses is None
+    assert (one.upper or 0) - (one.lower or 0) > 2 * ((two.upper or 0) - (two.lower or 0))
 
 
 def test_min_accuracy_is_an_accuracy_gate_not_a_load_gate() -> None:
