@@ -2,6 +2,9 @@
 
 Accuracy difference to the baseline, with an interval that says what it is:
 
+* the report's own accuracyDrop gate carries bounds (estimate, lower, upper): those are drawn,
+  since they decided the gate; paired (the same items as the baseline, `losses`/`gains` set) or
+  one-sample against a baseline number, at the validation's confidence (its message says which).
 * both configurations measured here (a baseline report): Newcombe's hybrid score interval for a
   difference of two independent proportions, built from the two Wilson intervals the reports
   carry (Newcombe 1998, Stat Med 17:873, method 10). Unpaired, so it is wider than the paired
@@ -13,12 +16,15 @@ Accuracy difference to the baseline, with an interval that says what it is:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .report import ValidationReport
 
 UNPAIRED = "unpaired 95% (Newcombe hybrid score; a paired interval on the same items is narrower)"
+PAIRED = "paired {level} bounds of the gate (same items as the baseline; valid at every look)"
+ONE_SAMPLE = "{level} bounds of the gate (one-sample: the baseline is a number)"
 FIXED_BASELINE = "95% Wilson of the candidate; baseline taken as an exact number"
 
 
@@ -42,9 +48,9 @@ class Row:
     is_baseline: bool = False
     accuracy: float | None = None
     samples: int = 0
-    #: The report's own gate outcomes (None: not gated), so each panel is coloured by its own gate.
-    latency_passed: bool | None = None
-    accuracy_passed: bool | None = None
+    #: The report's own gate verdicts (None: not gated), so each panel is coloured by its own gate.
+    latency_verdict: str | None = None
+    accuracy_verdict: str | None = None
 
 
 def newcombe_difference(
@@ -61,21 +67,38 @@ def gate_threshold(report: ValidationReport, name: str) -> float | None:
     return next((g.threshold for g in report.gates if g.name == name and g.threshold is not None), None)
 
 
-def gate_passed(report: ValidationReport, name: str) -> bool | None:
-    return next((g.passed for g in report.gates if g.name == name), None)
+def gate_verdict(report: ValidationReport, name: str) -> str | None:
+    """Passed, Failed or Inconclusive as the gate decided (older reports carry only `passed`)."""
+    gate = next((g for g in report.gates if g.name == name), None)
+    if gate is None:
+        return None
+    return gate.verdict.value if gate.verdict is not None else ("Passed" if gate.passed else "Failed")
+
+
+def _gate_difference(report: ValidationReport) -> Difference | None:
+    """The accuracyDrop gate's own bounds on the drop, turned into bounds on the difference."""
+    gate = next((g for g in report.gates if g.name == "accuracyDrop"), None)
+    if gate is None or gate.estimate is None or gate.lower is None or gate.upper is None:
+        return None
+    level = m.group(1) + "%" if (m := re.search(r"(\d+(?:\.\d+)?)% bounds", gate.message)) else "the gate's"
+    kind = PAIRED if gate.losses is not None else ONE_SAMPLE
+    return Difference(-gate.estimate, -gate.upper, -gate.lower, kind.format(level=level))
 
 
 def accuracy_difference(report: ValidationReport, baseline: ValidationReport | None) -> Difference | None:
     acc = report.accuracy
-    if acc is None:
+    if acc is None or report is baseline:
         return None
-    base = baseline.accuracy if baseline is not None and baseline is not report else None
+    gated = _gate_difference(report)
+    if gated is not None:
+        return gated
+    base = baseline.accuracy if baseline is not None else None
     if base is not None:
         d, low, high = newcombe_difference(
             acc.accuracy, (acc.ci_low, acc.ci_high), base.accuracy, (base.ci_low, base.ci_high)
         )
         return Difference(d, low, high, UNPAIRED)
-    if acc.baseline_accuracy is not None and baseline is not report:
+    if acc.baseline_accuracy is not None:
         b = acc.baseline_accuracy
         return Difference(acc.accuracy - b, acc.ci_low - b, acc.ci_high - b, FIXED_BASELINE)
     return None
@@ -98,8 +121,8 @@ def decision_rows(reports: Sequence[ValidationReport], baseline: ValidationRepor
                 is_baseline=r is baseline,
                 accuracy=r.accuracy.accuracy if r.accuracy else None,
                 samples=r.accuracy.samples if r.accuracy else 0,
-                latency_passed=gate_passed(r, "p95LatencyMs"),
-                accuracy_passed=gate_passed(r, "accuracyDrop"),
+                latency_verdict=gate_verdict(r, "p95LatencyMs"),
+                accuracy_verdict=gate_verdict(r, "accuracyDrop"),
             )
         )
     return rows

@@ -5,7 +5,7 @@
 * `decision_plot` (slo-and-accuracy.png): one row per configuration, so labels never overlap and
   a single run still reads: left, p95 with its 95% interval against the SLO; right, the accuracy
   difference to the baseline with its interval and the allowed drop drawn. Colour: that gate passed
-  (green) or failed (red); the verdict is under each label.
+  (green), was inconclusive (amber) or failed (red); the verdict is under each label.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 from .plot_data import Difference, Row, axis_limits, decision_rows, gate_threshold
 from .report import ValidationReport
 
-PASSED, FAILED, OTHER = "#2a9d8f", "#d62828", "#6c757d"
+PASSED, FAILED, INCONCLUSIVE, OTHER = "#2a9d8f", "#d62828", "#e9a23b", "#6c757d"
 #: Levels marked on the CDF; p95 and p99 are close, so one label sits below its line and one above.
 PERCENTILES = ((0.50, "p50", "center"), (0.95, "p95", "top"), (0.99, "p99", "bottom"))
 
@@ -31,15 +31,11 @@ def _pyplot() -> Any:
     return plt
 
 
-def _colour(passed: bool | None) -> str:
-    return OTHER if passed is None else PASSED if passed else FAILED
-
-
-def _passed(gate: bool | None, measured: float, limit: float | None) -> bool | None:
-    """The report's gate outcome; without one, the measured figure against the limit drawn."""
-    if gate is not None or limit is None:
-        return gate
-    return measured <= limit + 1e-12
+def point_colour(verdict: str | None, measured: float, limit: float | None) -> str:
+    """The gate's verdict; without a gate, the measured figure against the limit drawn."""
+    if verdict is None and limit is not None:
+        verdict = "Passed" if measured <= limit + 1e-12 else "Failed"
+    return {"Passed": PASSED, "Failed": FAILED, "Inconclusive": INCONCLUSIVE}.get(verdict or "", OTHER)
 
 
 def _save(fig: Any, path: Path) -> Path:
@@ -99,7 +95,7 @@ def _latency_panel(ax: Any, rows: list[Row], slo: float | None) -> None:
             y,
             xerr=[[row.p95 - low], [high - row.p95]],
             fmt="o",
-            color=_colour(_passed(row.latency_passed, row.p95, slo)),
+            color=point_colour(row.latency_verdict, row.p95, slo),
             capsize=3,
         )
         ax.annotate(f"{row.p95:.0f} ms", (high, y), xytext=(5, 0), textcoords="offset points", va="center", fontsize=8)
@@ -141,7 +137,7 @@ def _accuracy_panel(ax: Any, rows: list[Row], margin: float | None) -> set[str]:
             y,
             xerr=[[(d.value - d.low) * 100], [(d.high - d.value) * 100]],
             fmt="s",
-            color=_colour(_passed(row.accuracy_passed, -d.value, margin)),
+            color=point_colour(row.accuracy_verdict, -d.value, margin),
             capsize=3,
         )
         ax.annotate(
@@ -204,7 +200,8 @@ def decision_figure(
     for ax in (left, right):
         ax.grid(alpha=0.3, axis="x")
     fig.suptitle(
-        "Does each configuration meet the p95 SLO and keep its accuracy? (green: gate passed, red: failed)", fontsize=10
+        "Does each configuration meet the p95 SLO and keep its accuracy? (gate: green passed, amber inconclusive, red failed)",
+        fontsize=10,
     )
     if kinds:
         fig.text(

@@ -19,7 +19,16 @@ from quantop.validation.plot_data import (
     gate_threshold,
     newcombe_difference,
 )
-from quantop.validation.plots import decision_figure, decision_plot, latency_cdf
+from quantop.validation.plots import (
+    FAILED,
+    INCONCLUSIVE,
+    OTHER,
+    PASSED,
+    decision_figure,
+    decision_plot,
+    latency_cdf,
+    point_colour,
+)
 from quantop.validation.report import AccuracyReport, LoadReport, QuantileValue, ValidationReport
 from quantop.validation.stats import wilson_interval
 
@@ -172,3 +181,40 @@ def test_plots_of_reports_without_load_or_accuracy_still_render(tmp_path: Path) 
     empty = [report("x", p95=None, correct=None)]
     assert latency_cdf(empty, tmp_path / "cdf.png").stat().st_size > 0
     assert decision_plot(empty, tmp_path / "decision.png").stat().st_size > 0
+
+
+PAIRED_MESSAGE = "accuracy drop +0.010 (paired on 200 items: 9 lost, 7 gained; 95% bounds -0.020-0.040, n=200)"
+
+
+@pytest.mark.parametrize(
+    ("losses", "message", "kind"),
+    [
+        pytest.param(9, PAIRED_MESSAGE, "paired 95% bounds of the gate", id="paired"),
+        pytest.param(None, "accuracy drop +0.010 (one-sample; 90% bounds ...)", "90% bounds of the gate", id="number"),
+        pytest.param(None, "older message without bounds", "the gate's bounds of the gate", id="no-level"),
+    ],
+)
+def test_the_gates_own_bounds_are_drawn_when_the_report_has_them(losses: int | None, message: str, kind: str) -> None:
+    gate = GateResult(
+        name="accuracyDrop", passed=False, verdict=Verdict.INCONCLUSIVE, threshold=0.01, estimate=0.01,
+        lower=-0.02, upper=0.04, n=200, losses=losses, gains=7 if losses else None, message=message,
+    )  # fmt: skip
+    base, cand = report("none"), report("eetq", correct=138, gates=[gate])
+    row = decision_rows([base, cand], base)[1]
+    d = row.difference
+    assert d is not None and (d.value, d.low, d.high) == pytest.approx((-0.01, -0.04, 0.02))
+    assert d.kind.startswith(kind) and row.accuracy_verdict == "Inconclusive"
+
+
+@pytest.mark.parametrize(
+    ("verdict", "measured", "limit", "colour"),
+    [
+        pytest.param("Passed", 9.0, 1.0, PASSED, id="gate-decides-over-the-figure"),
+        pytest.param("Inconclusive", 0.0, 1.0, INCONCLUSIVE, id="inconclusive"),
+        pytest.param(None, 1.0, 1.0, PASSED, id="no-gate-at-the-limit"),
+        pytest.param(None, 1.1, 1.0, FAILED, id="no-gate-over-the-limit"),
+        pytest.param(None, 1.1, None, OTHER, id="nothing-to-judge"),
+    ],
+)
+def test_points_take_their_gates_colour(verdict: str | None, measured: float, limit: float | None, colour: str) -> None:
+    assert point_colour(verdict, measured, limit) == colour
