@@ -1,10 +1,19 @@
-"""What the emulated model says: the gold SQL with probability `accuracy`, else a wrong query.
+"""What the emulated model says: the gold SQL when this configuration gets the question right, else a wrong query.
 
 The emulator finds the question in the prompt (the `Question: ` line of quantop's prompt
-template), looks it up in the built-in held-out set, and decides per question, from a hash
-of the question and the profile's seed, whether this configuration "knows" it. Because the
-decision is a threshold on a fixed number per question, a less accurate configuration fails
-a superset of the questions a more accurate one fails, as quantization error tends to.
+template) and looks it up in the built-in held-out set. Who gets what right follows a shared
+latent difficulty plus per-configuration discordance, as measured for quantized models:
+
+- each question has one difficulty (a hash of the question), shared by every configuration;
+  the unquantized reference answers the `REFERENCE_ACCURACY` easiest ones;
+- a configuration with accuracy a and discordance d changes d of all answers relative to the
+  reference: it loses (d + (ref - a))/2 of them that the reference had and gains
+  (d - (ref - a))/2 that it had not, each question decided by a hash of the question and the
+  configuration's seed, so the result is deterministic per (question, configuration seed).
+
+So equal accuracy does not mean equal answers (Dutta et al., "Accuracy is Not All You Need",
+NeurIPS 2024, arXiv:2407.09141, measure such "flips" for quantized models even where accuracy
+barely moves), and a paired comparison sees the discordant pairs a real one would.
 A wrong answer is a rewrite of the gold query whose result really differs, so the scorer,
 not the emulator, decides what counts as correct.
 """
@@ -31,9 +40,27 @@ def _builtin() -> dict[str, Example]:
     return {ex.prompt.strip(): ex for ex in load_dataset("builtin:text-to-sql")}
 
 
-def knows(question: str, accuracy: float, seed: int) -> bool:
-    digest = hashlib.sha256(f"{seed}:{question}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < accuracy
+#: Accuracy of the unquantized reference on the built-in set (the guide's "default" profile).
+REFERENCE_ACCURACY = 0.70
+
+
+def _unit(*parts: object) -> float:
+    digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def knows(question: str, accuracy: float, seed: int, discordance: float = 0.0) -> bool:
+    """Whether the configuration (accuracy, seed, discordance) answers `question` right.
+
+    Discordance below |accuracy - reference| is raised to it: that many answers must change.
+    """
+    reference = _unit("difficulty", question) < REFERENCE_ACCURACY
+    delta = REFERENCE_ACCURACY - min(max(accuracy, 0.0), 1.0)
+    changed = min(max(discordance, abs(delta)), 1.0)
+    lose = min((changed + delta) / 2 / REFERENCE_ACCURACY, 1.0)
+    gain = min((changed - delta) / 2 / (1 - REFERENCE_ACCURACY), 1.0)
+    flip = _unit("flip", seed, question)
+    return flip >= lose if reference else flip < gain
 
 
 @cache
@@ -45,18 +72,18 @@ def wrong_answer(question: str) -> str:
     return "SELECT NULL"
 
 
-def sql_for(prompt: str, accuracy: float, seed: int) -> str:
+def sql_for(prompt: str, accuracy: float, seed: int, discordance: float = 0.0) -> str:
     match = QUESTION.search(prompt)
     question = match.group(1) if match else ""
     example = _builtin().get(question)
     if example is None:
         return "SELECT 1"
-    return example.answer if knows(question, accuracy, seed) else wrong_answer(question)
+    return example.answer if knows(question, accuracy, seed, discordance) else wrong_answer(question)
 
 
-def answer_text(prompt: str, accuracy: float, seed: int) -> str:
+def answer_text(prompt: str, accuracy: float, seed: int, discordance: float = 0.0) -> str:
     """The full answer: the query in a fenced block, then an explanation, as chat models write."""
-    return f"```sql\n{sql_for(prompt, accuracy, seed)}\n```\n\n{EXPLANATION * 4}"
+    return f"```sql\n{sql_for(prompt, accuracy, seed, discordance)}\n```\n\n{EXPLANATION * 4}"
 
 
 TOKEN = re.compile(r"\s*\S+|\s+")
