@@ -118,7 +118,9 @@ def test_server_errors_fail_the_error_rate_gate_by_kind(endpoint: str, profile: 
 
 
 def test_distributed_mode_merges_worker_samples(endpoint: str, profile: None, tmp_path: Path) -> None:
-    run = validate("--endpoint", endpoint, *SHORT_LOAD, "--workers", "2", "--samples", "0", "--out-dir", str(tmp_path))
+    # A loose error gate: a few seconds of load cannot prove the default 1%, and errors are not the point here.
+    run = validate("--endpoint", endpoint, *SHORT_LOAD, "--workers", "2", "--samples", "0", "--out-dir", str(tmp_path),
+                   "--slo-max-error-rate", "0.5")  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
     report = load_report((tmp_path / "report.json").read_text(), "r")
     assert report.load and report.load.workers == 2 and report.load.requests > 8
@@ -162,7 +164,8 @@ def test_unreachable_endpoint_is_an_error_not_a_failed_gate(tmp_path: Path) -> N
     term = tmp_path / "t"
     run = validate("--endpoint", f"http://127.0.0.1:{free_port()}", "--ready-timeout", "1s",
                    "--termination-log", str(term))  # fmt: skip
-    assert run.returncode == 2 and "is not ready" in run.stderr and "Traceback" not in run.stderr
+    # Connection refused fails fast: nothing listens, so there is nothing to wait for.
+    assert run.returncode == 2 and "nothing answers at" in run.stderr and "Traceback" not in run.stderr
     assert results(term).verdict == Verdict.ERROR
 
 
@@ -172,7 +175,7 @@ def test_report_builds_the_guides_table_from_reports(endpoint: str, profile: Non
         httpx.patch(f"{endpoint}/emulator/profile", json={"latency_scale": scale})
         out = tmp_path / label
         run = validate("--endpoint", endpoint, *SHORT_LOAD, "--samples", "5", "--label", label,
-                       "--weights-gib", weights, "--out-dir", str(out))  # fmt: skip
+                       "--weights-gib", weights, "--out-dir", str(out), "--slo-max-error-rate", "0.5")  # fmt: skip
         assert run.returncode == 0, run.stderr
         paths.append(str(out / "report.json"))
     run = subprocess.run(quantop_command("report", *paths, "--plots", str(tmp_path / "plots")),
