@@ -15,13 +15,13 @@ from typing import Any
 
 import yaml
 
-from quantop.api import KIND, OperatorConfig, default_config
+from quantop.api import KIND, OperatorConfig, default_config, format_duration
 from quantop.api.command_errors import fail
 from quantop.planning import resolve_architecture
 
 from . import build_all
 from .admission import Admission, Refusal, admit
-from .job import build_validation_job
+from .job import build_validation_job, validation_request
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -56,6 +56,14 @@ def _validation_job(admission: Admission) -> dict[str, Any]:
             "when the operator creates it; rendered without",
             file=sys.stderr,
         )
+    request = validation_request(
+        ctx, ctx.revision, baseline_accuracy=baseline.accuracy, price_per_hour=admission.price_per_hour
+    )
+    print(
+        f"# {ctx.name}: validation takes about {format_duration(request.estimated_seconds())} once the pods are up "
+        f"(an estimate, see quantop validate --help); the Job's deadline is {ctx.spec.validation.timeout}",
+        file=sys.stderr,
+    )
     return build_validation_job(
         ctx,
         ctx.revision,

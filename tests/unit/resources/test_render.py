@@ -65,6 +65,7 @@ def test_render_says_when_the_baseline_comes_from_another_model(capsys: pytest.C
     assert code == 0 and docs[-1]["kind"] == "Job"
     assert "--baseline-accuracy" not in docs[-1]["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "promoted results" in err
+    assert "validation takes about 6m50s" in err  # 10 s + 5 min + 25 accuracy rounds x 4 s
     code, docs, _ = render(EXAMPLES / "quantizedmodel.yaml", capsys, "--no-job")
     assert code == 0 and [d["kind"] for d in docs][-1] != "Job"
 
