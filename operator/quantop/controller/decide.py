@@ -143,6 +143,12 @@ def decide(
     ctx: ModelContext, status: QuantizedModelStatus, observed: Observed, now: dt.datetime
 ) -> tuple[QuantizedModelStatus, list[Action]]:
     """Advance the rollout of the spec's revision by one level-triggered step."""
+    d = decision(ctx, status, observed, now)
+    return d.status, normalised(d.actions)
+
+
+def decision(ctx: ModelContext, status: QuantizedModelStatus, observed: Observed, now: dt.datetime) -> Draft:
+    """The whole decision, with the table rows it went through (``path``)."""
     d = Draft(ctx=ctx, seen=observed, now=now, out=start(status, observed.generation))
     if observed.pod_monitor_available and ctx.spec.monitoring.pod_monitor:
         d.do(ApplyPodMonitor())
@@ -152,12 +158,14 @@ def decide(
     if state != State.STABLE:
         d.status.candidate_revision = ctx.revision
     while state is not None:
-        transition = TABLE[(state, signal_of(d, state))]
+        signal = signal_of(d, state)
+        d.path.append((state, signal))
+        transition = TABLE[(state, signal)]
         transition.effect(d)
         d.status.phase = transition.phase
         state = transition.then
     _label_roles(d)
-    return d.status, normalised(d.actions)
+    return d
 
 
 def _drop_abandoned(d: Draft, keep: set[str]) -> None:

@@ -1,0 +1,460 @@
+"""decide() as a table: one situation (spec, status, observation) per row, the phase and actions it must lead to.
+
+Every row of the transition table is reached by some case here (the last test checks it), and
+the faults the sandbox e2e tests inject (crash, OOM, slow, inaccurate, erroring Job, hanging
+Job, restart, deletion) each have a row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from tests.integration.kubelet import results as kubelet_results
+from tests.unit.controller.builders import (
+    LONG_AGO,
+    NOW,
+    children,
+    context,
+    deployment,
+    entry,
+    finished,
+    inconclusive,
+    job,
+    observed,
+    other_revision,
+    passed,
+    pod,
+    status,
+)
+
+from quantop.api import QuantizedModelStatus, get_condition
+from quantop.api.status import RevisionVerdict
+from quantop.api.timestamps import rfc3339
+from quantop.controller.actions import (
+    ApplyDeployment,
+    ApplyPodMonitor,
+    ApplyRevisionService,
+    ApplyStableService,
+    ClearAnnotation,
+    Count,
+    CreateJob,
+    Delete,
+    Event,
+    LabelPod,
+    Scale,
+)
+from quantop.controller.decide import TABLE, Signal, State, decide, decision
+from quantop.controller.observe import Baseline, Observed
+
+REV = context().revision
+OLD = other_revision(**{"quantization.method": "fp8"})
+OLDER = other_revision(**{"quantization.method": "none"})
+MANUAL = {"promotion.auto": False}
+
+
+@dataclass(frozen=True)
+class Case:
+    status: QuantizedModelStatus
+    seen: Observed
+    phase: str
+    path: list[tuple[State, Signal]]
+    includes: tuple[Any, ...] = ()
+    excludes: tuple[type, ...] = ()
+    spec: dict[str, Any] = field(default_factory=dict)
+    conditions: dict[str, tuple[str, str]] = field(default_factory=dict)
+    history: tuple[RevisionVerdict, ...] = ()
+
+
+def serving(**kw: Any) -> QuantizedModelStatus:
+    return status(stable_revision=REV, promoted_at=rfc3339(LONG_AGO), **kw)
+
+
+def candidate_passed(**kw: Any) -> QuantizedModelStatus:
+    return status(candidate_results=passed(REV), history=[entry(REV, RevisionVerdict.PASSED)], **kw)
+
+
+C, S, P, F = State.CANDIDATE, State.STABLE, State.PASSED, State.FAILED
+AVAILABLE = deployment(REV, created=LONG_AGO)
+
+CASES = [
+    pytest.param(
+        Case(
+            serving(),
+            observed(AVAILABLE),
+            "Promoted",
+            [(S, Signal.SERVING)],
+            includes=(ApplyDeployment(), ApplyRevisionService(), ApplyStableService(REV), ApplyPodMonitor()),
+            excludes=(CreateJob, Scale, Count),
+            conditions={"Ready": ("True", "Promoted")},
+        ),
+        id="stable-serving",
+    ),
+    pytest.param(
+        Case(
+            serving(),
+            observed(deployment(REV, available=0)),
+            "Degraded",
+            [(S, Signal.UNAVAILABLE)],
+            includes=(Event("Warning", "StableUnavailable", f"revision {REV}: 0/1 replicas ready"),),
+            conditions={"Ready": ("False", "StableUnavailable")},
+        ),
+        id="stable-unavailable",
+    ),
+    pytest.param(
+        Case(
+            serving(previous_revision=OLD),
+            observed(AVAILABLE, deployment(OLD)),
+            "Promoted",
+            [(S, Signal.SERVING)],
+            includes=(Scale(OLD, 0),),
+        ),
+        id="previous-scaled-down-after-the-delay",
+    ),
+    pytest.param(
+        Case(
+            serving(previous_revision=OLD),
+            observed(AVAILABLE, deployment(OLD)),
+            "Promoted",
+            [(S, Signal.SERVING)],
+            excludes=(Scale,),
+            spec={"promotion.scaleDownDelaySeconds": 7 * 86400},
+        ),
+        id="previous-kept-within-the-delay",
+    ),
+    pytest.param(
+        Case(
+            status(),
+            observed(),
+            "Deploying",
+            [(C, Signal.STARTING)],
+            includes=(ApplyStableService(None), ApplyDeployment(), ApplyRevisionService()),
+            excludes=(CreateJob,),
+            conditions={"CandidateAvailable": ("False", "Deploying")},
+        ),
+        id="first-revision-deploying",
+    ),
+    pytest.param(
+        Case(
+            status(),
+            observed(deployment(REV, available=0), pods=(pod(REV, waiting="CrashLoopBackOff", last="Error"),)),
+            "Failed",
+            [(C, Signal.POD_FAILED)],
+            includes=(ApplyDeployment(0), Count("validation_failed", "CrashLoopBackOff")),
+            excludes=(CreateJob,),
+            conditions={"CandidateAvailable": ("False", "CrashLoopBackOff")},
+            history=(RevisionVerdict.FAILED,),
+        ),
+        id="crash-looping-candidate",
+    ),
+    pytest.param(
+        Case(
+            status(stable_revision=OLD),
+            observed(deployment(REV, available=0), pods=(pod(REV, waiting="CrashLoopBackOff", last="OOMKilled"),)),
+            "Failed",
+            [(C, Signal.POD_FAILED)],
+            includes=(ApplyDeployment(0), ApplyStableService(OLD)),
+            conditions={"CandidateAvailable": ("False", "OOMKilled")},
+            history=(RevisionVerdict.FAILED,),
+        ),
+        id="oom-killed-candidate-leaves-the-stable-alone",
+    ),
+    pytest.param(
+        Case(
+            status(),
+            observed(deployment(REV, available=0, created=LONG_AGO)),
+            "Failed",
+            [(C, Signal.STARTUP_TIMEOUT)],
+            includes=(ApplyDeployment(0),),
+            conditions={"CandidateAvailable": ("False", "DeploymentTimeout")},
+            history=(RevisionVerdict.FAILED,),
+        ),
+        id="slow-to-start-candidate",
+    ),
+    pytest.param(
+        Case(
+            status(),
+            observed(AVAILABLE, baseline=Baseline(accuracy=None, waiting_for="base")),
+            "Validating",
+            [(C, Signal.BASELINE_PENDING)],
+            excludes=(CreateJob,),
+        ),
+        id="waiting-for-the-baseline",
+    ),
+    pytest.param(
+        Case(
+            status(),
+            observed(AVAILABLE, price_per_hour=1.624),
+            "Validating",
+            [(C, Signal.JOB_ABSENT)],
+            includes=(CreateJob(REV, baseline_accuracy=0.8, price_per_hour=1.624, weights_gib=None),),
+            conditions={"CandidateAvailable": ("True", "Available")},
+        ),
+        id="available-candidate-gets-its-job",
+    ),
+    pytest.param(
+        Case(
+            status(), observed(AVAILABLE, job=job(REV)), "Validating", [(C, Signal.JOB_RUNNING)], excludes=(CreateJob,)
+        ),
+        id="restart-mid-validation-creates-no-second-job",
+    ),
+    pytest.param(
+        Case(
+            status(),
+            observed(AVAILABLE, **finished(REV, kubelet_results())),
+            "Promoted",
+            [(C, Signal.JOB_PASSED), (P, Signal.APPROVED)],
+            includes=(ApplyStableService(REV), Count("promotion", REV)),
+            conditions={"LoadTestPassed": ("True", "GatesPassed"), "Promoted": ("True", "Promoted")},
+            history=(RevisionVerdict.PASSED, RevisionVerdict.PROMOTED),
+        ),
+        id="passed-and-promoted",
+    ),
+    pytest.param(
+        Case(
+            status(),
+            observed(AVAILABLE, **finished(REV, kubelet_results())),
+            "AwaitingPromotion",
+            [(C, Signal.JOB_PASSED), (P, Signal.UNAPPROVED)],
+            includes=(ApplyStableService(None),),
+            excludes=(Count,),
+            spec=MANUAL,
+            conditions={"Promoted": ("False", "AwaitingPromotion")},
+            history=(RevisionVerdict.PASSED,),
+        ),
+        id="passed-awaits-approval",
+    ),
+    pytest.param(
+        Case(
+            candidate_passed(),
+            observed(AVAILABLE, annotations={"quantop.dev/promote": "true"}),
+            "Promoted",
+            [(P, Signal.APPROVED)],
+            includes=(ApplyStableService(REV), ClearAnnotation("quantop.dev/promote")),
+            spec=MANUAL,
+            history=(RevisionVerdict.PASSED, RevisionVerdict.PROMOTED),
+        ),
+        id="approved-by-annotation",
+    ),
+    pytest.param(
+        Case(
+            status(),
+            observed(AVAILABLE, **finished(REV, kubelet_results(p95=14000))),
+            "Failed",
+            [(C, Signal.JOB_FAILED)],
+            includes=(ApplyDeployment(0), Count("validation_failed", "GateFailed")),
+            conditions={"LoadTestPassed": ("False", "GateFailed")},
+            history=(RevisionVerdict.FAILED,),
+        ),
+        id="slow-candidate-fails-its-latency-gate",
+    ),
+    pytest.param(
+        Case(
+            status(),
+            observed(AVAILABLE, **finished(REV, kubelet_results(passed=False), state="Failed")),
+            "Failed",
+            [(C, Signal.JOB_FAILED)],
+            conditions={"AccuracyPassed": ("False", "GateFailed"), "LoadTestPassed": ("True", "GatesPassed")},
+            history=(RevisionVerdict.FAILED,),
+        ),
+        id="inaccurate-candidate-fails-its-accuracy-gate",
+    ),
+    pytest.param(
+        Case(
+            status(),
+            observed(AVAILABLE, **finished(REV, None, state="Failed")),
+            "Failed",
+            [(C, Signal.JOB_FAILED)],
+            includes=(Count("validation_failed", "ValidationError"),),
+            conditions={"LoadTestPassed": ("False", "ValidationError")},
+            history=(RevisionVerdict.ERROR,),
+        ),
+        id="erroring-job-without-a-result",
+    ),
+    pytest.param(
+        Case(
+            status(),
+            observed(AVAILABLE, **finished(REV, None, state="Failed", reason="DeadlineExceeded")),
+            "Failed",
+            [(C, Signal.JOB_FAILED)],
+            conditions={"LoadTestPassed": ("False", "ValidationError")},
+            history=(RevisionVerdict.ERROR,),
+        ),
+        id="hanging-job-past-its-deadline",
+    ),
+    pytest.param(
+        Case(
+            status(),
+            observed(AVAILABLE, **finished(REV, inconclusive())),
+            "Failed",
+            [(C, Signal.JOB_INCONCLUSIVE)],
+            includes=(Count("validation_failed", "GateInconclusive"),),
+            conditions={"AccuracyPassed": ("False", "GateInconclusive")},
+            history=(RevisionVerdict.FAILED,),
+        ),
+        id="inconclusive-fails-by-default",
+    ),
+    pytest.param(
+        Case(
+            status(),
+            observed(AVAILABLE, **finished(REV, inconclusive())),
+            "AwaitingPromotion",
+            [(C, Signal.JOB_INCONCLUSIVE_ALLOWED), (P, Signal.UNAPPROVED)],
+            excludes=(Count,),
+            spec={"validation.onInconclusive": "AwaitPromotion"},
+            history=(RevisionVerdict.INCONCLUSIVE,),
+        ),
+        id="inconclusive-awaits-a-person-even-with-auto",
+    ),
+    pytest.param(
+        Case(
+            status(),
+            observed(AVAILABLE, **finished(REV, inconclusive())),
+            "Promoted",
+            [(C, Signal.JOB_INCONCLUSIVE_ALLOWED), (P, Signal.APPROVED)],
+            includes=(ApplyStableService(REV),),
+            spec={"validation.onInconclusive": "Promote"},
+            history=(RevisionVerdict.INCONCLUSIVE, RevisionVerdict.PROMOTED),
+        ),
+        id="inconclusive-promoted-when-the-spec-says-so",
+    ),
+    pytest.param(
+        Case(
+            status(stable_revision=OLD, history=[entry(REV, RevisionVerdict.FAILED, "p95 too high")]),
+            observed(deployment(REV, replicas=0, available=0), deployment(OLD)),
+            "Failed",
+            [(F, Signal.TERMINAL)],
+            includes=(ApplyDeployment(0), ApplyStableService(OLD)),
+            excludes=(CreateJob, Count),
+            conditions={"Ready": ("True", "Promoted")},
+            history=(RevisionVerdict.FAILED,),
+        ),
+        id="failed-revision-stays-down",
+    ),
+    pytest.param(
+        Case(
+            candidate_passed(),
+            observed(AVAILABLE),
+            "AwaitingPromotion",
+            [(P, Signal.UNAPPROVED)],
+            excludes=(CreateJob, Count),
+            spec=MANUAL,
+            history=(RevisionVerdict.PASSED,),
+        ),
+        id="restart-after-a-pass-neither-revalidates-nor-promotes",
+    ),
+    pytest.param(
+        Case(
+            serving(
+                previous_revision=OLD,
+                history=[entry(OLD, RevisionVerdict.PROMOTED), entry(REV, RevisionVerdict.PROMOTED)],
+            ),
+            observed(AVAILABLE, deployment(OLD, replicas=0, available=0), annotations={"quantop.dev/rollback": "true"}),
+            "Failed",
+            [(F, Signal.TERMINAL)],
+            includes=(
+                Scale(OLD, 1),
+                ApplyStableService(OLD),
+                ApplyDeployment(0),
+                ClearAnnotation("quantop.dev/rollback"),
+            ),
+            conditions={"Promoted": ("False", "RolledBack")},
+            history=(RevisionVerdict.PROMOTED, RevisionVerdict.PROMOTED, RevisionVerdict.ROLLED_BACK),
+        ),
+        id="rollback-returns-to-the-previous-revision",
+    ),
+    pytest.param(
+        Case(
+            serving(),
+            observed(AVAILABLE, annotations={"quantop.dev/rollback": "true"}),
+            "Promoted",
+            [(S, Signal.SERVING)],
+            includes=(ClearAnnotation("quantop.dev/rollback"),),
+            excludes=(Scale, Count),
+        ),
+        id="rollback-without-a-previous-revision-is-refused",
+    ),
+    pytest.param(
+        Case(
+            status(stable_revision=OLD, previous_revision=OLDER),
+            observed(deployment(OLD), children=children(OLD) + children(OLDER) + children("abandoned")),
+            "Deploying",
+            [(C, Signal.STARTING)],
+            includes=tuple(Delete(c.kind, c.name) for c in children("abandoned")),
+        ),
+        id="spec-change-deletes-the-abandoned-candidate-only",
+    ),
+    pytest.param(
+        Case(
+            serving(previous_revision=OLD),
+            observed(AVAILABLE, pods=(pod(REV), pod(OLD, role="stable"))),
+            "Promoted",
+            [(S, Signal.SERVING)],
+            includes=(LabelPod(f"{REV}-pod", "stable"), LabelPod(f"{OLD}-pod", "previous")),
+            spec={"promotion.scaleDownDelaySeconds": 7 * 86400},
+        ),
+        id="serving-pods-carry-their-role",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_decide(case: Case) -> None:
+    ctx = context(**case.spec)
+    d = decision(ctx, case.status, case.seen, NOW)
+    new, actions = decide(ctx, case.status, case.seen, NOW)
+    assert new.phase == case.phase, new.message
+    assert d.path == case.path
+    for action in case.includes:
+        assert action in actions, f"{action} not in {actions}"
+    for kind in case.excludes:
+        assert not [a for a in actions if isinstance(a, kind)], actions
+    for ctype, (ok, reason) in case.conditions.items():
+        c = get_condition(new.conditions, ctype)
+        assert c is not None and (c.status, c.reason) == (ok, reason), c
+    assert tuple(h.verdict for h in new.history) == case.history
+
+
+def test_every_row_of_the_table_has_a_case() -> None:
+    reached = {row for param in CASES for row in param.values[0].path}
+    assert reached == set(TABLE)
+
+
+def test_decide_is_deterministic_and_leaves_its_input_alone() -> None:
+    ctx, st = context(), status()
+    seen = observed(AVAILABLE, **finished(REV, kubelet_results()))
+    before = st.model_copy(deep=True)
+    assert decide(ctx, st, seen, NOW) == decide(ctx, st, seen, NOW)
+    assert st == before
+
+
+def test_a_promotion_decided_again_is_not_a_second_promotion() -> None:
+    """The status of a promotion, decided again on the world it produced: steady, no second count or Event."""
+    ctx = context()
+    seen = observed(AVAILABLE, **finished(REV, kubelet_results()))
+    first, _ = decide(ctx, status(), seen, NOW)
+    again, actions = decide(ctx, first, seen, NOW + dt.timedelta(seconds=5))
+    assert again.stable_revision == REV and again.phase == "Promoted"
+    assert not [a for a in actions if isinstance(a, Count | CreateJob)]
+    assert not [a for a in actions if isinstance(a, Event) and a.reason == "Promoted"]
+    assert [h.verdict for h in again.history] == [RevisionVerdict.PASSED, RevisionVerdict.PROMOTED]
+
+
+@pytest.mark.parametrize(
+    ("actions_in", "kept"),
+    [
+        pytest.param([ApplyDeployment(), ApplyDeployment(0)], [ApplyDeployment(0)], id="scale-to-zero-wins"),
+        pytest.param(
+            [ApplyStableService(None), ApplyDeployment(), ApplyStableService("r")],
+            [ApplyDeployment(), ApplyStableService("r")],
+            id="promotion-switch-wins",
+        ),
+        pytest.param([Scale("a", 0), Scale("b", 0)], [Scale("a", 0), Scale("b", 0)], id="scales-of-two-revisions"),
+    ],
+)
+def test_normalised_keeps_the_last_desired_state(actions_in: list[Any], kept: list[Any]) -> None:
+    from quantop.controller.decide import normalised
+
+    assert normalised(actions_in) == kept
