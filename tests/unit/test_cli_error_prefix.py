@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from quantop.api.command_errors import CommandError, error_line, fail
+from quantop.api.command_errors import CommandError, checked, error_line, fail
 from quantop.cli import COMMAND_MODULES, main
 from quantop.sandbox.processes import quantop_command
 
@@ -21,6 +21,8 @@ BAD_INPUTS = [
     pytest.param("render", ["-f", MISSING], id="render-missing-file"),
     pytest.param("render", ["-f", "README.md"], id="render-no-quantizedmodel"),
     pytest.param("run", ["--config", MISSING], id="run-missing-config"),
+    pytest.param("run", ["--config", "BAD_CONFIG"], id="run-invalid-config"),
+    pytest.param("plan", ["--model", "x/y", "--gpu", "a10", "--config", "BAD_CONFIG"], id="plan-invalid-config"),
     pytest.param("validate", ["--endpoint", "http://127.0.0.1:1", "--duration", "soon"], id="validate-duration"),
     pytest.param("report", [MISSING], id="report-missing-report"),
     pytest.param("emulate-tgi", ["--profile", "b200-none"], id="emulate-unknown-profile"),
@@ -38,6 +40,9 @@ if "emulate" in REGISTERED:  # `quantop emulate --engine tgi|vllm`, where that c
 def test_bad_input_is_one_prefixed_line(command: str, args: list[str], tmp_path: Path) -> None:
     if command == "sandbox":
         args = [*args, "--workdir", str(tmp_path / "sandbox")]
+    bad_config = tmp_path / "config.yaml"
+    bad_config.write_text("gpuProfiles: 3\n")  # valid YAML, not an operator config
+    args = [str(bad_config) if a == "BAD_CONFIG" else a for a in args]
     result = subprocess.run(quantop_command(command, *args), capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
@@ -61,6 +66,22 @@ def test_every_command_is_in_the_table() -> None:
 )
 def test_error_line_is_one_line(message: str, line: str) -> None:
     assert error_line("x", message) == line
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        pytest.param("12", None, id="parsed"),
+        pytest.param("twelve", "--count twelve: invalid literal", id="value-error"),
+    ],
+)
+def test_checked_names_the_input(value: str, error: str | None) -> None:
+    if error is None:
+        assert checked(int, value, f"--count {value}") == 12
+        return
+    with pytest.raises(CommandError) as exc:
+        checked(int, value, f"--count {value}")
+    assert str(exc.value).startswith(error) and exc.value.code == 2
 
 
 def test_command_error_exits_with_its_code(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,6 +8,11 @@ user named that cannot be opened) into that line instead of a traceback.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 #: Exit code of a command that could not run (bad flag, unreadable file, unknown model).
 EXIT_USAGE = 2
@@ -30,3 +35,11 @@ def fail(command: str, message: str, code: int = EXIT_USAGE) -> int:
     """Print the error line on stderr and return ``code``, for `return fail("plan", "...")`."""
     print(error_line(command, message), file=sys.stderr)
     return code
+
+
+def checked(parse: Callable[[T], R], value: T, what: str) -> R:
+    """Parse user input; a ValueError (pydantic's ValidationError is one) becomes a CommandError naming `what`."""
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise CommandError(f"{what}: {exc}") from None

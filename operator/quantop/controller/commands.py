@@ -35,8 +35,9 @@ def run(args: argparse.Namespace) -> int:
     if args.config:
         os.environ["QUANTOP_CONFIG"] = args.config
         from quantop.api import OperatorConfig
+        from quantop.api.command_errors import checked
 
-        OperatorConfig.load(args.config)  # fail fast with a clear message on a bad config file
+        checked(OperatorConfig.load, args.config, f"--config {args.config}")  # fail fast, one line, on a bad file
     os.environ["QUANTOP_METRICS_PORT"] = str(args.metrics_port)
     from . import handlers  # noqa: F401 - registers the handlers
 
