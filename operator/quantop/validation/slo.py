@@ -80,6 +80,24 @@ def rate_at_most(
     return Decision(verdict, float(mean[-1]), float(max(lower[-1], 0.0)), float(min(upper[-1], 1.0)), mean.size, at)
 
 
+def rate_stopped(
+    hits: Sequence[bool] | npt.NDArray[np.bool_], limit: float, confidence: float, batching: Batching
+) -> Decision:
+    """Sequential stopping: the verdict at the first look that decides, as a run that checks after
+    every batch and stops there would get (the same as `rate_at_most` asked after each batch)."""
+    x = np.asarray(hits, dtype=np.float64)
+    if limit <= 0 or x.size < batching.size * batching.min_batches:
+        return rate_at_most(hits, limit, confidence, batching)
+    mean, lower, upper = rate_bounds(x, batching.size, limit, alpha_of(confidence), batching.planned)
+    start = batching.min_batches - 1
+    decided = np.flatnonzero((upper[start:] <= limit) | (lower[start:] > limit))
+    if decided.size == 0:
+        return Decision(Verdict.INCONCLUSIVE, float(mean[-1]), float(max(lower[-1], 0.0)), float(upper[-1]), mean.size)
+    at = int(decided[0]) + start
+    verdict = Verdict.FAILED if lower[at] > limit else Verdict.PASSED
+    return Decision(verdict, float(mean[at]), float(max(lower[at], 0.0)), float(min(upper[at], 1.0)), at + 1, at + 1)
+
+
 def _exceed_bounds(ordered: Array, x: float, q: float, alpha: float, batching: Batching) -> tuple[float, float]:
     _, lower, upper = rate_bounds((ordered > x).astype(np.float64), batching.size, 1 - q, alpha, batching.planned)
     return float(lower[-1]), float(upper[-1])

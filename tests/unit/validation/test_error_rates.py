@@ -17,7 +17,7 @@ import pytest
 from quantop.api.status import Verdict
 from quantop.validation.batchmeans import rate_bounds
 from quantop.validation.betting import first_crossing
-from quantop.validation.slo import MIN_BATCHES, Batching, rate_at_most
+from quantop.validation.slo import MIN_BATCHES, Batching, rate_at_most, rate_stopped
 
 Array = npt.NDArray[np.float64]
 ALPHA = 0.05
@@ -188,3 +188,4 @@ def test_the_simulated_rule_is_the_gate_s_rule_under_sequential_stopping() -> No
                     break
             expected = Verdict.PASSED if passed[run] else Verdict.FAILED if failed[run] else Verdict.INCONCLUSIVE
             assert verdict == expected
+            assert rate_stopped(hits[run], 0.05, 1 - ALPHA, Batching(100, 15)).verdict == expected
