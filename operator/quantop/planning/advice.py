@@ -77,8 +77,9 @@ def relative_speed(method: QuantizationMethod, gpu: GpuSpec, level: Level) -> fl
 def alternatives(
     budget: Budget, exclude: QuantizationMethod, *, fewer_bits_than: float | None = None
 ) -> list[QuantizationMethod]:
-    """Quantization methods that run on the GPU and fit: fully supported first, then the faster, then fewer bits."""
-    found: list[tuple[int, float, float, QuantizationMethod]] = []
+    """Methods that run on the GPU and fit: the checkpoint's own format first (it is already quantized
+    that way), then fully supported before caveats, the faster, and fewer bits."""
+    found: list[tuple[bool, bool, float, float, QuantizationMethod]] = []
     for method in QuantizationMethod:
         if method in (exclude, Q.NONE) or (fewer_bits_than is not None and BITS[method] >= fewer_bits_than):
             continue
@@ -86,8 +87,9 @@ def alternatives(
         if compat.level == Level.NO or not budget.fit(method).fits:
             continue
         speed = relative_speed(method, budget.gpu, compat.level) or 0.0
-        found.append((compat.level != Level.OK, -speed, BITS[method], method))
-    return [m for *_, m in sorted(found, key=lambda t: t[:3])][:MAX_SUGGESTIONS]
+        own = method == budget.model.quantized_format
+        found.append((not own, compat.level != Level.OK, -speed, BITS[method], method))
+    return [m for *_, m in sorted(found, key=lambda t: t[:4])][:MAX_SUGGESTIONS]
 
 
 def _names(methods: list[QuantizationMethod]) -> str:

@@ -29,6 +29,7 @@ def model(model_id: str):  # type: ignore[no-untyped-def]
 
 PHI = model("microsoft/Phi-3.5-mini-instruct")
 L70 = model("meta-llama/Llama-3.1-70B-Instruct")
+AWQ = "hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4"
 
 
 @pytest.mark.parametrize("gpu", list(GPU_CATALOG))
@@ -54,6 +55,7 @@ def test_every_suggested_method_runs_and_fits_on_that_gpu(model_id: str, gpu: st
         pytest.param(PHI.id, "t4", Q.FP8, ["use eetq, bitsandbytes or bitsandbytes-nf4"], ["fp8 or"], id="t4-fp8"),
         pytest.param(L70.id, "t4", Q.BITSANDBYTES_NF4, ["larger GPU"], ["4-bit method", "use eetq"], id="70b-t4-nf4"),
         pytest.param(L70.id, "t4", Q.FP8, ["no quantization method runs and fits on 1x T4"], [], id="70b-t4-fp8"),
+        pytest.param(AWQ, "t4", Q.GPTQ, ["or use awq, eetq or bitsandbytes (they"], [], id="own-format-first"),
         pytest.param(
             L70.id, "l40s", Q.EETQ, ["bitsandbytes-nf4 or bitsandbytes-fp4 (fewer bits"], ["fp8"], id="70b-l40s"
         ),
