@@ -9,6 +9,7 @@ too high" does not tell the user whether to tune a setting or pick another metho
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -75,17 +76,22 @@ def _pct(measured: float, threshold: float) -> str:
     return f"{(measured - threshold) / threshold * 100:+.1f}%" if threshold else "n/a"
 
 
+def _num(x: float) -> float | None:
+    """Rounded for the 4 KiB termination message; infinite or NaN bounds are left out."""
+    return round(x, 4) if math.isfinite(x) else None
+
+
 def _result(name: str, kind: GateKind, d: Decision, threshold: float, message: str) -> GateResult:
     return GateResult(
         name=name,
         passed=d.verdict == Verdict.PASSED,
         verdict=d.verdict,
         kind=kind,
-        measured=d.estimate,
+        measured=_num(d.estimate),
         threshold=threshold,
-        estimate=d.estimate,
-        lower=d.lower,
-        upper=d.upper,
+        estimate=_num(d.estimate),
+        lower=_num(d.lower),
+        upper=_num(d.upper),
         n=d.n,
         losses=d.losses if isinstance(d, PairedDecision) else None,
         gains=d.gains if isinstance(d, PairedDecision) else None,
@@ -264,3 +270,19 @@ def verdict_message(gates: list[GateResult]) -> str:
         return f"passed {len(gates)} gate(s)" if gates else "passed (no gates set)"
     word = "failed" if verdict == Verdict.FAILED else "inconclusive"
     return f"{word}: " + "; ".join(g.message for g in gates if gate_verdict(g) == verdict)
+
+
+def evidence_summary(gates: Sequence[GateResult]) -> str:
+    """The report table's Evidence cell: the accuracy drop with its interval, the p95 bound that decided,
+    and any other gate that did not pass."""
+    parts = []
+    for g in gates:
+        v = gate_verdict(g)
+        if g.name == "accuracyDrop" and g.estimate is not None and g.lower is not None and g.upper is not None:
+            parts.append(f"drop {g.estimate * 100:+.1f} pts [{g.lower * 100:+.1f}, {g.upper * 100:+.1f}]")
+        elif g.name == "p95LatencyMs" and g.lower is not None and g.upper is not None:
+            bound = {Verdict.PASSED: f"<={g.upper:.0f}", Verdict.FAILED: f">={g.lower:.0f}"}
+            parts.append(f"p95 {bound.get(v, f'{g.lower:.0f}-{g.upper:.0f}')} ms")
+        elif v != Verdict.PASSED:
+            parts.append(f"{g.name} {v.value.lower()}")
+    return "; ".join(parts) or "-"

@@ -17,6 +17,8 @@ from pydantic.alias_generators import to_camel
 
 from quantop.api.status import GateResult, ValidationResults, Verdict
 
+from .gates import evidence_summary
+
 SCHEMA_VERSION = "quantop.dev/validation-report/v1"
 TERMINATION_LIMIT = 4096
 
@@ -191,7 +193,7 @@ def _fmt(value: float | None, spec: str, suffix: str = "") -> str:
 
 
 def comparison_rows(reports: Sequence[ValidationReport], baseline: ValidationReport | None) -> list[list[str]]:
-    """The guide's table: configuration, median, p95, p98, size reduction, speed-up (+ accuracy, cost, verdict)."""
+    """The guide's table: configuration, median, p95, p98, size reduction, speed-up (+ accuracy, cost, verdict, evidence)."""
     base_median = baseline.median() if baseline else None
     base_weights = baseline.weights_gi_b if baseline else None
     rows = []
@@ -213,6 +215,7 @@ def comparison_rows(reports: Sequence[ValidationReport], baseline: ValidationRep
                 _fmt(acc, ".3f"),
                 _fmt(usd, ".2f"),
                 r.verdict.value,
+                evidence_summary(r.gates),
             ]
         )
     return rows
@@ -228,6 +231,7 @@ TABLE_HEADER = [
     "Accuracy",
     "$/1M tok",
     "Verdict",
+    "Evidence",
 ]
 
 

@@ -13,6 +13,7 @@ from quantop.validation.gates import (
     LoadEvidence,
     Thresholds,
     accuracy_gates,
+    evidence_summary,
     gate_verdict,
     load_gates,
     overall_verdict,
@@ -155,3 +156,33 @@ def test_overall_verdict(verdicts: list[Verdict], expected: Verdict, prefix: str
 def test_results_written_before_verdicts_existed_read_from_passed() -> None:
     assert gate_verdict(gate(None, passed=True)) == Verdict.PASSED
     assert gate_verdict(gate(None, passed=False)) == Verdict.FAILED
+
+
+@pytest.mark.parametrize(
+    ("gates", "cell"),
+    [
+        pytest.param(
+            [
+                GateResult(name="p95LatencyMs", passed=True, verdict=Verdict.PASSED, lower=5600, upper=5750),
+                GateResult(
+                    name="accuracyDrop", passed=True, verdict=Verdict.PASSED, estimate=0.004, lower=-0.01, upper=0.018
+                ),
+            ],
+            "p95 <=5750 ms; drop +0.4 pts [-1.0, +1.8]",
+            id="passed",
+        ),
+        pytest.param(
+            [GateResult(name="p95LatencyMs", passed=False, verdict=Verdict.FAILED, lower=9100, upper=9300)],
+            "p95 >=9100 ms",
+            id="latency-failed",
+        ),
+        pytest.param(
+            [GateResult(name="errorRate", passed=False, verdict=Verdict.INCONCLUSIVE)],
+            "errorRate inconclusive",
+            id="other-gate-open",
+        ),
+        pytest.param([], "-", id="no-gates"),
+    ],
+)
+def test_evidence_cell(gates: list[GateResult], cell: str) -> None:
+    assert evidence_summary(gates) == cell
