@@ -209,7 +209,19 @@ class ValidationRequest(_Request):
     ready_timeout: Annotated[
         str, DurationBounds(0, 24 * 3600), Flag("--ready-timeout", "how long to wait for /health to answer 200")
     ] = "60s"
-    api: Annotated[Literal["generate", "chat"], Flag("--api", "TGI route for the load")] = "generate"
+    api: Annotated[
+        Literal["generate", "chat", "openai"],
+        Flag(
+            "--api",
+            "routes: generate (TGI's /generate_stream and /generate), chat (TGI's /v1/chat/completions for the load), "
+            "openai (/v1/completions for load and accuracy: vLLM, or TGI's OpenAI route)",
+        ),
+    ] = "generate"
+    served_model: Annotated[
+        str,
+        Field(min_length=1, max_length=256),
+        Flag("--served-model", "model name sent on the OpenAI routes (vLLM answers 404 for another)"),
+    ] = "tgi"
     load: LoadRequest = Field(default_factory=LoadRequest)
     accuracy: AccuracyRequest = Field(default_factory=AccuracyRequest)
     gates: Gates = Field(default_factory=Gates)

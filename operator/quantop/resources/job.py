@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 from quantop.api import parse_duration
+from quantop.api.spec import Engine
 from quantop.api.validation_request import (
     STREAMS_PER_WORKER as STREAMS_PER_WORKER,  # re-exported: callers imported it from here
 )
@@ -67,6 +68,9 @@ def validation_request(
         endpoint=endpoint or revision_endpoint(ctx, revision),
         label=ctx.spec.quantization.method.value,
         revision=revision,
+        # vLLM has no /generate routes: it is measured through /v1/completions, under its served name.
+        api="openai" if ctx.spec.engine == Engine.VLLM else "generate",
+        served_model=ctx.spec.model.id if ctx.spec.engine == Engine.VLLM else "tgi",
         load=LoadRequest(
             users=v.load.users,
             duration=v.load.duration,

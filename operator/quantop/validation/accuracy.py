@@ -104,6 +104,17 @@ def answer_text(payload: Any) -> tuple[str | None, str | None]:
     return text, None
 
 
+def completion_text(payload: Any) -> tuple[str | None, str | None]:
+    """(generated text, None) from an OpenAI /v1/completions JSON (vLLM, TGI), or (None, the kind of wrong shape)."""
+    choices = payload.get("choices") if isinstance(payload, dict) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return None, "shape_no_choices"
+    text = choices[0].get("text")
+    if not isinstance(text, str):
+        return None, "shape_no_text"
+    return text, None
+
+
 async def _read_capped(resp: httpx.Response) -> bytes | None:
     body = b""
     async for chunk in resp.aiter_bytes():
@@ -113,10 +124,12 @@ async def _read_capped(resp: httpx.Response) -> bytes | None:
     return body
 
 
-async def _post(client: httpx.AsyncClient, body: dict[str, Any]) -> tuple[bytes | None, str | None]:
+async def _post(
+    client: httpx.AsyncClient, body: dict[str, Any], path: str = "/generate"
+) -> tuple[bytes | None, str | None]:
     """(response body, None) or (None, error kind)."""
     try:
-        async with client.stream("POST", "/generate", json=body) as resp:
+        async with client.stream("POST", path, json=body) as resp:
             if resp.status_code != 200:
                 return None, f"http_{resp.status_code}"
             content = await _read_capped(resp)
@@ -128,14 +141,25 @@ async def _post(client: httpx.AsyncClient, body: dict[str, Any]) -> tuple[bytes 
 
 
 async def _ask(
-    client: httpx.AsyncClient, example: Example, max_new_tokens: int, deadline_s: float = 120.0
+    client: httpx.AsyncClient,
+    example: Example,
+    max_new_tokens: int,
+    deadline_s: float = 120.0,
+    served_model: str | None = None,
 ) -> tuple[str | None, str | None]:
     """(answer, request error kind). The deadline covers the whole exchange: a server that drips
-    one byte at a time resets a read timeout for ever, but not this."""
-    body = {"inputs": prompt_for(example), "parameters": {"max_new_tokens": max_new_tokens, "do_sample": False}}
+    one byte at a time resets a read timeout for ever, but not this. With `served_model`, the
+    same prompt goes to the OpenAI /v1/completions route (greedy: temperature 0) instead."""
+    body: dict[str, Any]
+    if served_model is None:
+        path = "/generate"
+        body = {"inputs": prompt_for(example), "parameters": {"max_new_tokens": max_new_tokens, "do_sample": False}}
+    else:
+        path = "/v1/completions"
+        body = {"model": served_model, "prompt": prompt_for(example), "max_tokens": max_new_tokens, "temperature": 0}
     try:
         async with asyncio.timeout(deadline_s):
-            content, error = await _post(client, body)
+            content, error = await _post(client, body, path)
     except TimeoutError:
         return None, "timeout"
     if content is None:
@@ -144,7 +168,7 @@ async def _ask(
         payload: Any = json.loads(content)
     except (ValueError, RecursionError):
         return None, "invalid_json"
-    return answer_text(payload)
+    return answer_text(payload) if served_model is None else completion_text(payload)
 
 
 async def evaluate(
@@ -158,6 +182,7 @@ async def evaluate(
     progress: Callable[[int, int], None] | None = None,
     scoring_workers: int | None = None,
     sandbox: SandboxLimits | None = None,
+    served_model: str | None = None,
 ) -> AccuracyResult:
     """Ask and score every example; `timeout_s` is each request's total deadline. Scoring runs in
     a pool of confined worker processes (see scoring_sandbox), never in this process.
@@ -170,7 +195,7 @@ async def evaluate(
     async def one(client: httpx.AsyncClient, pool: ScoringPool, example: Example) -> Outcome:
         nonlocal done
         async with semaphore:
-            answer, error = await _ask(client, example, max_new_tokens, timeout_s)
+            answer, error = await _ask(client, example, max_new_tokens, timeout_s, served_model)
         done += 1
         if progress is not None:
             progress(done, len(examples))

@@ -63,6 +63,8 @@ class LoadPlan:
     max_new_tokens: int
     prompts: list[str]
     api: str = "generate"
+    #: The `model` of OpenAI-route requests: vLLM serves only its own name.
+    served_model: str = "tgi"
     request_timeout: float = 300.0
     seed: int = 0
     stop_grace: float = 30.0
@@ -78,6 +80,7 @@ class LoadSettings:
     prompts: Sequence[str]
     workers: int = 1
     api: str = "generate"
+    served_model: str = "tgi"
     #: Each request's total deadline, connect to last byte (a byte now and then does not extend it).
     request_timeout_s: float = 300.0
     #: How long requests still running when the window ends may take to finish; then they are cut
@@ -197,6 +200,7 @@ def run_load(
         max_new_tokens=settings.max_new_tokens,
         prompts=list(settings.prompts),
         api=settings.api,
+        served_model=settings.served_model,
         request_timeout=settings.request_timeout_s,
         stop_grace=settings.stop_grace_s,
     )

@@ -44,6 +44,15 @@ class Shared:
 
 
 def _body(plan: LoadPlan, prompt: str) -> tuple[str, dict[str, Any]]:
+    if plan.api == "openai":
+        # The raw prompt, as /generate_stream gets it (no chat template), so engines compare like for like.
+        return "/v1/completions", {
+            "model": plan.served_model,
+            "prompt": prompt,
+            "max_tokens": plan.max_new_tokens,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
     if plan.api == "chat":
         return "/v1/chat/completions", {
             "model": "tgi",

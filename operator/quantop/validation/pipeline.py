@@ -213,6 +213,7 @@ def _measure(r: ValidationRequest, examples: list[Example], out_dir: Path, progr
             [prompt_for(ex) for ex in examples],
             r.load.processes,
             r.api,
+            served_model=r.served_model,
         )
         m.summary = run_load(settings, out_dir, progress.load)
         progress.done()
@@ -229,6 +230,8 @@ def _measure(r: ValidationRequest, examples: list[Example], out_dir: Path, progr
                 concurrency=r.accuracy.concurrency,
                 max_new_tokens=r.accuracy.max_new_tokens,
                 progress=progress.accuracy,
+                # --api openai asks through /v1/completions; generate and chat through TGI's /generate.
+                served_model=r.served_model if r.api == "openai" else None,
             )
         )
         progress.done()

@@ -89,7 +89,8 @@ def parse_data(data: str) -> StreamEvent:
         choices = payload.get("choices") or [{}]
         delta = choices[0].get("delta") or {}
         usage = payload.get("usage") or {}
-        content = delta.get("content")
+        # Chat chunks carry delta.content, completion chunks (/v1/completions) carry text.
+        content = delta.get("content") if "delta" in choices[0] else choices[0].get("text")
         return StreamEvent(
             text=str(content or ""), token=bool(content), generated_tokens=usage.get("completion_tokens")
         )

@@ -12,6 +12,7 @@ from tests.conftest import phi35_spec
 from quantop.api import default_config, parse_duration, parse_spec
 from quantop.api.spec import DEFAULT_VLLM_IMAGE
 from quantop.resources import build_all, build_deployment, make_context, revision_of
+from quantop.resources.job import validation_request
 from quantop.resources.vllm import VLLM_PORT, vllm_args
 
 K8S_VERSIONS = ["1.29.0", "1.33.0"]
@@ -152,3 +153,17 @@ def test_vllm_pods_name_their_engine_and_tgi_pods_keep_their_labels() -> None:
     assert vllm["app.kubernetes.io/name"] == "vllm" and vllm["quantop.dev/engine"] == "vllm"
     tgi = build_deployment(ctx_for())["spec"]["template"]["metadata"]["labels"]
     assert tgi["app.kubernetes.io/name"] == "tgi" and "quantop.dev/engine" not in tgi
+
+
+@pytest.mark.parametrize(
+    ("overrides", "api", "served"),
+    [
+        pytest.param(VLLM, "openai", "microsoft/Phi-3.5-mini-instruct", id="vllm-openai-routes"),
+        pytest.param({}, "generate", "tgi", id="tgi-native-routes"),
+    ],
+)
+def test_the_validation_job_measures_each_engine_through_its_routes(
+    overrides: dict[str, Any], api: str, served: str
+) -> None:
+    request = validation_request(ctx_for(**overrides), "abc123", baseline_accuracy=None, price_per_hour=None)
+    assert (request.api, request.served_model) == (api, served)
