@@ -62,7 +62,7 @@ def compatibility(method: QuantizationMethod, gpu: GpuSpec, model: ModelInfo) ->
     if method == Q.NONE:
         if cc < 8.0:
             return Compat(Level.OK, Reason.PLANNED, f"unquantized fp16 on {_gpu(gpu)} (bfloat16 needs 8.0+)")
-        return ok
+        return Compat(Level.OK, Reason.PLANNED, f"unquantized bfloat16 on {_gpu(gpu)}: the baseline")
     if method == Q.FP8:
         if cc >= 9.0:
             return Compat(Level.OK, Reason.PLANNED, f"fp8 runs native W8A8 FP8 kernels on {_gpu(gpu)}")
