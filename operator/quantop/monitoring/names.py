@@ -72,3 +72,18 @@ TGI_REQUEST_FAILURE = "tgi_request_failure"  # {err}
 TGI_QUEUE_SIZE = "tgi_queue_size"
 TGI_BATCH_SIZE = "tgi_batch_current_size"
 TGI_MAX_BATCH_TOTAL_TOKENS = "tgi_batch_max_total_tokens"
+
+# --- scraped from vLLM pods (vllm/v1/metrics/loggers.py; relabeled as TGI's) ---------------------------
+# prometheus_client exports a counter NAME as NAME_total; every vllm:* series carries model_name and
+# engine (the engine core's index, "0"), both dropped by the recording rules' aggregation.
+VLLM_E2E_LATENCY = "vllm:e2e_request_latency_seconds"  # histogram, seconds
+VLLM_TTFT = "vllm:time_to_first_token_seconds"
+VLLM_TIME_PER_OUTPUT_TOKEN = "vllm:request_time_per_output_token_seconds"  # each request's mean, first token excluded
+VLLM_QUEUE_TIME = "vllm:request_queue_time_seconds"
+VLLM_GENERATION_TOKENS = "vllm:generation_tokens_total"
+VLLM_RUNNING = "vllm:num_requests_running"
+VLLM_WAITING = "vllm:num_requests_waiting"
+VLLM_KV_CACHE_USAGE = "vllm:kv_cache_usage_perc"  # gauge 0..1 despite the name
+# The OpenAI server's prometheus-fastapi-instrumentator: {handler, method, status="2xx"|"4xx"|"5xx"}.
+VLLM_HTTP_REQUESTS = "http_requests_total"
+VLLM_GENERATION_HANDLERS = "/v1/completions|/v1/chat/completions"

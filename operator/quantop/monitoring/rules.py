@@ -2,8 +2,9 @@
 
 `python -m quantop.monitoring.rules --out PATH` writes the rule file that promtool checks, the
 chart ships (charts/quantop/files/rules.yaml) and the tests run. Recording rules follow
-`level:metric:operations` and keep the labels the TGI PodMonitor adds (namespace, model,
-quantization, revision, role), so a dashboard can compare quantization methods and revisions.
+`level:metric:operations`, normalise every serving engine (TGI's tgi_*, vLLM's vllm:*) into the same
+quantop:* series labelled `engine`, and keep the labels the PodMonitor adds (namespace, model,
+quantization, revision, role), so one dashboard compares quantization methods, revisions and engines.
 
 Alerts read the operator's series (quantop_*) with their `namespace` label meaning the model's
 namespace: the operator's ServiceMonitor must scrape with `honorLabels: true`, otherwise
@@ -31,29 +32,105 @@ from . import names as n
 
 RUNBOOK_URL = "https://github.com/quantop/quantop/blob/main/docs/runbooks.md"
 
-#: The labels every recorded TGI series keeps: one series per model, method, revision and role.
+#: The labels every recorded series keeps: one series per model, method, revision and role. Each
+#: recording rule adds `engine` (tgi | vllm) as a constant, see EngineSeries.
 BY = "namespace, model, quantization, revision, role"
 
-# Recording rules: names are public (dashboards use them), values in seconds, ratios, per second.
-P50 = "quantop:tgi_request_duration_seconds:p50_5m"
-P95 = "quantop:tgi_request_duration_seconds:p95_5m"
-P99 = "quantop:tgi_request_duration_seconds:p99_5m"
-TPOT_P50 = "quantop:tgi_time_per_token_seconds:p50_5m"
-TPOT_P95 = "quantop:tgi_time_per_token_seconds:p95_5m"
-QUEUE_P95 = "quantop:tgi_request_queue_duration_seconds:p95_5m"
-RPS = "quantop:tgi_requests:rate5m"
-ERROR_RATIO = "quantop:tgi_request_errors:ratio_rate5m"
-TOKENS = "quantop:tgi_generated_tokens:rate5m"
-QUEUE = "quantop:tgi_queue_size:max"
+# Recording rules: names are public (dashboards, alerts and the guard read only these), values in
+# seconds, ratios, per second. Both engines record the same names, told apart by `engine`.
+P50 = "quantop:request_duration_seconds:p50_5m"
+P95 = "quantop:request_duration_seconds:p95_5m"
+P99 = "quantop:request_duration_seconds:p99_5m"
+TTFT_P50 = "quantop:time_to_first_token_seconds:p50_5m"
+TTFT_P95 = "quantop:time_to_first_token_seconds:p95_5m"
+TPOT_P50 = "quantop:time_per_output_token_seconds:p50_5m"
+TPOT_P95 = "quantop:time_per_output_token_seconds:p95_5m"
+QUEUE_P95 = "quantop:request_queue_duration_seconds:p95_5m"
+RPS = "quantop:requests:rate5m"
+ERROR_RATIO = "quantop:request_errors:ratio_rate5m"
+TOKENS = "quantop:generated_tokens:rate5m"
+QUEUE = "quantop:queue_size:max"
+RUNNING = "quantop:running_requests:max"
+KV_CACHE = "quantop:kv_cache_usage:max"
+PRESENT = "quantop:engine_metrics:present"
 
 # The production guard's windows (api/guard.py): request rates per latency bucket, so the guard can
 # count requests slower than each model's own SLO, and request and error rates over both windows.
-LATENCY_BUCKETS = {w: f"quantop:tgi_request_duration_seconds_bucket:rate{w}" for w in WINDOWS}
-RPS_BY_WINDOW = {SHORT_WINDOW: RPS, LONG_WINDOW: f"quantop:tgi_requests:rate{LONG_WINDOW}"}
-ERROR_RATIO_BY_WINDOW = {SHORT_WINDOW: ERROR_RATIO, LONG_WINDOW: f"quantop:tgi_request_errors:ratio_rate{LONG_WINDOW}"}
+LATENCY_BUCKETS = {w: f"quantop:request_duration_seconds_bucket:rate{w}" for w in WINDOWS}
+RPS_BY_WINDOW = {SHORT_WINDOW: RPS, LONG_WINDOW: f"quantop:requests:rate{LONG_WINDOW}"}
+ERROR_RATIO_BY_WINDOW = {SHORT_WINDOW: ERROR_RATIO, LONG_WINDOW: f"quantop:request_errors:ratio_rate{LONG_WINDOW}"}
 
 ALERT_GROUP = "quantop.alerts"
-RECORD_GROUP = "quantop.tgi.recording"
+
+
+@dataclass(frozen=True)
+class EngineSeries:
+    """Where one engine keeps each figure the quantop:* series normalise: PromQL selectors, None if absent.
+
+    The `engine` label is a constant of the engine's rule group, not a pod label: the metric family
+    (tgi_* or vllm:*) already says which engine exported it, TGI pods carry no engine label (adding
+    one would restart every TGI pod), and vLLM's own series carry `engine` as the engine core's
+    index ("0"), which the aggregation drops.
+    """
+
+    engine: str
+    request_duration: str  # histogram (base name), end to end, seconds
+    ttft: str | None  # histogram, time to first token
+    time_per_token: str  # histogram, each request's mean time per output token
+    queue_duration: str  # histogram, time waiting before a batch takes the request
+    requests: str  # counter of every answered generation request, failures included
+    failures: str  # counter of the failed ones; may have no series until the first failure
+    generated_tokens: str  # counter of output tokens
+    queue_size: str  # gauge, requests waiting
+    running: str  # gauge, requests in the running batch
+    kv_cache: str | None  # gauge 0..1
+    present: str  # series a scraped pod exports from its start, with or without traffic
+
+    @property
+    def group(self) -> str:
+        return f"quantop.{self.engine}.recording"
+
+
+# TGI (router/src/server.rs; /work/shared/notes/tgi.md). No time-to-first-token histogram and no
+# KV-cache usage: tgi_batch_current_max_tokens / tgi_batch_max_total_tokens is the share of token
+# slots the batch has reserved for its worst case, not blocks in use, so it is not recorded as one.
+TGI = EngineSeries(
+    engine="tgi",
+    request_duration=n.TGI_REQUEST_DURATION,
+    ttft=None,
+    time_per_token=n.TGI_TIME_PER_TOKEN,
+    queue_duration=n.TGI_QUEUE_DURATION,
+    requests=n.TGI_REQUEST_COUNT,
+    failures=n.TGI_REQUEST_FAILURE,
+    generated_tokens=n.TGI_GENERATED_TOKENS + "_sum",
+    queue_size=n.TGI_QUEUE_SIZE,
+    running=n.TGI_BATCH_SIZE,
+    kv_cache=None,
+    present=f"{n.TGI_MAX_BATCH_TOTAL_TOKENS} or {n.TGI_REQUEST_COUNT}",
+)
+
+# vLLM (vllm/v1/metrics/loggers.py, PrometheusStatLogger): it counts finished requests only, so
+# requests and failures come from the OpenAI server's prometheus-fastapi-instrumentator counter of
+# the two generation routes, where a 4xx (a prompt beyond --max-model-len, an unknown model) is a
+# failure as TGI's `validation` failures are. Status codes are grouped (2xx, 4xx, 5xx) there. The
+# name is common to many web apps: revision!="" keeps only pods quantop's PodMonitor relabeled.
+_VLLM_ROUTES = f'handler=~"{n.VLLM_GENERATION_HANDLERS}", revision!=""'
+VLLM = EngineSeries(
+    engine="vllm",
+    request_duration=n.VLLM_E2E_LATENCY,
+    ttft=n.VLLM_TTFT,
+    time_per_token=n.VLLM_TIME_PER_OUTPUT_TOKEN,
+    queue_duration=n.VLLM_QUEUE_TIME,
+    requests=f"{n.VLLM_HTTP_REQUESTS}{{{_VLLM_ROUTES}}}",
+    failures=f'{n.VLLM_HTTP_REQUESTS}{{{_VLLM_ROUTES}, status=~"4xx|5xx"}}',
+    generated_tokens=n.VLLM_GENERATION_TOKENS,
+    queue_size=n.VLLM_WAITING,
+    running=n.VLLM_RUNNING,
+    kv_cache=n.VLLM_KV_CACHE_USAGE,
+    present=n.VLLM_RUNNING,
+)
+
+ENGINES = (TGI, VLLM)
 
 
 @dataclass(frozen=True)
@@ -61,14 +138,16 @@ class RuleParams:
     """What differs between Prometheus setups; the defaults fit the chart and quantop's PodMonitor."""
 
     # The Prometheus Operator names a PodMonitor's job "<namespace>/<podmonitor>", and quantop's
-    # PodMonitor is "<model>-tgi". Plain scrape configs (scrape.tgi_relabel_configs) pick their own job.
+    # PodMonitor is "<model>-tgi" for every engine (one PodMonitor scrapes all revisions of a model,
+    # a TGI stable beside a vLLM candidate included). Plain scrape configs pick their own job.
     tgi_job: str = ".+/.+-tgi"
     # The chart's ServiceMonitor job is the metrics Service's name, "<release>-quantop-metrics".
-    # TGI jobs are excluded by tgi_job, so a models namespace called "quantop" does not match.
+    # Serving jobs are excluded by tgi_job, so a models namespace called "quantop" does not match.
     operator_job: str = ".*quantop.*"
     # Long enough for download, load, warm-up, the default 5 minute load test and the accuracy set.
     rollout_deadline_seconds: int = 1800
-    # Half TGI's default --max-concurrent-requests (128): beyond that limit TGI answers 429.
+    # Half TGI's default --max-concurrent-requests (128): beyond that limit TGI answers 429. vLLM
+    # queues without limit beyond --max-num-seqs; 64 waiting for 10 minutes is saturation there too.
     queue_saturation: int = 64
     # The spec's own default (slo.maxErrorRate 0.01), used when quantop_slo_max_error_ratio is absent.
     default_max_error_ratio: float = 0.01
@@ -95,48 +174,60 @@ MODEL = "{{ $labels.namespace }}/{{ $labels.model }}"
 REVISION = "revision {{ $labels.revision }}, {{ $labels.quantization }}"
 
 
-def _histogram_quantile(q: str, metric: str) -> str:
-    return _expr(
-        "histogram_quantile(${q}, sum by (le, ${BY}) (rate(${metric}_bucket[5m])))",
-        q=q,
-        metric=metric,
-    )
+def _bucket(histogram: str) -> str:
+    """A histogram's bucket series; a selector's matchers stay on it (`h{a="b"}` -> `h_bucket{a="b"}`)."""
+    name, brace, matchers = histogram.partition("{")
+    return f"{name}_bucket{brace}{matchers}"
 
 
-def recording_rules() -> list[dict[str, Any]]:
-    return [
-        {"record": P50, "expr": _histogram_quantile("0.5", n.TGI_REQUEST_DURATION)},
-        {"record": P95, "expr": _histogram_quantile("0.95", n.TGI_REQUEST_DURATION)},
-        {"record": P99, "expr": _histogram_quantile("0.99", n.TGI_REQUEST_DURATION)},
-        {"record": TPOT_P50, "expr": _histogram_quantile("0.5", n.TGI_TIME_PER_TOKEN)},
-        {"record": TPOT_P95, "expr": _histogram_quantile("0.95", n.TGI_TIME_PER_TOKEN)},
-        {"record": QUEUE_P95, "expr": _histogram_quantile("0.95", n.TGI_QUEUE_DURATION)},
-        *(_rps(w) for w in WINDOWS),
-        *(_error_ratio(w) for w in WINDOWS),
-        {"record": TOKENS, "expr": _expr("sum by (${BY}) (rate(${m}_sum[5m]))", m=n.TGI_GENERATED_TOKENS)},
-        {"record": QUEUE, "expr": _expr("max by (${BY}) (${m})", m=n.TGI_QUEUE_SIZE)},
+def _histogram_quantile(q: str, histogram: str) -> str:
+    return _expr("histogram_quantile(${q}, sum by (le, ${BY}) (rate(${b}[5m])))", q=q, b=_bucket(histogram))
+
+
+def _record(name: str, expr: str, engine: EngineSeries) -> dict[str, Any]:
+    return {"record": name, "expr": expr, "labels": {"engine": engine.engine}}
+
+
+def recording_rules(e: EngineSeries = TGI) -> list[dict[str, Any]]:
+    """One engine's rules: the same quantop:* names for every engine, `engine` set to its name."""
+    quantiles = [
+        (P50, "0.5", e.request_duration),
+        (P95, "0.95", e.request_duration),
+        (P99, "0.99", e.request_duration),
+        *([(TTFT_P50, "0.5", e.ttft), (TTFT_P95, "0.95", e.ttft)] if e.ttft else []),
+        (TPOT_P50, "0.5", e.time_per_token),
+        (TPOT_P95, "0.95", e.time_per_token),
+        (QUEUE_P95, "0.95", e.queue_duration),
+    ]
+    gauges = [(QUEUE, e.queue_size), (RUNNING, e.running), *([(KV_CACHE, e.kv_cache)] if e.kv_cache else [])]
+    rules = [
+        *(_record(name, _histogram_quantile(q, h), e) for name, q, h in quantiles),
+        *(_rps(w, e) for w in WINDOWS),
+        *(_error_ratio(w, e) for w in WINDOWS),
+        _record(TOKENS, _expr("sum by (${BY}) (rate(${m}[5m]))", m=e.generated_tokens), e),
+        *(_record(name, _expr("max by (${BY}) (${m})", m=m), e) for name, m in gauges),
+        _record(PRESENT, _expr("group by (${BY}) (${m})", m=e.present), e),
         *(
-            {
-                "record": LATENCY_BUCKETS[w],
-                "expr": _expr("sum by (le, ${BY}) (rate(${m}_bucket[${w}]))", m=n.TGI_REQUEST_DURATION, w=w),
-            }
+            _record(
+                LATENCY_BUCKETS[w],
+                _expr("sum by (le, ${BY}) (rate(${b}[${w}]))", b=_bucket(e.request_duration), w=w),
+                e,
+            )
             for w in WINDOWS
         ),
     ]
+    return rules
 
 
-def _rps(window: str) -> dict[str, Any]:
-    return {
-        "record": RPS_BY_WINDOW[window],
-        "expr": _expr("sum by (${BY}) (rate(${c}[${w}]))", c=n.TGI_REQUEST_COUNT, w=window),
-    }
+def _rps(window: str, e: EngineSeries) -> dict[str, Any]:
+    return _record(RPS_BY_WINDOW[window], _expr("sum by (${BY}) (rate(${c}[${w}]))", c=e.requests, w=window), e)
 
 
-def _error_ratio(window: str) -> dict[str, Any]:
-    # A pod that never failed has no tgi_request_failure series: its ratio is 0, not absent.
-    return {
-        "record": ERROR_RATIO_BY_WINDOW[window],
-        "expr": _expr(
+def _error_ratio(window: str, e: EngineSeries) -> dict[str, Any]:
+    # A pod that never failed may have no failure series: its ratio is 0, not absent.
+    return _record(
+        ERROR_RATIO_BY_WINDOW[window],
+        _expr(
             """
             (
               sum by (${BY}) (rate(${failure}[${w}]))
@@ -146,11 +237,12 @@ def _error_ratio(window: str) -> dict[str, Any]:
             /
             sum by (${BY}) (rate(${count}[${w}]))
             """,
-            failure=n.TGI_REQUEST_FAILURE,
-            count=n.TGI_REQUEST_COUNT,
+            failure=e.failures,
+            count=e.requests,
             w=window,
         ),
-    }
+        e,
+    )
 
 
 def _alert(name: str, expr: str, for_: str, severity: str, summary: str, description: str) -> dict[str, Any]:
@@ -260,8 +352,8 @@ def alerting_rules(p: RuleParams) -> list[dict[str, Any]]:
             ),
             "10m",
             "warning",
-            f"{MODEL}: TGI request queue saturated",
-            f"A TGI pod of {MODEL} (stable {REVISION}) has had {{{{ $value | humanize }}}} requests waiting on "
+            f"{MODEL}: {{{{ $labels.engine }}}} request queue saturated",
+            f"A {{{{ $labels.engine }}}} pod of {MODEL} (stable {REVISION}) has had {{{{ $value | humanize }}}} requests waiting on "
             f"average over 5 minutes (more than {p.queue_saturation}), for 10 minutes.",
         ),
         _alert(
@@ -323,41 +415,38 @@ def alerting_rules(p: RuleParams) -> list[dict[str, Any]]:
             "Service fail.",
         ),
         _alert(
-            "QuantopTGITargetDown",
+            "QuantopEngineTargetDown",
             # Only stable pods: a candidate's port opens only after download and load, which takes minutes.
             f"{up_tgi} == 0",
             "10m",
             "warning",
-            f"{MODEL}: TGI pod {{{{ $labels.pod }}}} cannot be scraped",
-            f"Prometheus has failed to scrape /metrics of TGI pod {{{{ $labels.pod }}}} of {MODEL} (stable "
+            f"{MODEL}: serving pod {{{{ $labels.pod }}}} cannot be scraped",
+            f"Prometheus has failed to scrape /metrics of serving pod {{{{ $labels.pod }}}} of {MODEL} (stable "
             f"{REVISION}) for 10 minutes (up = {{{{ $value }}}}).",
         ),
         _alert(
-            "QuantopTGINoData",
+            "QuantopEngineNoData",
             # absent() cannot say which model is missing; `unless` against the promoted models can.
-            # A target that is down has QuantopTGITargetDown instead.
+            # A target that is down has QuantopEngineTargetDown instead.
             _expr(
                 """
                 (max by (namespace, model) (${phase}{phase="Promoted"}) == 1)
                 unless on (namespace, model)
                 (
-                  group by (namespace, model) (${max_tokens}{role="stable"})
-                  or
-                  group by (namespace, model) (${count}{role="stable"})
+                  group by (namespace, model) (${present}{role="stable"})
                   or
                   group by (namespace, model) (${up} == 0)
                 )
                 """,
                 phase=n.MODEL_PHASE,
-                max_tokens=n.TGI_MAX_BATCH_TOTAL_TOKENS,
-                count=n.TGI_REQUEST_COUNT,
+                present=PRESENT,
                 up=up_tgi,
             ),
             "15m",
             "warning",
-            f"{MODEL}: no TGI metrics from the stable revision",
-            f"{MODEL} is Promoted (phase gauge {{{{ $value }}}}) but Prometheus holds no tgi_* series with "
-            'role="stable" for it: its pods are not scraped or not relabeled.',
+            f"{MODEL}: no engine metrics from the stable revision",
+            f"{MODEL} is Promoted (phase gauge {{{{ $value }}}}) but Prometheus holds no tgi_* or vllm:* series "
+            'with role="stable" for it: its pods are not scraped or not relabeled.',
         ),
         _alert(
             "QuantopOperatorDown",
@@ -411,11 +500,11 @@ def _pct(p: RuleParams) -> str:
 
 
 def rules(params: RuleParams | None = None) -> dict[str, Any]:
-    """The rule file: recording rules first, so the alerts read this evaluation's recorded series."""
+    """The rule file: one recording group per engine, then the alerts, which read only what they record."""
     p = params or RuleParams()
     return {
         "groups": [
-            {"name": RECORD_GROUP, "rules": recording_rules()},
+            *({"name": e.group, "rules": recording_rules(e)} for e in ENGINES),
             {"name": ALERT_GROUP, "rules": alerting_rules(p)},
         ]
     }

@@ -73,6 +73,18 @@ def tgi(model: str = "phi35", role: str = "stable", pod: str = "a", **extra: str
     }
 
 
+def vllm(model: str = "phi35v", role: str = "stable", pod: str = "a", **extra: str) -> dict[str, str]:
+    """A scraped vLLM series: the same PodMonitor relabeling, plus vLLM's own model_name and engine core index."""
+    return {**tgi(model, role, pod), "instance": f"10.0.2.{ord(pod)}:8000", "model_name": "microsoft/phi-3.5", **extra}
+
+
+def vllm_http(
+    model: str = "phi35v", role: str = "stable", status: str = "2xx", handler: str = "/v1/completions"
+) -> dict[str, str]:
+    """prometheus-fastapi-instrumentator's http_requests_total: no model_name, engine, only the target labels."""
+    return {**tgi(model, role), "instance": "10.0.2.97:8000", "handler": handler, "method": "POST", "status": status}
+
+
 def op(model: str = "phi35", **extra: str) -> dict[str, str]:
     return {**OP, "namespace": "llm", "model": model, **extra}
 
@@ -97,8 +109,13 @@ def latency(model: str = "phi35", role: str = "stable") -> list[dict[str, str]]:
     return histogram("tgi_request_duration", tgi(model, role), LATENCY)
 
 
-def alert_labels(labels: dict[str, str], *keep: str, severity: str) -> dict[str, str]:
-    return {**{k: labels[k] for k in keep}, "severity": severity}
+def vllm_latency(model: str = "phi35v", role: str = "stable") -> list[dict[str, str]]:
+    return histogram("vllm:e2e_request_latency_seconds", vllm(model, role, engine="0"), LATENCY)
+
+
+def alert_labels(labels: dict[str, str], *keep: str, severity: str, engine: str = "tgi") -> dict[str, str]:
+    """An alert on a recorded quantop:* series: the series' labels and the engine its rule group names."""
+    return {**{k: labels[k] for k in keep}, "engine": engine, "severity": severity}
 
 
 SERIES_KEYS = ("namespace", "model", "quantization", "revision", "role")
@@ -140,18 +157,20 @@ def latency_tests() -> list[dict[str, Any]]:
         out.append(
             fires(
                 alert,
-                [*latency(), s(slo, op(), f"{low}x60")],
+                # The same histogram shape from TGI (phi35) and from vLLM (phi35v): one rule, both engines.
+                [*latency(), s(slo, op(), f"{low}x60"), *vllm_latency(), s(slo, op("phi35v"), f"{low}x60")],
                 "15m",
                 [
                     {
-                        "exp_labels": alert_labels(STABLE, *SERIES_KEYS, severity="warning"),
+                        "exp_labels": alert_labels(labels, *SERIES_KEYS, severity="warning", engine=engine),
                         "exp_annotations": annotations(
                             alert,
-                            f"{MODEL_LABELS}: {word} latency above its SLO",
-                            f"{word} latency of {MODEL_LABELS} (stable revision 7a2b44, fp8) is {value} over 5 minutes, "
-                            f"above the model's SLO of {low}s, for 10 minutes.",
+                            f"llm/{labels['model']}: {word} latency above its SLO",
+                            f"{word} latency of llm/{labels['model']} (stable revision 7a2b44, fp8) is {value} over "
+                            f"5 minutes, above the model's SLO of {low}s, for 10 minutes.",
                         ),
                     }
+                    for labels, engine in ((STABLE, "tgi"), (vllm(), "vllm"))
                 ],
                 pending_at="5m",
             )
@@ -165,6 +184,10 @@ def latency_tests() -> list[dict[str, Any]]:
                     s(slo, op(), f"{high}x60"),
                     *latency("cand", "candidate"),
                     s(slo, op("cand"), f"{low}x60"),
+                    *vllm_latency(),
+                    s(slo, op("phi35v"), f"{high}x60"),
+                    *vllm_latency("vcand", "candidate"),
+                    s(slo, op("vcand"), f"{low}x60"),
                 ],
                 "15m",
                 "30m",
@@ -182,9 +205,21 @@ def error_tests() -> list[dict[str, Any]]:
             s("tgi_request_failure", tgi(model, role, err="generation"), f"0+{failed}x60"),
         ]
 
-    def expected(model: str, ratio: str, allowed: str) -> dict[str, Any]:
+    def vllm_traffic(model: str, per_minute: float, failed: float, role: str = "stable") -> list[dict[str, str]]:
+        # vLLM counts every answer by status class: the failed ones are 4xx and 5xx, on both generation routes.
+        half = (per_minute - failed) / 2
+        return [
+            s("http_requests_total", vllm_http(model, role), f"0+{half}x60"),
+            s("http_requests_total", vllm_http(model, role, handler="/v1/chat/completions"), f"0+{half}x60"),
+            s("http_requests_total", vllm_http(model, role, "5xx"), f"0+{failed / 2}x60"),
+            s("http_requests_total", vllm_http(model, role, "4xx", "/v1/chat/completions"), f"0+{failed / 2}x60"),
+            # Other routes are not generation requests: a failing /v1/models never counts.
+            s("http_requests_total", vllm_http(model, role, "4xx", "/v1/models"), f"0+{per_minute}x60"),
+        ]
+
+    def expected(model: str, ratio: str, allowed: str, engine: str = "tgi") -> dict[str, Any]:
         return {
-            "exp_labels": alert_labels(tgi(model), *SERIES_KEYS, severity="critical"),
+            "exp_labels": alert_labels(tgi(model), *SERIES_KEYS, severity="critical", engine=engine),
             "exp_annotations": annotations(
                 alert,
                 f"llm/{model}: too many failed requests",
@@ -201,9 +236,14 @@ def error_tests() -> list[dict[str, Any]]:
                 *traffic("phi35", 60, 7.5),
                 s("quantop_slo_max_error_ratio", op(), "0.01x60"),
                 *traffic("nodefault", 60, 3),
+                *vllm_traffic("phi35v", 60, 7.5),
             ],
             "15m",
-            [expected("nodefault", "5%", "1% (default)"), expected("phi35", "12.5%", "1%")],
+            [
+                expected("nodefault", "5%", "1% (default)"),
+                expected("phi35", "12.5%", "1%"),
+                expected("phi35v", "12.5%", "1% (default)", "vllm"),
+            ],
             pending_at="3m",
         ),
         quiet(
@@ -216,6 +256,8 @@ def error_tests() -> list[dict[str, Any]]:
                 *traffic("lenient", 60, 7.5),
                 s("quantop_slo_max_error_ratio", op("lenient"), "0.2x60"),
                 *traffic("cand", 600, 600, role="candidate"),
+                *vllm_traffic("vok", 120, 0.6),
+                *vllm_traffic("vcand", 600, 600, role="candidate"),
             ],
             "15m",
             "45m",
@@ -268,25 +310,35 @@ def queue_tests() -> list[dict[str, Any]]:
     return [
         fires(
             alert,
-            [s("tgi_queue_size", tgi(pod="a"), "100x30"), s("tgi_queue_size", tgi(pod="b"), "10x30")],
+            [
+                s("tgi_queue_size", tgi(pod="a"), "100x30"),
+                s("tgi_queue_size", tgi(pod="b"), "10x30"),
+                s("vllm:num_requests_waiting", vllm(engine="0"), "80x30"),
+            ],
             "15m",
             [
                 {
-                    "exp_labels": alert_labels(STABLE, *SERIES_KEYS, severity="warning"),
+                    "exp_labels": alert_labels(labels, *SERIES_KEYS, severity="warning", engine=engine),
                     "exp_annotations": annotations(
                         alert,
-                        f"{MODEL_LABELS}: TGI request queue saturated",
-                        f"A TGI pod of {MODEL_LABELS} (stable revision 7a2b44, fp8) has had 100 requests waiting on "
-                        "average over 5 minutes (more than 64), for 10 minutes.",
+                        f"llm/{labels['model']}: {engine} request queue saturated",
+                        f"A {engine} pod of llm/{labels['model']} (stable revision 7a2b44, fp8) has had {waiting} "
+                        "requests waiting on average over 5 minutes (more than 64), for 10 minutes.",
                     ),
                 }
+                for labels, engine, waiting in ((STABLE, "tgi", 100), (vllm(), "vllm", 80))
             ],
             pending_at="5m",
         ),
         quiet(
             alert,
             "a short queue, or a candidate under load test",
-            [s("tgi_queue_size", tgi(), "50x30"), s("tgi_queue_size", tgi("cand", "candidate"), "100x30")],
+            [
+                s("tgi_queue_size", tgi(), "50x30"),
+                s("tgi_queue_size", tgi("cand", "candidate"), "100x30"),
+                s("vllm:num_requests_waiting", vllm(engine="0"), "50x30"),
+                s("vllm:num_requests_waiting", vllm("vcand", "candidate", engine="0"), "100x30"),
+            ],
             "15m",
             "30m",
         ),
@@ -418,7 +470,7 @@ def ready_tests() -> list[dict[str, Any]]:
 
 
 def target_tests() -> list[dict[str, Any]]:
-    alert = "QuantopTGITargetDown"
+    alert = "QuantopEngineTargetDown"
     return [
         fires(
             alert,
@@ -429,8 +481,8 @@ def target_tests() -> list[dict[str, Any]]:
                     "exp_labels": {**STABLE, "severity": "warning"},
                     "exp_annotations": annotations(
                         alert,
-                        f"{MODEL_LABELS}: TGI pod phi35-7a2b44-a cannot be scraped",
-                        f"Prometheus has failed to scrape /metrics of TGI pod phi35-7a2b44-a of {MODEL_LABELS} "
+                        f"{MODEL_LABELS}: serving pod phi35-7a2b44-a cannot be scraped",
+                        f"Prometheus has failed to scrape /metrics of serving pod phi35-7a2b44-a of {MODEL_LABELS} "
                         "(stable revision 7a2b44, fp8) for 10 minutes (up = 0).",
                     ),
                 }
@@ -452,7 +504,7 @@ def target_tests() -> list[dict[str, Any]]:
 
 
 def no_data_tests() -> list[dict[str, Any]]:
-    alert = "QuantopTGINoData"
+    alert = "QuantopEngineNoData"
 
     def promoted(name: str, value: int = 1) -> dict[str, str]:
         return s("quantop_model_phase", op(name, phase="Promoted"), f"{value}x40")
@@ -462,9 +514,9 @@ def no_data_tests() -> list[dict[str, Any]]:
             "exp_labels": {"namespace": "llm", "model": name, "severity": "warning"},
             "exp_annotations": annotations(
                 alert,
-                f"llm/{name}: no TGI metrics from the stable revision",
-                f'llm/{name} is Promoted (phase gauge 1) but Prometheus holds no tgi_* series with role="stable" '
-                "for it: its pods are not scraped or not relabeled.",
+                f"llm/{name}: no engine metrics from the stable revision",
+                f"llm/{name} is Promoted (phase gauge 1) but Prometheus holds no tgi_* or vllm:* series with "
+                'role="stable" for it: its pods are not scraped or not relabeled.',
             ),
         }
 
@@ -480,12 +532,14 @@ def no_data_tests() -> list[dict[str, Any]]:
         ),
         quiet(
             alert,
-            "scraped, idle but scraped, not promoted, or the target is down (TGITargetDown's case)",
+            "scraped (TGI or vLLM), idle but scraped, not promoted, or the target is down (EngineTargetDown's case)",
             [
                 promoted("scraped"),
                 s("tgi_batch_max_total_tokens", tgi("scraped"), "16000x40"),
                 promoted("busy"),
                 s("tgi_request_count", tgi("busy"), "0+60x40"),
+                promoted("vidle"),
+                s("vllm:num_requests_running", vllm("vidle", engine="0"), "0x40"),
                 promoted("validating", 0),
                 s("quantop_model_phase", op("validating", phase="Validating"), "1x40"),
                 promoted("down"),
@@ -594,9 +648,12 @@ def guard_tests() -> list[dict[str, Any]]:
     ]
 
 
-def recording_test() -> dict[str, Any]:
-    awq = tgi("phi35-awq")
-    series = [
+def _labels(labels: dict[str, str], engine: str) -> str:
+    return "{" + ",".join([*(f'{k}="{labels[k]}"' for k in SERIES_KEYS), f'engine="{engine}"']) + "}"
+
+
+def tgi_recording_input() -> list[dict[str, str]]:
+    return [
         *histogram("tgi_request_duration", tgi(pod="a"), LATENCY),
         *histogram("tgi_request_duration", tgi(pod="b"), LATENCY),
         *histogram("tgi_request_mean_time_per_token_duration", tgi(pod="a"), PER_TOKEN),
@@ -605,53 +662,77 @@ def recording_test() -> dict[str, Any]:
         s("tgi_request_count", tgi(pod="b"), "0+60x60"),
         s("tgi_request_failure", tgi(pod="a", err="overloaded"), "0+7.5x60"),
         s("tgi_request_failure", tgi(pod="a", err="generation"), "0+7.5x60"),
-        s("tgi_request_count", awq, "0+60x60"),  # never failed: ratio 0, not absent
+        s("tgi_request_count", tgi("phi35-awq"), "0+60x60"),  # never failed: ratio 0, not absent
         s("tgi_request_generated_tokens_sum", tgi(pod="a"), "0+6000x60"),
         s("tgi_request_generated_tokens_sum", tgi(pod="b"), "0+6000x60"),
         s("tgi_queue_size", tgi(pod="a"), "3x60"),
         s("tgi_queue_size", tgi(pod="b"), "7x60"),
+        s("tgi_batch_current_size", tgi(pod="a"), "5x60"),
+        s("tgi_batch_current_size", tgi(pod="b"), "9x60"),
     ]
-    phi = "{" + ",".join(f'{k}="{STABLE[k]}"' for k in SERIES_KEYS) + "}"
-    other = "{" + ",".join(f'{k}="{awq[k]}"' for k in SERIES_KEYS) + "}"
+
+
+def vllm_recording_input() -> list[dict[str, str]]:
+    core = vllm(engine="0")
+    return [
+        *histogram("vllm:e2e_request_latency_seconds", core, LATENCY),
+        *histogram("vllm:time_to_first_token_seconds", core, PER_TOKEN),
+        *histogram("vllm:request_time_per_output_token_seconds", core, PER_TOKEN),
+        *histogram("vllm:request_queue_time_seconds", core, QUEUE_WAIT),
+        s("http_requests_total", vllm_http(), "0+60x60"),
+        s("http_requests_total", vllm_http(status="5xx", handler="/v1/chat/completions"), "0+15x60"),
+        # Not generation requests, or not a pod quantop's PodMonitor relabeled: never counted.
+        s("http_requests_total", vllm_http(status="4xx", handler="/v1/models"), "0+600x60"),
+        s("http_requests_total", {"job": "web", "namespace": "llm", "handler": "/v1/completions"}, "0+600x60"),
+        s("vllm:generation_tokens_total", core, "0+3000x60"),
+        s("vllm:num_requests_waiting", core, "4x60"),
+        s("vllm:num_requests_running", core, "12x60"),
+        s("vllm:kv_cache_usage_perc", core, "0.25x60"),
+    ]
+
+
+def recording_test() -> dict[str, Any]:
+    """Both engines' raw series in one Prometheus: each quantop:* series once per engine, labelled with it."""
+    phi, other, v = _labels(STABLE, "tgi"), _labels(tgi("phi35-awq"), "tgi"), _labels(vllm(), "vllm")
+    # Per-second bucket rates: TGI's two pods summed, 2 x (20, 180, 196, 200, 200); vLLM's one pod.
+    buckets = [(_le(phi, le), 2 * rate) for le, rate in zip(LATENCY, SHAPE, strict=True)]
+    buckets += [(_le(v, le), rate) for le, rate in zip(LATENCY, SHAPE, strict=True)]
     expected: dict[str, list[tuple[str, float]]] = {
-        r.P50: [(phi, 1.5)],
-        r.P95: [(phi, 3.25)],
-        r.P99: [(phi, 6)],
-        r.TPOT_P50: [(phi, 0.046875)],
-        r.TPOT_P95: [(phi, 0.1015625)],
-        r.QUEUE_P95: [(phi, 1.625)],
-        r.RPS: [(phi, 2), (other, 1)],
-        r.ERROR_RATIO: [(phi, 0.125), (other, 0)],
-        r.TOKENS: [(phi, 200)],
-        r.QUEUE: [(phi, 7)],
-        # Buckets of both pods summed: per-second rates 2 x (20, 180, 196, 200, 200).
-        r.LATENCY_BUCKETS["5m"]: [(_le(phi, le), 2 * rate) for le, rate in zip(LATENCY, SHAPE, strict=True)],
+        r.P50: [(phi, 1.5), (v, 1.5)],
+        r.P95: [(phi, 3.25), (v, 3.25)],
+        r.P99: [(phi, 6), (v, 6)],
+        r.TTFT_P50: [(v, 0.046875)],  # TGI exports no time to first token
+        r.TTFT_P95: [(v, 0.1015625)],
+        r.TPOT_P50: [(phi, 0.046875), (v, 0.046875)],
+        r.TPOT_P95: [(phi, 0.1015625), (v, 0.1015625)],
+        r.QUEUE_P95: [(phi, 1.625), (v, 1.625)],
+        r.RPS: [(phi, 2), (other, 1), (v, 1.25)],
+        r.ERROR_RATIO: [(phi, 0.125), (other, 0), (v, 0.2)],
+        r.TOKENS: [(phi, 200), (v, 50)],
+        r.QUEUE: [(phi, 7), (v, 4)],
+        r.RUNNING: [(phi, 9), (v, 12)],
+        r.KV_CACHE: [(v, 0.25)],  # TGI exports no KV-cache usage
+        r.PRESENT: [(phi, 1), (other, 1), (v, 1)],
+        r.LATENCY_BUCKETS["5m"]: buckets,
     }
     # The guard's long window, evaluated once 30 minutes of data exist.
     long_window: dict[str, list[tuple[str, float]]] = {
-        r.RPS_BY_WINDOW["30m"]: [(phi, 2), (other, 1)],
-        r.ERROR_RATIO_BY_WINDOW["30m"]: [(phi, 0.125), (other, 0)],
-        r.LATENCY_BUCKETS["30m"]: [(_le(phi, le), 2 * rate) for le, rate in zip(LATENCY, SHAPE, strict=True)],
+        r.RPS_BY_WINDOW["30m"]: [(phi, 2), (other, 1), (v, 1.25)],
+        r.ERROR_RATIO_BY_WINDOW["30m"]: [(phi, 0.125), (other, 0), (v, 0.2)],
+        r.LATENCY_BUCKETS["30m"]: buckets,
     }
     return {
         "name": "recording rules",
         "interval": "1m",
-        "input_series": series,
+        "input_series": [*tgi_recording_input(), *vllm_recording_input()],
         "promql_expr_test": [
             {
                 "expr": record,
-                "eval_time": "10m",
+                "eval_time": at,
                 "exp_samples": [{"labels": record + labels, "value": value} for labels, value in samples],
             }
-            for record, samples in expected.items()
-        ]
-        + [
-            {
-                "expr": record,
-                "eval_time": "40m",
-                "exp_samples": [{"labels": record + labels, "value": value} for labels, value in samples],
-            }
-            for record, samples in long_window.items()
+            for at, table in (("10m", expected), ("40m", long_window))
+            for record, samples in table.items()
         ],
     }
 
@@ -720,6 +801,23 @@ def test_promtool_unit_tests_pass(tmp_path: Path) -> None:
 def _seconds(duration: str) -> int:
     units = {"s": 1, "m": 60, "h": 3600}
     return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([smh])", duration))
+
+
+def test_every_engine_records_the_same_series_but_what_it_lacks() -> None:
+    """One dashboard serves both engines only if both record the same quantop:* names, each labelled."""
+    by_group = {g["name"]: g["rules"] for g in r.rules()["groups"]}
+    tgi_rules, vllm_rules = by_group["quantop.tgi.recording"], by_group["quantop.vllm.recording"]
+    assert {x["labels"]["engine"] for x in tgi_rules} == {"tgi"}
+    assert {x["labels"]["engine"] for x in vllm_rules} == {"vllm"}
+    assert {x["record"] for x in vllm_rules} - {x["record"] for x in tgi_rules} == {
+        r.TTFT_P50,
+        r.TTFT_P95,
+        r.KV_CACHE,
+    }
+    assert {x["record"] for x in tgi_rules} <= {x["record"] for x in vllm_rules}
+    # Alerts read recorded series and quantop_* gauges only, never an engine's own names.
+    for alert in alerts():
+        assert not re.search(r"\btgi_|vllm:|http_requests", alert["expr"]), alert["alert"]
 
 
 def test_unit_tests_cover_every_alert_firing_and_quiet_and_every_record() -> None:
