@@ -35,28 +35,32 @@ def hub() -> Iterator[str]:
         yield url
 
 
+#: (model, what the error says, the transfer deadline). Only the slow body is about the deadline; the
+#: others get a generous one, so a busy machine still fails them for their own reason.
 CASES = [
-    pytest.param("slowloris", "took longer than 1 s", id="slowloris"),
-    pytest.param("hang", "cannot fetch config.json: ReadTimeout", id="hang"),
-    pytest.param("endless", f"larger than {MAX_CONFIG_BYTES // 1024} KiB", id="endless"),
-    pytest.param("declared-huge", "larger than", id="declared-huge"),
-    pytest.param("gzip-bomb", "larger than", id="gzip-bomb"),
-    pytest.param("redirect", "answered HTTP 302", id="redirect-to-metadata-not-followed"),
-    pytest.param("deep", "not JSON", id="deep-nesting"),
+    pytest.param("slowloris", "took longer than 1 s", 1.0, id="slowloris"),
+    pytest.param("hang", "cannot fetch config.json: ReadTimeout", 60.0, id="hang"),
+    pytest.param("endless", f"larger than {MAX_CONFIG_BYTES // 1024} KiB", 60.0, id="endless"),
+    pytest.param("declared-huge", "larger than", 60.0, id="declared-huge"),
+    pytest.param("gzip-bomb", "larger than", 60.0, id="gzip-bomb"),
+    pytest.param("redirect", "answered HTTP 302", 60.0, id="redirect-to-metadata-not-followed"),
+    pytest.param("deep", "not JSON", 60.0, id="deep-nesting"),
 ]
 
 
-@pytest.mark.parametrize(("name", "expected"), CASES)
-def test_hostile_hub_is_one_planning_error(hub: str, name: str, expected: str) -> None:
+@pytest.mark.parametrize(("name", "expected", "deadline"), CASES)
+def test_hostile_hub_is_one_planning_error(hub: str, name: str, expected: str, deadline: float) -> None:
     with pytest.raises(PlanningError) as err:
-        resolve_architecture(ModelSource(id=f"org/{name}"), hub_url=hub, timeout=0.5, deadline_s=1.0)
+        resolve_architecture(ModelSource(id=f"org/{name}"), hub_url=hub, timeout=0.5, deadline_s=deadline)
     assert expected in err.value.message and "\n" not in err.value.message
 
 
-@pytest.mark.parametrize(("name", "expected"), CASES)
-async def test_hostile_hub_is_one_planning_error_in_the_operator(hub: str, name: str, expected: str) -> None:
+@pytest.mark.parametrize(("name", "expected", "deadline"), CASES)
+async def test_hostile_hub_is_one_planning_error_in_the_operator(
+    hub: str, name: str, expected: str, deadline: float
+) -> None:
     with pytest.raises(PlanningError) as err:
-        await resolve_architecture_async(ModelSource(id=f"org/{name}"), hub_url=hub, timeout=0.5, deadline_s=1.0)
+        await resolve_architecture_async(ModelSource(id=f"org/{name}"), hub_url=hub, timeout=0.5, deadline_s=deadline)
     assert expected in err.value.message
 
 
