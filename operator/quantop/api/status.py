@@ -91,6 +91,19 @@ class GateResult(_Status):
     gains: int | None = Field(default=None, description="Paired accuracy: items this got and the baseline did not.")
 
 
+class ItemOutcomes(_Status):
+    """Per-item accuracy results, compact, so a later candidate is paired with them without asking again.
+
+    Kept in the results (the baseline's status and the Job's termination message) because that is
+    what the operator already reads for a baseline.modelRef: 400 items take 68 characters.
+    """
+
+    dataset: str = Field(description="Fingerprint of the dataset version (sha256 of its ids, prompts, answers).")
+    seed: int = Field(description="Seed of the draw of items.")
+    items: int = Field(description="Items drawn.")
+    correct: str = Field(description="Base64 bitset in draw order: bit i set when item i was answered right.")
+
+
 class ValidationResults(_Status):
     """Measured results of one validation run (also the Job's termination message)."""
 
@@ -116,6 +129,7 @@ class ValidationResults(_Status):
     size_reduction: float | None = Field(default=None, description="Baseline weight size / this weight size.")
     speedup: float | None = Field(default=None, description="Baseline median latency / this median latency.")
     gates: list[GateResult] = Field(default_factory=list, description="Every gate evaluated.")
+    outcomes: ItemOutcomes | None = Field(default=None, description="Per-item accuracy results, for pairing.")
     message: str = Field(default="", description="One-line verdict.")
     finished_at: str | None = Field(default=None, description="When the validation finished (RFC 3339).")
 

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from quantop.api.status import GateResult, ValidationResults, Verdict
+from quantop.api.status import GateResult, ItemOutcomes, ValidationResults, Verdict
 
 from .gates import evidence_summary
 
@@ -107,6 +107,7 @@ class ValidationReport(_Report):
     cost: CostReport | None = None
     comparison: Comparison | None = None
     gates: list[GateResult] = Field(default_factory=list)
+    outcomes: ItemOutcomes | None = Field(default=None, description="Per-item accuracy results, for pairing.")
 
     def dump(self) -> str:
         return self.model_dump_json(by_alias=True, indent=2, exclude_none=False)
@@ -166,6 +167,7 @@ def compact(report: ValidationReport) -> ValidationResults:
         size_reduction=report.comparison.size_reduction if report.comparison else None,
         speedup=report.comparison.speedup if report.comparison else None,
         gates=list(report.gates),
+        outcomes=report.outcomes,
         message=report.message,
         finished_at=report.finished_at,
     )
@@ -185,6 +187,10 @@ def termination_message(results: ValidationResults) -> str:
         return text
     trimmed.gates = [g.model_copy(update={"message": ""}) for g in trimmed.gates]
     trimmed.message = trimmed.message[:200]
+    text = trimmed.model_dump_json(by_alias=True, exclude_none=True)
+    if len(text.encode()) <= TERMINATION_LIMIT:
+        return text
+    trimmed.outcomes = None  # a later candidate then gets a one-sample bound, and says so
     return trimmed.model_dump_json(by_alias=True, exclude_none=True)[:TERMINATION_LIMIT]
 
 
