@@ -196,7 +196,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
             current = self._current(request)
         if request.action == enums.action.UPDATE and current is None:
             raise KubernetesError(status=404)
-        proposed = self._proposed(request, current)
+        proposed = self._proposed(request, current, custom=custom)
         verdict = admission.admit(res.plural, proposed, custom=custom)
         name = str(proposed.get("metadata", {}).get("name") or "")
         if verdict.invalid:
@@ -243,7 +243,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
             raise KubernetesError(status=409)
         return found[0] if found and request.action == enums.action.UPDATE else None
 
-    def _proposed(self, request: Any, current: dict[str, Any] | None) -> dict[str, Any]:
+    def _proposed(self, request: Any, current: dict[str, Any] | None, *, custom: bool) -> dict[str, Any]:
         """The whole object as it would be stored: a create's body, a PUT's body, or current + merge patch."""
         data = json.loads(json.dumps(request.data))
         meta = data.setdefault("metadata", {})
@@ -253,12 +253,16 @@ class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
             if request.namespace and not meta.get("namespace"):
                 meta["namespace"] = request.namespace
             return dict(data)
-        if isinstance(request.data, _Replacement):
-            # A PUT replaces what its endpoint owns: the status subresource only status, the object all but status.
-            if request.subresource == "status":
-                return {**current, "status": data.get("status")}
-            return {**data, "status": current.get("status")} if "status" in current else data
-        return dict(_merged(current, data))
+        whole = data if isinstance(request.data, _Replacement) else dict(_merged(current, data))
+        if not custom:
+            return whole
+        # With a status subresource (the CRD has one), each endpoint writes only its part: /status the
+        # status, the object everything else. A status sent to the wrong one is dropped, as on a cluster.
+        if request.subresource == "status":
+            kept = {k: v for k, v in current.items() if k != "status"}
+            return {**kept, "status": whole["status"]} if whole.get("status") is not None else kept
+        whole.pop("status", None)
+        return {**whole, "status": current["status"]} if "status" in current else whole
 
     def _stamp(self, obj: dict[str, Any], current: dict[str, Any] | None, *, is_status: bool) -> None:
         """Server-assigned metadata: uid, creationTimestamp, generation (bumped by spec changes), resourceVersion."""

@@ -115,6 +115,17 @@ async def test_generation_counts_spec_changes_only(cluster: Cluster) -> None:
     assert int(changed["metadata"]["resourceVersion"]) > int(labelled["metadata"]["resourceVersion"])
 
 
+async def test_the_status_subresource_and_the_object_each_write_only_their_part(cluster: Cluster) -> None:
+    await cluster.create(qm("a"))
+    res = await cluster.http.patch(f"{QMS}/a", json={"status": {"phase": "Promoted"}}, headers=MERGE)
+    assert res.status_code == 200 and "status" not in res.json()
+    spec_change = {"spec": {"quantization": {"method": "fp8"}}, "status": {"phase": "Deploying"}}
+    res = await cluster.http.patch(f"{QMS}/a/status", json=spec_change, headers=MERGE)
+    stored = await cluster.qm("demo", "a") or {}
+    assert res.status_code == 200 and stored["status"]["phase"] == "Deploying"
+    assert stored["spec"]["quantization"]["method"] == "eetq" and stored["metadata"]["generation"] == 1
+
+
 async def test_put_replaces_the_object(cluster: Cluster) -> None:
     obj = qm("a")
     obj["metadata"]["annotations"] = {"keep": "no"}
