@@ -1,9 +1,11 @@
 """quantop's Grafana dashboards, built with grafana-foundation-sdk and committed as JSON under `dashboards/`.
 
 Three dashboards: an overview of every QuantizedModel, one model in detail, and the guide's
-quantization comparison. Every query uses only series that exist once the operator and the TGI
-pods are scraped (names from `names.py`): TGI counters carry no `_total` suffix, and TTFT comes
-from validation because TGI's router exports no time-to-first-token histogram.
+quantization comparison. Serving panels read only the quantop:* recording rules (rules.py), which
+normalise TGI's and vLLM's metrics into the same series labelled `engine`, so one dashboard serves
+both engines and a TGI → vLLM migration shows both revisions side by side. Operator panels read the
+quantop_* series (names.py). TGI exports no time-to-first-token histogram and no KV-cache usage:
+those panels show vLLM revisions live and every revision's validated TTFT.
 
     python -m quantop.monitoring.dashboards --out-dir dashboards
 """
@@ -31,6 +33,7 @@ from grafana_foundation_sdk.models import xychart as xychart_m
 from quantop.api import Phase
 
 from . import names as n
+from . import rules as r
 
 TAG = "quantop"
 DATASOURCE = dash_m.DataSourceRef(type_val="prometheus", uid="${datasource}")
@@ -56,20 +59,17 @@ def _sel(metric: str, *matchers: str) -> str:
     return "{}{{{}}}".format(metric, ", ".join([FILTER, *matchers]))
 
 
-def _rate(metric: str, *matchers: str) -> str:
-    return f"rate({_sel(metric, *matchers)}[$__rate_interval])"
-
-
-def _quantile(q: str, histogram: str, by: str, *matchers: str) -> str:
-    return f"histogram_quantile({q}, sum by (le, {by}) ({_rate(histogram + '_bucket', *matchers)}))"
+def _recorded(record: str, by: str, *matchers: str, agg: str = "max") -> str:
+    """A recorded quantop:* series aggregated over revisions. Percentiles do not add up: `max` is the
+    slowest revision's, exact for the usual one revision per role."""
+    return f"{agg} by ({by}) ({_sel(record, *matchers)})"
 
 
 def _error_ratio(by: str, *matchers: str) -> str:
-    # tgi_request_failure has no series until the first failure: fall back to 0 × traffic so a
-    # healthy model shows 0 %, not "No data".
-    failures = f"sum by ({by}) ({_rate(n.TGI_REQUEST_FAILURE, *matchers)})"
-    requests = f"sum by ({by}) ({_rate(n.TGI_REQUEST_COUNT, *matchers)})"
-    return f"({failures} or {requests} * 0) / {requests}"
+    # Weighted by traffic, so a second revision in the same role counts as much as it serves.
+    # The recorded ratio is 0, not absent, for a pod that never failed.
+    failures = f"sum by ({by}) ({_sel(r.ERROR_RATIO, *matchers)} * {_sel(r.RPS, *matchers)})"
+    return f"{failures} / sum by ({by}) ({_sel(r.RPS, *matchers)})"
 
 
 def _gauge(metric: str, by: str, *matchers: str) -> str:
@@ -341,8 +341,8 @@ def overview() -> dash.Dashboard:
         "quantop / Overview",
         "Every QuantizedModel: phase, stable revision, serving latency against its SLO, traffic, errors, accuracy and cost.",
     )
-    stable_rps = f"sum({_rate(n.TGI_REQUEST_COUNT, STABLE)})"
-    stable_failures = f"sum({_rate(n.TGI_REQUEST_FAILURE, STABLE)})"
+    stable_rps = f"sum({_sel(r.RPS, STABLE)})"
+    stable_failures = f"sum({_sel(r.ERROR_RATIO, STABLE)} * {_sel(r.RPS, STABLE)})"
     layout = _Layout(board)
     layout.row("Fleet").add(
         _stat(
@@ -369,14 +369,14 @@ def overview() -> dash.Dashboard:
         ),
         _stat(
             "Serving requests/s",
-            "Requests per second to stable revisions (TGI tgi_request_count).",
+            "Requests per second to stable revisions (quantop:requests:rate5m, every engine).",
             REQPS,
             [_query(stable_rps)],
             span=3,
         ),
         _stat(
             "Serving error ratio",
-            "Failed / all requests to stable revisions (TGI tgi_request_failure / tgi_request_count).",
+            "Failed / all requests to stable revisions (quantop:request_errors:ratio_rate5m, every engine).",
             RATIO,
             [_query(f"({stable_failures} or vector(0)) / {stable_rps}")],
             span=3,
@@ -400,12 +400,12 @@ def overview() -> dash.Dashboard:
     )
 
     by = "namespace, model"
-    p95 = _quantile("0.95", n.TGI_REQUEST_DURATION, by, STABLE)
+    p95 = _recorded(r.P95, by, STABLE)
     slo = _gauge(n.SLO_P95, by)
     models = _table(
         "Models",
-        "One row per QuantizedModel. Serving figures are the stable revision's TGI metrics over the last "
-        "rate interval; validated figures are the stable revision's last validation. p95 / SLO above 100 % "
+        "One row per QuantizedModel. Serving figures are the stable revision's engine metrics (TGI or vLLM) "
+        "over the last 5 minutes; validated figures are the stable revision's last validation. p95 / SLO above 100 % "
         "breaches the spec's p95 latency SLO.",
         [
             _instant(f"max by (namespace, model, phase) ({_sel(n.MODEL_PHASE)} == 1)"),
@@ -413,7 +413,7 @@ def overview() -> dash.Dashboard:
             _instant(p95),
             _instant(slo),
             _instant(f"{p95} / on (namespace, model) {slo}"),
-            _instant(f"sum by ({by}) ({_rate(n.TGI_REQUEST_COUNT, STABLE)})"),
+            _instant(_recorded(r.RPS, by, STABLE, agg="sum")),
             _instant(_error_ratio(by, STABLE)),
             _instant(_gauge(n.PRODUCTION_ACCURACY, by)),
             _instant(_gauge(n.VALIDATION_ACCURACY, by, STABLE)),
@@ -472,7 +472,8 @@ def overview() -> dash.Dashboard:
     layout.row("Trends").add(
         _timeseries(
             "p95 latency vs SLO (serving)",
-            "p95 end-to-end latency of stable revisions, from TGI's tgi_request_duration histogram, with each model's p95 SLO dashed.",
+            "p95 end-to-end latency of stable revisions (quantop:request_duration_seconds:p95_5m, every engine), "
+            "with each model's p95 SLO dashed.",
             SECONDS,
             [
                 _query(p95, "{{model}} p95"),
@@ -483,7 +484,7 @@ def overview() -> dash.Dashboard:
             "Requests/s (serving)",
             "Requests per second to stable revisions.",
             REQPS,
-            [_query(f"sum by ({by}) ({_rate(n.TGI_REQUEST_COUNT, STABLE)})", "{{model}}")],
+            [_query(_recorded(r.RPS, by, STABLE, agg="sum"), "{{model}}")],
         ),
         _timeseries(
             "Error ratio (serving)",
@@ -512,9 +513,9 @@ def overview() -> dash.Dashboard:
         ),
         _timeseries(
             "Generated tokens/s (serving)",
-            "Output tokens per second generated by stable revisions (sum of tgi_request_generated_tokens).",
+            "Output tokens per second generated by stable revisions (quantop:generated_tokens:rate5m).",
             TOKENS_PER_SECOND,
-            [_query(f"sum by ({by}) ({_rate(n.TGI_GENERATED_TOKENS + '_sum', STABLE)})", "{{model}}")],
+            [_query(_recorded(r.TOKENS, by, STABLE, agg="sum"), "{{model}}")],
         ),
     )
     return board
@@ -524,11 +525,12 @@ def model_detail() -> dash.Dashboard:
     board = _board(
         "quantop-model",
         "quantop / Model",
-        "One QuantizedModel in detail: TGI latency percentiles against the SLO, queueing, batching, "
-        "errors, production accuracy and the validation results of each revision.",
+        "One QuantizedModel in detail, whichever engine serves it: latency percentiles against the SLO, "
+        "queueing, batching, KV cache, errors, production accuracy and the validation results of each revision.",
     )
-    by = "namespace, model, role"
-    legend = "{{model}} {{role}}"
+    # Per role and engine: during a TGI -> vLLM migration the stable and the candidate show side by side.
+    by = "namespace, model, role, engine"
+    legend = "{{model}} {{role}} ({{engine}})"
     layout = _Layout(board)
     layout.row("Status").add(
         _stat(
@@ -583,13 +585,14 @@ def model_detail() -> dash.Dashboard:
     layout.row("Latency").add(
         _timeseries(
             "Request latency p50 / p95 / p99 vs SLO",
-            "End-to-end request latency from TGI's tgi_request_duration histogram, per role (stable serves "
-            "traffic, candidate is under validation load). The spec's p95 and p99 SLOs are dashed.",
+            "End-to-end request latency over 5 minutes (quantop:request_duration_seconds, from TGI's "
+            "tgi_request_duration or vLLM's vllm:e2e_request_latency_seconds), per role (stable serves traffic, "
+            "candidate is under validation load) and engine. The spec's p95 and p99 SLOs are dashed.",
             SECONDS,
             [
-                _query(_quantile("0.5", n.TGI_REQUEST_DURATION, by), f"{legend} p50"),
-                _query(_quantile("0.95", n.TGI_REQUEST_DURATION, by), f"{legend} p95"),
-                _query(_quantile("0.99", n.TGI_REQUEST_DURATION, by), f"{legend} p99"),
+                _query(_recorded(r.P50, by), f"{legend} p50"),
+                _query(_recorded(r.P95, by), f"{legend} p95"),
+                _query(_recorded(r.P99, by), f"{legend} p99"),
                 _query(_gauge(n.SLO_P95, "namespace, model"), "{{model}} p95 SLO"),
                 _query(_gauge(n.SLO_P99, "namespace, model"), "{{model}} p99 SLO"),
             ],
@@ -597,36 +600,36 @@ def model_detail() -> dash.Dashboard:
             height=9,
         ),
         _timeseries(
-            "Time to first token p95 (validated)",
-            "TGI exports no time-to-first-token metric: this is the p95 TTFT each revision's validation "
-            "measured over streaming requests, with the spec's TTFT SLO dashed.",
+            "Time to first token p95",
+            "Live p95 TTFT of vLLM revisions (quantop:time_to_first_token_seconds; TGI exports no TTFT), and the "
+            "p95 TTFT each revision's validation measured over streaming requests, with the spec's TTFT SLO dashed.",
             SECONDS,
             [
+                _query(_recorded(r.TTFT_P95, by), f"{legend} p95"),
                 _query(
                     _gauge(n.VALIDATION_TTFT, "namespace, model, revision, role", 'percentile="95"'),
-                    "{{model}} {{revision}} ({{role}})",
+                    "{{model}} {{revision}} ({{role}}) validated",
                 ),
                 _query(_gauge(n.SLO_TTFT_P95, "namespace, model"), "{{model}} TTFT p95 SLO"),
             ],
             span=8,
         ),
         _timeseries(
-            "Queue time p50 / p95",
-            "Time requests wait in TGI's queue before a batch takes them (tgi_request_queue_duration).",
+            "Queue time p95",
+            "Time requests wait before a batch takes them (TGI's tgi_request_queue_duration, vLLM's "
+            "vllm:request_queue_time_seconds).",
             SECONDS,
-            [
-                _query(_quantile("0.5", n.TGI_QUEUE_DURATION, by), f"{legend} p50"),
-                _query(_quantile("0.95", n.TGI_QUEUE_DURATION, by), f"{legend} p95"),
-            ],
+            [_query(_recorded(r.QUEUE_P95, by), f"{legend} p95")],
             span=8,
         ),
         _timeseries(
             "Time per output token p50 / p95",
-            "Mean decode time per generated token of each request (tgi_request_mean_time_per_token_duration).",
+            "Each request's mean time per output token (TGI's tgi_request_mean_time_per_token_duration includes "
+            "the prefill; vLLM's vllm:request_time_per_output_token_seconds excludes the first token).",
             SECONDS,
             [
-                _query(_quantile("0.5", n.TGI_TIME_PER_TOKEN, by), f"{legend} p50"),
-                _query(_quantile("0.95", n.TGI_TIME_PER_TOKEN, by), f"{legend} p95"),
+                _query(_recorded(r.TPOT_P50, by), f"{legend} p50"),
+                _query(_recorded(r.TPOT_P95, by), f"{legend} p95"),
             ],
             span=8,
         ),
@@ -635,44 +638,53 @@ def model_detail() -> dash.Dashboard:
     layout.row("Throughput").add(
         _timeseries(
             "Requests/s",
-            "Requests per second (tgi_request_count), with the spec's minimum throughput dashed.",
+            "Requests per second (quantop:requests:rate5m), with the spec's minimum throughput dashed.",
             REQPS,
             [
-                _query(f"sum by ({by}) ({_rate(n.TGI_REQUEST_COUNT)})", legend),
+                _query(_recorded(r.RPS, by, agg="sum"), legend),
                 _query(_gauge(n.SLO_MIN_RPS, "namespace, model"), "{{model}} min requests/s SLO"),
             ],
-            span=8,
+            span=6,
         ),
         _timeseries(
             "Generated tokens/s",
-            "Output tokens generated per second: the rate of tgi_request_generated_tokens_sum, not tokens per request.",
+            "Output tokens generated per second (quantop:generated_tokens:rate5m), not tokens per request.",
             TOKENS_PER_SECOND,
-            [_query(f"sum by ({by}) ({_rate(n.TGI_GENERATED_TOKENS + '_sum')})", legend)],
-            span=8,
+            [_query(_recorded(r.TOKENS, by, agg="sum"), legend)],
+            span=6,
         ),
         _timeseries(
             "Queue size and batch size",
-            "Requests waiting in TGI's queue (summed over pods) and the largest running batch of any pod.",
+            "Requests waiting in the busiest pod's queue and the largest running batch of any pod.",
             "none",
             [
-                _query(f"sum by ({by}) ({_sel(n.TGI_QUEUE_SIZE)})", f"{legend} queued"),
-                _query(f"max by ({by}) ({_sel(n.TGI_BATCH_SIZE)})", f"{legend} batch size"),
+                _query(_recorded(r.QUEUE, by), f"{legend} queued"),
+                _query(_recorded(r.RUNNING, by), f"{legend} running"),
             ],
-            span=8,
+            span=6,
+        ),
+        _timeseries(
+            "KV-cache usage",
+            "Share of the KV cache in use on the fullest pod (vLLM's vllm:kv_cache_usage_perc). TGI exports no "
+            "KV-cache usage, so TGI revisions have no line here.",
+            RATIO,
+            [_query(_recorded(r.KV_CACHE, by), legend)],
+            span=6,
         ),
     )
 
     layout.row("Errors").add(
         _timeseries(
             "Errors by kind",
-            "Failed requests per second by TGI's err label (validation, overloaded, incomplete, template, "
-            "dropped, generation). A model without failures shows a zero 'none' series.",
+            "Failed requests per second by kind: TGI's err label (validation, overloaded, incomplete, template, "
+            "dropped, generation), vLLM's HTTP status class (http_4xx, http_5xx). A model without failures shows a "
+            "zero 'none' series.",
             REQPS,
             [
                 _query(
-                    f"sum by (model, role, err) ({_rate(n.TGI_REQUEST_FAILURE)}) or on (model, role) "
-                    f'label_replace(sum by (model, role) ({_rate(n.TGI_REQUEST_COUNT)}) * 0, "err", "none", "", "")',
-                    "{{model}} {{role}} {{err}}",
+                    f"sum by (model, role, engine, kind) ({_sel(r.ERRORS_BY_KIND)}) or on (model, role, engine) "
+                    f'label_replace({_recorded(r.RPS, "model, role, engine", agg="sum")} * 0, "kind", "none", "", "")',
+                    "{{model}} {{role}} ({{engine}}) {{kind}}",
                 )
             ],
         ),
@@ -879,28 +891,28 @@ def quantization_comparison() -> dash.Dashboard:
         ),
     )
 
-    by = "namespace, model, quantization"
-    legend = "{{quantization}} ({{model}})"
-    layout.row("Serving (TGI)").add(
+    by = "namespace, model, quantization, engine"
+    legend = "{{quantization}} {{engine}} ({{model}})"
+    layout.row("Serving").add(
         _timeseries(
             "p95 latency by quantization (serving)",
-            "Live p95 latency of stable revisions from TGI's tgi_request_duration histogram.",
+            "Live p95 end-to-end latency of stable revisions (quantop:request_duration_seconds:p95_5m), per engine.",
             SECONDS,
-            [_query(_quantile("0.95", n.TGI_REQUEST_DURATION, by, STABLE), legend)],
+            [_query(_recorded(r.P95, by, STABLE), legend)],
             span=8,
         ),
         _timeseries(
             "Time per output token p50 by quantization (serving)",
-            "Median decode time per generated token of stable revisions.",
+            "Median of each request's mean time per output token, stable revisions, per engine.",
             SECONDS,
-            [_query(_quantile("0.5", n.TGI_TIME_PER_TOKEN, by, STABLE), legend)],
+            [_query(_recorded(r.TPOT_P50, by, STABLE), legend)],
             span=8,
         ),
         _timeseries(
             "Generated tokens/s by quantization (serving)",
-            "Output tokens per second generated by stable revisions.",
+            "Output tokens per second generated by stable revisions, per engine.",
             TOKENS_PER_SECOND,
-            [_query(f"sum by ({by}) ({_rate(n.TGI_GENERATED_TOKENS + '_sum', STABLE)})", legend)],
+            [_query(_recorded(r.TOKENS, by, STABLE, agg="sum"), legend)],
             span=8,
         ),
     )

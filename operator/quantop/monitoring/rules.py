@@ -48,6 +48,7 @@ TPOT_P95 = "quantop:time_per_output_token_seconds:p95_5m"
 QUEUE_P95 = "quantop:request_queue_duration_seconds:p95_5m"
 RPS = "quantop:requests:rate5m"
 ERROR_RATIO = "quantop:request_errors:ratio_rate5m"
+ERRORS_BY_KIND = "quantop:request_errors:rate5m"  # + kind: TGI's err, or vLLM's http_4xx | http_5xx
 TOKENS = "quantop:generated_tokens:rate5m"
 QUEUE = "quantop:queue_size:max"
 RUNNING = "quantop:running_requests:max"
@@ -80,6 +81,7 @@ class EngineSeries:
     queue_duration: str  # histogram, time waiting before a batch takes the request
     requests: str  # counter of every answered generation request, failures included
     failures: str  # counter of the failed ones; may have no series until the first failure
+    failure_kind: tuple[str, str]  # (label of `failures` saying why, its value as the `kind` label)
     generated_tokens: str  # counter of output tokens
     queue_size: str  # gauge, requests waiting
     running: str  # gauge, requests in the running batch
@@ -102,6 +104,7 @@ TGI = EngineSeries(
     queue_duration=n.TGI_QUEUE_DURATION,
     requests=n.TGI_REQUEST_COUNT,
     failures=n.TGI_REQUEST_FAILURE,
+    failure_kind=("err", "$1"),
     generated_tokens=n.TGI_GENERATED_TOKENS + "_sum",
     queue_size=n.TGI_QUEUE_SIZE,
     running=n.TGI_BATCH_SIZE,
@@ -123,6 +126,7 @@ VLLM = EngineSeries(
     queue_duration=n.VLLM_QUEUE_TIME,
     requests=f"{n.VLLM_HTTP_REQUESTS}{{{_VLLM_ROUTES}}}",
     failures=f'{n.VLLM_HTTP_REQUESTS}{{{_VLLM_ROUTES}, status=~"4xx|5xx"}}',
+    failure_kind=("status", "http_$1"),
     generated_tokens=n.VLLM_GENERATION_TOKENS,
     queue_size=n.VLLM_WAITING,
     running=n.VLLM_RUNNING,
@@ -204,6 +208,7 @@ def recording_rules(e: EngineSeries = TGI) -> list[dict[str, Any]]:
         *(_record(name, _histogram_quantile(q, h), e) for name, q, h in quantiles),
         *(_rps(w, e) for w in WINDOWS),
         *(_error_ratio(w, e) for w in WINDOWS),
+        _errors_by_kind(e),
         _record(TOKENS, _expr("sum by (${BY}) (rate(${m}[5m]))", m=e.generated_tokens), e),
         *(_record(name, _expr("max by (${BY}) (${m})", m=m), e) for name, m in gauges),
         _record(PRESENT, _expr("group by (${BY}) (${m})", m=e.present), e),
@@ -221,6 +226,17 @@ def recording_rules(e: EngineSeries = TGI) -> list[dict[str, Any]]:
 
 def _rps(window: str, e: EngineSeries) -> dict[str, Any]:
     return _record(RPS_BY_WINDOW[window], _expr("sum by (${BY}) (rate(${c}[${w}]))", c=e.requests, w=window), e)
+
+
+def _errors_by_kind(e: EngineSeries) -> dict[str, Any]:
+    source, kind = e.failure_kind
+    expr = _expr(
+        'sum by (${BY}, kind) (label_replace(rate(${f}[5m]), "kind", "${kind}", "${source}", "(.+)"))',
+        f=e.failures,
+        kind=kind,
+        source=source,
+    )
+    return _record(ERRORS_BY_KIND, expr, e)
 
 
 def _error_ratio(window: str, e: EngineSeries) -> dict[str, Any]:

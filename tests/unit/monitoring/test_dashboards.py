@@ -12,6 +12,7 @@ import yaml
 
 from quantop.monitoring import POD_LABELS, names
 from quantop.monitoring import dashboards as d
+from quantop.monitoring import rules as r
 from quantop.monitoring.exporter import REVISION
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -20,20 +21,15 @@ REGENERATE = "regenerate with: .venv/bin/python -m quantop.monitoring.dashboards
 
 DASHBOARDS = d.all_dashboards()
 PARSED = {name: json.loads(text) for name, text in DASHBOARDS.items()}
-KNOWN = {v for k, v in vars(names).items() if k.isupper() and isinstance(v, str) and v.startswith(("quantop_", "tgi_"))}
+RECORDED = {rule["record"] for group in r.rules()["groups"] for rule in group["rules"] if "record" in rule}
+OPERATOR = {v for k, v in vars(names).items() if k.isupper() and isinstance(v, str) and v.startswith("quantop_")}
+# Dashboards read the operator's series and the recording rules: never an engine's own names, so one
+# dashboard serves TGI and vLLM alike.
+KNOWN = OPERATOR | RECORDED
 # Series a histogram exports besides its base name, which is never a series itself.
-HISTOGRAMS = {
-    names.TGI_REQUEST_DURATION,
-    names.TGI_QUEUE_DURATION,
-    names.TGI_TIME_PER_TOKEN,
-    names.TGI_GENERATED_TOKENS,
-    names.TGI_INPUT_LENGTH,
-    names.RECONCILE_DURATION,
-}
-COUNTERS = {names.TGI_REQUEST_COUNT, names.TGI_REQUEST_SUCCESS, names.TGI_REQUEST_FAILURE} | {
-    v for v in KNOWN if v.endswith("_total")
-}
-METRIC = re.compile(r"\b(?:quantop|tgi)_\w+")
+HISTOGRAMS = {names.RECONCILE_DURATION}
+COUNTERS = {v for v in KNOWN if v.endswith("_total")}
+METRIC = re.compile(r"\b(?:quantop[_:][\w:]+|tgi_\w+|vllm:\w+|http_requests\w*)")
 
 
 def panels(board: dict[str, Any]) -> list[dict[str, Any]]:
@@ -199,7 +195,7 @@ def test_panel_queries_substitute_every_template_variable() -> None:
     raw = [t["expr"] for p in panels(board) for t in p["targets"]]
     assert len(queries) == len(raw)
     assert not [q for q in queries if "$" in q]
-    assert any('namespace=~".*", model=~".*"' in q and "[1m]" in q for q in queries)
+    assert any('namespace=~".*", model=~".*"' in q for q in queries)
 
 
 def test_substitute_refuses_an_unknown_variable() -> None:
@@ -250,24 +246,26 @@ def test_overview_covers_what_the_issue_asks_for() -> None:
         names.MODEL_PHASE,
         names.MODEL_INFO,
         names.SLO_P95,
-        names.TGI_REQUEST_COUNT,
-        names.TGI_REQUEST_FAILURE,
+        r.RPS,
+        r.ERROR_RATIO,
         names.PRODUCTION_ACCURACY,
         names.VALIDATION_COST,
-        names.TGI_REQUEST_DURATION + "_bucket",
+        r.P95,
     ):
         assert metric in exprs
     assert f"{names.MODEL_PHASE}{{" in exprs and "== 1" in exprs
     latency = by_title(board, "p95 latency vs SLO (serving)")
-    assert [t["expr"].split("(")[0] for t in latency["targets"]] == ["histogram_quantile", "max by "]
-    assert names.SLO_P95 in latency["targets"][1]["expr"]
+    assert [t["expr"].split("(")[0] for t in latency["targets"]] == ["max by ", "max by "]
+    assert r.P95 in latency["targets"][0]["expr"] and names.SLO_P95 in latency["targets"][1]["expr"]
 
 
 def test_model_detail_shows_percentiles_against_the_slo() -> None:
     board = PARSED["quantop-model.json"]
     latency = by_title(board, "Request latency p50 / p95 / p99 vs SLO")
     exprs = [t["expr"] for t in latency["targets"]]
-    assert [e.split(",")[0] for e in exprs[:3]] == [f"histogram_quantile({q}" for q in ("0.5", "0.95", "0.99")]
+    assert [METRIC.findall(e) for e in exprs[:3]] == [[r.P50], [r.P95], [r.P99]]
+    # Per role and engine: a TGI stable and a vLLM candidate are two lines each, never one mixed line.
+    assert all(e.startswith("max by (namespace, model, role, engine) (") for e in exprs[:3])
     assert names.SLO_P95 in exprs[3] and names.SLO_P99 in exprs[4]
     assert latency["fieldConfig"]["defaults"]["unit"] == "s"
     slo_style = [o for o in latency["fieldConfig"]["overrides"] if "SLO" in o["matcher"]["options"]]
@@ -276,12 +274,13 @@ def test_model_detail_shows_percentiles_against_the_slo() -> None:
     def metrics(title: str) -> str:
         return " ".join(t["expr"] for t in by_title(board, title)["targets"])
 
-    assert names.VALIDATION_TTFT in metrics("Time to first token p95 (validated)")
-    assert names.TGI_QUEUE_DURATION + "_bucket" in metrics("Queue time p50 / p95")
-    assert names.TGI_TIME_PER_TOKEN + "_bucket" in metrics("Time per output token p50 / p95")
-    assert f"rate({names.TGI_GENERATED_TOKENS}_sum" in metrics("Generated tokens/s")
-    assert {names.TGI_QUEUE_SIZE, names.TGI_BATCH_SIZE} <= set(METRIC.findall(metrics("Queue size and batch size")))
-    assert "by (model, role, err)" in metrics("Errors by kind")
+    assert {names.VALIDATION_TTFT, r.TTFT_P95} <= set(METRIC.findall(metrics("Time to first token p95")))
+    assert r.QUEUE_P95 in metrics("Queue time p95")
+    assert {r.TPOT_P50, r.TPOT_P95} <= set(METRIC.findall(metrics("Time per output token p50 / p95")))
+    assert f"sum by (namespace, model, role, engine) ({r.TOKENS}" in metrics("Generated tokens/s")
+    assert {r.QUEUE, r.RUNNING} <= set(METRIC.findall(metrics("Queue size and batch size")))
+    assert r.KV_CACHE in metrics("KV-cache usage")
+    assert f"by (model, role, engine, kind) ({r.ERRORS_BY_KIND}" in metrics("Errors by kind")
     assert names.PRODUCTION_ACCURACY in metrics("Production accuracy over time")
     assert "revision" in metrics("Validation results by revision")
 
@@ -310,21 +309,40 @@ def _series(metric: str, labels: dict[str, str], values: str) -> dict[str, str]:
     return {"series": metric + "{" + ", ".join(f'{k}="{v}"' for k, v in labels.items()) + "}", "values": values}
 
 
+def _engine_series(labels: dict[str, str]) -> list[dict[str, str]]:
+    """Both engines' raw series as their pods export them, relabeled as the PodMonitor does: a TGI
+    stable and a vLLM candidate of one model, as in a TGI -> vLLM migration. No failure series exist
+    yet, as on a healthy cluster: those are the cases that used to show "No data"."""
+    steady, counting = "3x80", "0+10x80"  # 15 s samples over 20 minutes
+    tgi = {**labels, "pod": "phi35-fp8-abc-1", "revision": "abc", "role": "stable"}
+    vllm = {**labels, "pod": "phi35-fp8-def-1", "revision": "def", "role": "candidate"}
+    core = {**vllm, "engine": "0", "model_name": "microsoft/Phi-3.5-mini-instruct"}
+    out = [_series(names.TGI_REQUEST_COUNT, tgi, counting)]
+    out.append(_series(names.VLLM_HTTP_REQUESTS, {**vllm, "handler": "/v1/completions", "status": "2xx"}, counting))
+    histograms = [
+        (tgi, [names.TGI_REQUEST_DURATION, names.TGI_QUEUE_DURATION, names.TGI_TIME_PER_TOKEN]),
+        (core, [names.VLLM_E2E_LATENCY, names.VLLM_TTFT, names.VLLM_TIME_PER_OUTPUT_TOKEN, names.VLLM_QUEUE_TIME]),
+    ]
+    for series_labels, histogram_names in histograms:
+        for histogram in histogram_names:
+            for le, per_step in (("0.5", 2), ("5", 8), ("+Inf", 10)):
+                out.append(_series(histogram + "_bucket", {**series_labels, "le": le}, f"0+{per_step}x80"))
+    out.append(_series(names.TGI_GENERATED_TOKENS + "_sum", tgi, "0+30x80"))
+    out.append(_series(names.VLLM_GENERATION_TOKENS, core, "0+30x80"))
+    out += [_series(g, tgi, steady) for g in (names.TGI_QUEUE_SIZE, names.TGI_BATCH_SIZE)]
+    out += [_series(g, core, steady) for g in (names.VLLM_WAITING, names.VLLM_RUNNING)]
+    out.append(_series(names.VLLM_KV_CACHE_USAGE, core, "0.5x80"))
+    return out
+
+
 def _scraped_series() -> list[dict[str, str]]:
-    """One healthy stable model as Prometheus holds it: TGI series relabeled as the PodMonitor does,
-    operator series with the exporter's label names. No failure and no rollback series exist yet,
-    as on a healthy cluster: those are the cases that used to show "No data"."""
+    """One model as Prometheus holds it: its engines' series and the operator's, with the exporter's label names."""
     model = {"namespace": "llm", "model": "phi35-fp8"}
     pod = {target: "x" for _, target in POD_LABELS}
     tgi = {**pod, **model, "pod": "phi35-fp8-abc-1", "quantization": "fp8", "revision": "abc", "role": "stable"}
     revision = {name: tgi[name] for name in REVISION}
-    steady, counting = "1x80", "0+10x80"  # 15 s samples over 20 minutes
-    out = [_series(c, tgi, counting) for c in (names.TGI_REQUEST_COUNT, names.TGI_REQUEST_SUCCESS)]
-    for histogram in sorted(HISTOGRAMS - {names.RECONCILE_DURATION}):
-        for le, per_step in (("0.5", 2), ("5", 8), ("+Inf", 10)):
-            out.append(_series(histogram + "_bucket", {**tgi, "le": le}, f"0+{per_step}x80"))
-        out += [_series(histogram + "_sum", tgi, "0+30x80"), _series(histogram + "_count", tgi, counting)]
-    out += [_series(g, tgi, "3x80") for g in (names.TGI_QUEUE_SIZE, names.TGI_BATCH_SIZE)]
+    steady = "1x80"
+    out = _engine_series({**pod, **model, "quantization": "fp8"})
     info = {
         "model_id": "microsoft/Phi-3.5-mini-instruct",
         "quantization": "fp8",
@@ -370,14 +388,28 @@ def _scraped_series() -> list[dict[str, str]]:
 def test_every_panel_query_returns_data_from_scraped_series(name: str, tmp_path: Path) -> None:
     # absent(q) is empty exactly when q returns something, so expecting no samples asserts data.
     queries = d.panel_queries(PARSED[name])
+    # Both engines reach the panels through the shipped recording rules, each labelled with its engine.
+    engines = {
+        "expr": f"count by (engine, role) ({r.RPS})",
+        "eval_time": "19m",
+        "exp_samples": [
+            {"labels": '{engine="tgi", role="stable"}', "value": 1},
+            {"labels": '{engine="vllm", role="candidate"}', "value": 1},
+        ],
+    }
     tests = {
+        "rule_files": [str(ROOT / "operator" / "quantop" / "monitoring" / "rules.yaml")],
+        "evaluation_interval": "15s",
         "tests": [
             {
                 "interval": "15s",
                 "input_series": _scraped_series(),
-                "promql_expr_test": [{"expr": f"absent({q})", "eval_time": "19m", "exp_samples": []} for q in queries],
+                "promql_expr_test": [
+                    engines,
+                    *({"expr": f"absent({q})", "eval_time": "19m", "exp_samples": []} for q in queries),
+                ],
             }
-        ]
+        ],
     }
     path = tmp_path / "test.yaml"
     path.write_text(yaml.safe_dump(tests, sort_keys=False, width=100_000))

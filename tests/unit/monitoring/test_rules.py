@@ -708,6 +708,11 @@ def recording_test() -> dict[str, Any]:
         r.QUEUE_P95: [(phi, 1.625), (v, 1.625)],
         r.RPS: [(phi, 2), (other, 1), (v, 1.25)],
         r.ERROR_RATIO: [(phi, 0.125), (other, 0), (v, 0.2)],
+        r.ERRORS_BY_KIND: [
+            (_kind(phi, "overloaded"), 0.125),
+            (_kind(phi, "generation"), 0.125),
+            (_kind(v, "http_5xx"), 0.25),
+        ],
         r.TOKENS: [(phi, 200), (v, 50)],
         r.QUEUE: [(phi, 7), (v, 4)],
         r.RUNNING: [(phi, 9), (v, 12)],
@@ -735,6 +740,10 @@ def recording_test() -> dict[str, Any]:
             for record, samples in table.items()
         ],
     }
+
+
+def _kind(labels: str, kind: str) -> str:
+    return labels[:-1] + f',kind="{kind}"}}'
 
 
 def _le(labels: str, le: str) -> str:
