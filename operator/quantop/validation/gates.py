@@ -9,6 +9,7 @@ too high" does not tell the user whether to tune a setting or pick another metho
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections.abc import Sequence
@@ -208,11 +209,15 @@ def accuracy_gates(
     order); without them the count is spread evenly and judged at the end only.
     """
     alpha_of(t.confidence)
+    if baseline_outcomes is not None and t.baseline_accuracy is None:
+        # The baseline's own accuracy, for the one-sample fallback when this run cannot be paired.
+        t = dataclasses.replace(t, baseline_accuracy=sum(baseline_outcomes) / max(len(baseline_outcomes), 1))
     if outcomes is not None:
         items = _in_test_order(outcomes)
         baseline_outcomes = _in_test_order(baseline_outcomes) if baseline_outcomes is not None else None
-    else:
+    else:  # no per-item results: pairing is impossible, never pair with a made-up order
         items = _spread([True] * acc.correct + [False] * (acc.samples - acc.correct))
+        baseline_outcomes = None
     gates = []
     if t.min_accuracy is not None:
         d = at_least(items, t.min_accuracy, t.confidence)
@@ -245,7 +250,7 @@ def _drop_gate(items: list[bool], t: Thresholds, baseline_outcomes: Sequence[boo
     else:
         assert t.baseline_accuracy is not None
         d = drop_from_number(items, t.baseline_accuracy, limit, t.confidence)
-        how = f"vs baseline {t.baseline_accuracy:.3f}, one-sample: the baseline has no per-item outcomes"
+        how = f"vs baseline {t.baseline_accuracy:.3f}, one-sample: no per-item outcomes to pair"
     rel = {Verdict.PASSED: "<=", Verdict.FAILED: ">"}.get(d.verdict, "vs")
     msg = f"accuracy drop {d.estimate:+.3f} {rel} allowed {limit:.3f} ({how}; {_acc_bounds(d, t)})"
     return _result("accuracyDrop", GateKind.ACCURACY, d, limit, msg)

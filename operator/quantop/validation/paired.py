@@ -59,7 +59,7 @@ def drop_from_number(candidate: Sequence[bool], baseline_accuracy: float, margin
         upper=baseline_accuracy - acc.lower,
         n=acc.n,
         decided_at=acc.decided_at,
-        note="one-sample bound: the baseline has no per-item outcomes to pair with",
+        note="one-sample bound: no per-item outcomes to pair",
     )
 
 

@@ -175,7 +175,7 @@ def _thresholds(r: ValidationRequest) -> Thresholds:
         max_error_rate=g.max_error_rate,
         min_accuracy=g.min_accuracy,
         baseline_accuracy=g.baseline_accuracy,
-        max_accuracy_drop=g.max_accuracy_drop if g.baseline_accuracy is not None else None,
+        max_accuracy_drop=g.max_accuracy_drop if g.baseline_accuracy is not None or g.baseline_outcomes else None,
         confidence=g.confidence,
     )
 
@@ -235,7 +235,9 @@ def _measure(r: ValidationRequest, examples: list[Example], out_dir: Path, progr
             )
         )
         progress.done()
-        m.gates += accuracy_gates(result, thresholds)
+        baseline = [c == "1" for c in r.gates.baseline_outcomes] if r.gates.baseline_outcomes else None
+        # Paired once AccuracyResult carries per-item outcomes; until then a one-sample bound, said so.
+        m.gates += accuracy_gates(result, thresholds, None, baseline)
         m.accuracy = _accuracy_report(result, r.accuracy.dataset, thresholds)
     return m
 

@@ -186,3 +186,10 @@ def test_results_written_before_verdicts_existed_read_from_passed() -> None:
 )
 def test_evidence_cell(gates: list[GateResult], cell: str) -> None:
     assert evidence_summary(gates) == cell
+
+
+def test_baseline_outcomes_without_the_candidate_s_own_are_never_paired_with_a_made_up_order() -> None:
+    base = outcomes(400, 0.7)
+    acc = AccuracyResult("execution-accuracy", 400, 280, {}, {})
+    (gate,) = accuracy_gates(acc, Thresholds(max_accuracy_drop=0.05), None, base)
+    assert "one-sample" in gate.message and "vs baseline 0.700" in gate.message and gate.losses is None
