@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.hostile import hostile_server
 
 from quantop.api.status import ValidationResults, Verdict
 from quantop.sandbox.processes import free_port, quantop_command, tgi_emulator
@@ -162,10 +163,23 @@ def test_user_dataset_with_field_map_and_missing_field(endpoint: str, tmp_path: 
 
 def test_unreachable_endpoint_is_an_error_not_a_failed_gate(tmp_path: Path) -> None:
     term = tmp_path / "t"
-    run = validate("--endpoint", f"http://127.0.0.1:{free_port()}", "--ready-timeout", "1s",
+    # A ready timeout far past validate()'s own 180 s: only failing fast on the refusal can pass.
+    run = validate("--endpoint", f"http://127.0.0.1:{free_port()}", "--ready-timeout", "3600s",
                    "--termination-log", str(term))  # fmt: skip
     # Connection refused fails fast: nothing listens, so there is nothing to wait for.
     assert run.returncode == 2 and "nothing answers at" in run.stderr and "Traceback" not in run.stderr
+    assert results(term).verdict == Verdict.ERROR
+
+
+@pytest.mark.parametrize("body", [b'"hello"', b"null", b'["x"]', b"{}", b"<html>"])
+def test_an_endpoint_that_does_not_answer_as_tgi_is_an_error_with_a_reason(body: bytes, tmp_path: Path) -> None:
+    term = tmp_path / "t"
+    routes = {"/health": lambda h: h.reply(200, b"{}"), "/generate": lambda h: h.reply(200, body)}
+    with hostile_server(routes) as url:
+        run = validate("--endpoint", url, "--users", "0", "--samples", "4", "--termination-log", str(term),
+                       "--out-dir", str(tmp_path / "o"))  # fmt: skip
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    assert "4 of 4 answers were not TGI /generate answers" in run.stderr.strip().splitlines()[-1]
     assert results(term).verdict == Verdict.ERROR
 
 
