@@ -14,6 +14,10 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
+from quantop.api import parse_duration
+from quantop.api.spec import Validation
+
+from .batchmeans import rate_bounds
 from .betting import first_crossing
 from .slo import MIN_BATCHES, batching_for
 from .verdicts import alpha_of
@@ -91,3 +95,48 @@ def load_budget_note(duration_s: float, users: int, latency_s: float) -> str | N
         f"validation.load.duration {duration_s:.0f}s gives about {requests:.0f} requests; a latency verdict needs "
         f"{MIN_BATCHES} batches of {batching.size} (about {needed:.0f}s at {latency_s:.1f}s per request): lengthen it"
     )
+
+
+def error_free_requests_needed(limit: float, confidence: float, in_flight: int) -> int:
+    """How many error-free requests the error-rate gate needs before it can pass `limit`."""
+    alpha = alpha_of(confidence)
+    batch = batching_for(in_flight, 0).size
+    n = batch * MIN_BATCHES
+    while n < 10_000_000:
+        _, _, upper = rate_bounds(np.zeros(n), batch, limit, alpha, n / batch)
+        if upper[-1] <= limit:
+            return n
+        n = int(n * 1.25) // batch * batch + batch
+    return n
+
+
+def error_budget_note(requests: float, limit: float, confidence: float, in_flight: int) -> str | None:
+    if limit <= 0:
+        return None
+    needed = error_free_requests_needed(limit, confidence, in_flight)
+    if requests >= needed:
+        return None
+    return (
+        f"maxErrorRate {limit:g} needs about {needed} error-free requests to pass at {confidence:.0%}; the load "
+        f"budget gives about {requests:.0f}: lengthen validation.load.duration or allow a larger error rate"
+    )
+
+
+def spec_budget_notes(v: Validation, *, paired: bool, request_latency_s: float | None = None) -> list[str]:
+    """Everything the spec's budgets cannot resolve, one line each, for the admission message.
+
+    `request_latency_s` (e.g. the baseline's median) sizes the load budget in requests; without it
+    only the accuracy budget is judged.
+    """
+    notes = []
+    if v.baseline.accuracy is not None or v.baseline.model_ref is not None:
+        notes.append(
+            accuracy_budget_note(v.accuracy.samples, v.baseline.max_accuracy_drop, v.confidence, paired=paired)
+        )
+    if request_latency_s is not None:
+        duration = parse_duration(v.load.duration)
+        requests = duration * v.load.users / max(request_latency_s, 1e-3)
+        notes.append(load_budget_note(duration, v.load.users, request_latency_s))
+        if v.slo.max_error_rate is not None:
+            notes.append(error_budget_note(requests, v.slo.max_error_rate, v.confidence, v.load.users))
+    return [n for n in notes if n]

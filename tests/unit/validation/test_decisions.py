@@ -7,9 +7,16 @@ import math
 import numpy as np
 import pytest
 
+from quantop.api.spec import Validation
 from quantop.api.status import Verdict
 from quantop.validation.paired import at_least, drop_from_number, paired_drop
-from quantop.validation.resolution import accuracy_budget_note, load_budget_note, resolvable_drop
+from quantop.validation.resolution import (
+    accuracy_budget_note,
+    error_free_requests_needed,
+    load_budget_note,
+    resolvable_drop,
+    spec_budget_notes,
+)
 from quantop.validation.slo import Batching, batching_for, quantile_at_most, rate_at_most, throughput_at_least
 from quantop.validation.verdicts import first_proven
 
@@ -193,3 +200,45 @@ def test_load_budget_note_names_the_duration_needed() -> None:
     assert load_budget_note(300, 100, 5.6) is None
     note = load_budget_note(10, 100, 5.6)
     assert note is not None and "lengthen it" in note and "5 batches of 100" in note
+
+
+@pytest.mark.parametrize(
+    ("validation", "latency_s", "needles"),
+    [
+        pytest.param(
+            {"load": {"users": 100, "duration": "30s"}, "accuracy": {"samples": 40}, "slo": {"maxErrorRate": 0.01},
+             "baseline": {"modelRef": "phi35-default", "maxAccuracyDrop": 0.05}},
+            5.6,
+            ["40 paired items resolve", "maxErrorRate 0.01 needs about 1200 error-free requests", "gives about 536"],
+            id="the-demo-s-30s-and-40-items",
+        ),
+        pytest.param(
+            {"load": {"users": 100, "duration": "5m"}, "accuracy": {"samples": 400}, "slo": {"maxErrorRate": 0.05},
+             "baseline": {"modelRef": "phi35-default", "maxAccuracyDrop": 0.05}},
+            5.6,
+            [],
+            id="resolvable",
+        ),
+        pytest.param(
+            {"load": {"users": 100, "duration": "5s"}, "accuracy": {"samples": 400}, "baseline": {"maxAccuracyDrop": 0.0}},
+            5.6,
+            ["lengthen it"],
+            id="no-baseline-no-accuracy-note-load-too-short",
+        ),
+        pytest.param(
+            {"accuracy": {"samples": 400}, "baseline": {"accuracy": 0.7, "maxAccuracyDrop": 0.0}},
+            None,
+            ["maxAccuracyDrop 0 passes only a candidate proven more accurate"],
+            id="zero-margin-latency-unknown",
+        ),
+    ],
+)  # fmt: skip
+def test_spec_budget_notes(validation: dict[str, object], latency_s: float | None, needles: list[str]) -> None:
+    notes = spec_budget_notes(Validation.model_validate(validation), paired=True, request_latency_s=latency_s)
+    text = "\n".join(notes)
+    assert all(n in text for n in needles) and (notes == []) == (needles == [])
+
+
+def test_error_free_requests_needed_grows_as_the_limit_shrinks() -> None:
+    needed = [error_free_requests_needed(limit, 0.95, 100) for limit in (0.05, 0.02, 0.01)]
+    assert needed == sorted(needed) and needed[-1] > 3 / 0.01  # more than the fixed-sample "rule of three"
