@@ -1,7 +1,14 @@
 # syntax=docker/dockerfile:1
 # The operator image; validation Jobs and `helm test` run it too (hence Python on PATH).
 
-FROM python:3.11-slim AS build
+# The base image by digest, so that a rebuild gets the bytes that were reviewed, not whatever the tag
+# points to today. This is the multi-platform index of python:3.11-slim (Python 3.11.15, Debian trixie,
+# built 2026-08-05) as recorded by Docker's own docker-library/repo-info, repos/python/remote/3.11-slim.md
+# at commit 2477d553d2fdfa57b4ec11f63c8376eca8b7a253; it was not pulled from here. To update: take the
+# digest from `docker buildx imagetools inspect python:3.11-slim` and review the change.
+ARG PYTHON_IMAGE=python:3.11-slim@sha256:90744cff8f32887f075c47d747a173ff333e9e98801667af93c357fa9f5e28ff
+
+FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY operator ./operator
@@ -9,7 +16,7 @@ COPY operator ./operator
 # stage installs offline and carries no build tooling.
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
-FROM python:3.11-slim
+FROM ${PYTHON_IMAGE}
 ENV VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -103,6 +103,12 @@ app.kubernetes.io/component: operator
 {{- if $c.prometheus.url -}}
 {{- $_ := set $prometheus "url" $c.prometheus.url -}}
 {{- end -}}
-{{- $config := dict "gpuProfiles" $profiles "defaultImage" $c.defaultImage "modelCache" $cache "shmSize" $c.shmSize "validation" $validation "hubUrl" $c.hubUrl "prometheus" $prometheus -}}
+{{- $secrets := dict -}}
+{{- range $namespace, $names := $c.allowedSecrets -}}
+{{- if $names -}}
+{{- $_ := set $secrets $namespace $names -}}
+{{- end -}}
+{{- end -}}
+{{- $config := dict "gpuProfiles" $profiles "defaultImage" $c.defaultImage "modelCache" $cache "shmSize" $c.shmSize "validation" $validation "hubUrl" $c.hubUrl "prometheus" $prometheus "allowedImages" $c.allowedImages "allowedSecrets" $secrets -}}
 {{- toYaml $config -}}
 {{- end -}}

@@ -6,14 +6,16 @@ chart mounts is what the tests use.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from .durations import DurationBounds
+from .image_ref import ImageRefError, RepositoryPattern, parse_repository_pattern
 from .spec import DEFAULT_TGI_IMAGE
 
 
@@ -75,6 +77,22 @@ class PrometheusConfig(_Config):
     ] = "10s"
 
 
+#: TGI's and vLLM's own repositories: what the engines' pinned releases come from.
+DEFAULT_ALLOWED_IMAGES = ["ghcr.io/huggingface/text-generation-inference", "docker.io/vllm/vllm-openai"]
+#: Every namespace (a key of allowedSecrets).
+ANY_NAMESPACE = "*"
+#: Secrets named for the Hugging Face token (hf-token, hf-token-team-a, ...): by convention they hold nothing else.
+DEFAULT_ALLOWED_SECRETS = {ANY_NAMESPACE: ["hf-token*"]}
+_SECRET_PATTERN = r"^[a-z0-9*]([-a-z0-9.*]*[a-z0-9*])?$"
+_NAMESPACE_KEY = r"^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$"
+
+
+def secret_pattern_matches(pattern: str, name: str) -> bool:
+    """`*` matches any run of characters, everything else itself (no `?` or `[...]`: names are plain DNS names)."""
+    regex = ".*".join(re.escape(part) for part in pattern.split("*"))
+    return re.fullmatch(regex, name) is not None
+
+
 class OperatorConfig(_Config):
     """Everything the operator reads from its ConfigMap."""
 
@@ -89,6 +107,43 @@ class OperatorConfig(_Config):
     )
 
     prometheus: PrometheusConfig = Field(default_factory=PrometheusConfig)
+    allowed_images: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_ALLOWED_IMAGES),
+        max_length=256,
+        description=(
+            "Repositories spec.serving.image may name (registry/path, matched on the parsed reference with any tag "
+            "or digest), or registry/path/* for every repository below a path. The engines' default images must "
+            "be listed for QuantizedModels that leave spec.serving.image unset."
+        ),
+    )
+    allowed_secrets: dict[
+        Annotated[str, Field(pattern=_NAMESPACE_KEY, max_length=63)],
+        list[Annotated[str, Field(pattern=_SECRET_PATTERN, max_length=253)]],
+    ] = Field(
+        default_factory=lambda: {k: list(v) for k, v in DEFAULT_ALLOWED_SECRETS.items()},
+        description=(
+            "Secret names spec.model.tokenSecretRef may name, per namespace ('*': every namespace), with * as "
+            "a wildcard. The operator cannot read Secrets; this list is what keeps a QuantizedModel author from "
+            "handing another Secret of the namespace to the serving pod."
+        ),
+    )
+
+    @field_validator("allowed_images")
+    @classmethod
+    def _images_parse(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            try:
+                parse_repository_pattern(entry)
+            except ImageRefError as exc:
+                raise ValueError(str(exc)) from None
+        return entries
+
+    def image_patterns(self) -> list[RepositoryPattern]:
+        return [parse_repository_pattern(entry) for entry in self.allowed_images]
+
+    def secret_patterns(self, namespace: str) -> list[str]:
+        """The patterns that apply in `namespace`: its own and those for every namespace."""
+        return [*self.allowed_secrets.get(ANY_NAMESPACE, []), *self.allowed_secrets.get(namespace, [])]
 
     @classmethod
     def load(cls, path: str | Path) -> OperatorConfig:

@@ -1,7 +1,8 @@
 """Whether the operator will serve a QuantizedModel, decided in one place for the operator and `quantop render`.
 
 spec parse -> GPU profile and context -> GPU catalog entry -> rules that need the operator's config
-(a promotion guard needs Prometheus) and the Job's deadline -> model architecture -> planner verdict -> the refusal (reason + message, exactly what the status's Compatible condition says) or the admission.
+(a promotion guard needs Prometheus) and the Job's deadline -> the allowed images and Secrets
+(resources/policy.py) -> model architecture -> planner verdict -> the refusal (reason + message, exactly what the status's Compatible condition says) or the admission.
 
 Only the model lookup may touch the network (config.json of a model quantop does not know), and the
 operator must not block its event loop on it, so the caller passes the lookup: `admit` takes a plain
@@ -29,6 +30,7 @@ from quantop.api.spec import ModelSource
 from quantop.planning import Level, MethodAssessment, ModelInfo, PlanningError, plan_spec, resolve_gpu
 
 from .context import ModelContext, UnknownGpuProfile, make_context
+from .policy import IMAGE_NOT_ALLOWED, SECRET_NOT_ALLOWED, image_refusal, secret_refusal
 
 #: Where a spec that names no metadata lands (render of a bare file); the operator always has them.
 PLACEHOLDER_UID = "00000000-0000-0000-0000-000000000000"
@@ -94,7 +96,16 @@ def _prepare(body: Mapping[str, Any], config: OperatorConfig) -> _Prepared | Ref
     refusal = promotion_refusal(spec, config) or _deadline_refusal(spec)
     if refusal is not None:
         return Refusal(Reason.INVALID_SPEC, refusal)
-    return _Prepared(ctx, gpu.price_per_hour)
+    return _least_privilege_refusal(ctx, config) or _Prepared(ctx, gpu.price_per_hour)
+
+
+def _least_privilege_refusal(ctx: ModelContext, config: OperatorConfig) -> Refusal | None:
+    """An image or a Secret the operator's config does not allow (resources/policy.py)."""
+    image = image_refusal(ctx.spec, config)
+    if image is not None:
+        return Refusal(IMAGE_NOT_ALLOWED, image)
+    secret = secret_refusal(ctx.spec, ctx.namespace, config)
+    return Refusal(SECRET_NOT_ALLOWED, secret) if secret is not None else None
 
 
 def _deadline_refusal(spec: QuantizedModelSpec) -> str | None:

@@ -8,6 +8,7 @@ from quantop.api import QuantizationMethod
 from quantop.api.spec import Engine
 
 from .context import ModelContext
+from .hardening import serving_container_security_context, serving_pod_fields
 from .names import (
     ANNOTATION_GPU_MODEL,
     TGI_PORT,
@@ -92,10 +93,13 @@ def build_deployment(ctx: ModelContext, replicas: int | None = None) -> dict[str
     revision = ctx.revision
     labels = revision_labels(ctx.name, ctx.spec, revision)
     container = vllm_container(ctx) if ctx.spec.engine == Engine.VLLM else tgi_container(ctx)
+    # Both engines get the same hardening (resources/hardening.py says what each image tolerates and why).
+    container["securityContext"] = serving_container_security_context()
     pod_spec: dict[str, Any] = {
         "containers": [container],
         "volumes": _volumes(ctx),
         "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
+        **serving_pod_fields(),
     }
     if ctx.profile.node_selector:
         pod_spec["nodeSelector"] = dict(ctx.profile.node_selector)

@@ -27,6 +27,7 @@ from quantop.api.validation_request import (
 )
 
 from .context import ModelContext
+from .hardening import quantop_container_security_context, quantop_pod_security_context
 from .names import LABEL_COMPONENT, common_labels, revision_name
 from .owner import object_meta
 
@@ -163,12 +164,7 @@ def build_validation_job(
             "requests": {"cpu": str(workers + (1 if workers > 1 else 0)), "memory": f"{workers}Gi"},
             "limits": {"memory": f"{2 * workers}Gi"},
         },
-        "securityContext": {
-            "runAsNonRoot": True,
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": quantop_container_security_context(),
         # The root filesystem is read-only: reports, samples and plots go to the emptyDir at /tmp.
         "env": [{"name": "MPLCONFIGDIR", "value": "/tmp"}, {"name": "QUANTOP_REPORT_DIR", "value": "/tmp"}],
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
@@ -181,7 +177,7 @@ def build_validation_job(
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
-        "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": quantop_pod_security_context(),
         "containers": [container],
         "volumes": volumes,
     }

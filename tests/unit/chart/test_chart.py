@@ -85,6 +85,9 @@ CASES: dict[str, dict[str, Any]] = {
             "validation": {"image": "registry.example.com/quantop-validate:1", "serviceAccountName": "validator"},
             "hubUrl": "https://hf-mirror.internal.example.com",
             "prometheus": {"url": "http://prometheus-operated.monitoring.svc:9090", "timeout": "20s"},
+            "allowedImages": ["registry.example.com/mirror/*", "ghcr.io/huggingface/text-generation-inference"],
+            # null drops the default "*" entry (Helm merges maps); a namespace gets its own names.
+            "allowedSecrets": {"*": None, "team-a": ["team-a-hf", "hf-*"]},
         },
         "serviceAccount": {"name": "quantop-operator", "annotations": {"iam.gke.io/gcp-service-account": "q@p.iam"}},
         "nodeSelector": {"kubernetes.io/os": "linux"},
@@ -290,6 +293,26 @@ def test_lint_strict(helm_env: dict[str, str], tmp_path: Path, case: str) -> Non
             {"config": {"prometheus": {"address": "http://p:9090"}}},
             "Additional property address is not allowed",
             id="prometheus-typo",
+        ),
+        pytest.param(
+            {"config": {"allowedImages": ["https://ghcr.io/org/x"]}},
+            "config.allowedImages.0: Does not match pattern",
+            id="allowed-image-url",
+        ),
+        pytest.param(
+            {"config": {"allowedImages": ["ghcr.io/org/x:1.0"]}},
+            "config.allowedImages.0: Does not match pattern",
+            id="allowed-image-with-tag",
+        ),
+        pytest.param(
+            {"config": {"allowedSecrets": {"Team A": ["hf-token"]}}},
+            'Property name of "Team A" does not match',
+            id="allowed-secrets-bad-namespace",
+        ),
+        pytest.param(
+            {"config": {"allowedSecrets": {"*": ["HF_TOKEN"]}}},
+            "config.allowedSecrets.*.0: Does not match pattern",
+            id="allowed-secret-bad-name",
         ),
         pytest.param(
             {"operator": {"healthPort": 70000}},
@@ -543,6 +566,16 @@ def test_custom_gpu_profiles_reach_the_config(rendered: dict[str, list[dict[str,
     assert config.hub_url == "https://hf-mirror.internal.example.com"
     c = container(rendered["custom"])
     assert c["image"] == "registry.example.com/quantop:0.1.0-rc1" and c["imagePullPolicy"] == "Always"
+
+
+def test_allowed_images_and_secrets_reach_the_config(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    defaults = OperatorConfig.model_validate(yaml.safe_load(operator_config(rendered["defaults"])))
+    assert defaults.allowed_images == default_config().allowed_images
+    assert defaults.allowed_secrets == {"*": ["hf-token*"]}
+    custom = OperatorConfig.model_validate(yaml.safe_load(operator_config(rendered["custom"])))
+    assert custom.allowed_images == ["registry.example.com/mirror/*", "ghcr.io/huggingface/text-generation-inference"]
+    assert custom.allowed_secrets == {"team-a": ["team-a-hf", "hf-*"]}
+    assert custom.secret_patterns("team-b") == [] and custom.secret_patterns("team-a") == ["team-a-hf", "hf-*"]
 
 
 def test_prometheus_url_reaches_the_config_only_when_set(rendered: dict[str, list[dict[str, Any]]]) -> None:
