@@ -26,6 +26,7 @@ from quantop.resources.names import ANNOTATION_GPU_MODEL
 from .processes import Supervisor, free_port, quantop_command
 from .proxy import ServiceProxy
 from .tgi_emulator import profile_for
+from .vllm_emulator.pods import vllm_emulate_args
 
 log = logging.getLogger("quantop.sandbox.node")
 
@@ -210,6 +211,9 @@ class NodeSimulator:
         gpu = (template.get("annotations") or {}).get(ANNOTATION_GPU_MODEL) or _labels(dep).get(
             "quantop.dev/gpu", "a10"
         )
+        if container.get("name") == "vllm":
+            vllm = quantop_command(*vllm_emulate_args(args, port, gpu))
+            return vllm + self.emulator_args + FAULT_OVERRIDES.get(fault, [])
         argv = quantop_command(
             "emulate-tgi",
             "--port",
