@@ -17,6 +17,7 @@ from pydantic.alias_generators import to_camel
 
 from .durations import DURATION_PATTERN, DurationBounds
 from .guard import LONG_WINDOW, MAX_GUARD_SECONDS, guard_duration_problem
+from .selection import AUTO, MAX_CANDIDATES, GpuCandidate, MethodChoice, SelectionBudget, SelectionObjective
 
 #: TGI's final release: Hugging Face put TGI in maintenance mode on 2025-12-11 and tagged 3.3.7 last.
 DEFAULT_TGI_IMAGE = "ghcr.io/huggingface/text-generation-inference:3.3.7"
@@ -124,6 +125,10 @@ class Objective(StrEnum):
     EDGE = "edge"
 
 
+#: What a `method: auto` selection optimises for: the decision matrix's columns plus throughput and balanced.
+AnyObjective = Objective | SelectionObjective
+
+
 class AccuracyMetric(StrEnum):
     EXECUTION_ACCURACY = "execution-accuracy"
     EXACT_MATCH = "exact-match"
@@ -209,18 +214,65 @@ class ModelSource(_Model):
     )
 
 
+_METHOD_VALUES = [m.value for m in (*QuantizationMethod, *VllmQuantization)]
+
+
 class Quantization(_Model):
     """How the engine quantizes the model at load time."""
 
+    model_config = _with_cel(
+        {
+            "rule": "!has(self.candidates) || self.candidates.all(c, self.candidates.filter(x, x == c).size() == 1)",
+            "message": "quantization.candidates lists a method twice: list each method once",
+        }
+    )
+
     method: Annotated[
-        AnyMethod,
+        AnyMethod | MethodChoice,
         # One flat enum: a union of two enums would be anyOf, which a structural CRD schema forbids.
-        WithJsonSchema({"type": "string", "enum": [m.value for m in (*QuantizationMethod, *VllmQuantization)]}),
+        WithJsonSchema({"type": "string", "enum": [*_METHOD_VALUES, AUTO]}),
     ] = Field(
         description=(
             "TGI --quantize value, or vLLM --quantization value with engine vllm (fp8, awq, awq_marlin, gptq, "
-            "gptq_marlin, bitsandbytes, compressed-tensors); `none` serves the unquantized model (the usual baseline)."
+            "gptq_marlin, bitsandbytes, compressed-tensors); `none` serves the unquantized model (the usual baseline); "
+            "`auto` validates candidates and promotes the best for quantization.objective (docs/selection.md)."
         )
+    )
+    candidates: (
+        Annotated[
+            list[AnyMethod],
+            WithJsonSchema(
+                {
+                    "type": "array",
+                    "items": {"type": "string", "enum": _METHOD_VALUES},
+                    "minItems": 1,
+                    "maxItems": MAX_CANDIDATES,
+                }
+            ),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_CANDIDATES,
+        description=(
+            "Methods a `method: auto` selection may try; unset: every method the planner marks supported or "
+            "with caveats on the GPU that fits (pre-quantized formats only when the checkpoint is one)."
+        ),
+    )
+    objective: (
+        Annotated[
+            AnyObjective,
+            WithJsonSchema({"type": "string", "enum": [o.value for o in (*Objective, *SelectionObjective)]}),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description=(
+            "What a `method: auto` selection optimises among candidates that pass every gate: latency (lowest p95), "
+            "throughput (most tokens/s), cost (lowest $ per 1M tokens), memory (smallest weights), edge (smallest "
+            "weights, 4-bit first) or balanced (p95 x sqrt(weights), both vs the baseline); balanced when unset."
+        ),
     )
     dtype: Dtype | None = Field(
         default=None, description="TGI --dtype for unquantized layers; TGI picks one when unset."
@@ -230,6 +282,14 @@ class Quantization(_Model):
 class Gpu(_Model):
     """The GPU each replica runs on."""
 
+    model_config = _with_cel(
+        {
+            "rule": "!has(self.candidates) || self.candidates.all(c, self.candidates.filter(x, x.type == c.type "
+            "&& (has(x.count) ? x.count : 1) == (has(c.count) ? c.count : 1)).size() == 1)",
+            "message": "gpu.candidates lists a GPU type and count twice: list each once",
+        }
+    )
+
     type: str = Field(
         min_length=1,
         max_length=63,
@@ -237,6 +297,15 @@ class Gpu(_Model):
         description="GPU profile name from the operator's configuration (Helm gpuProfiles), e.g. a10, h100.",
     )
     count: int = Field(default=1, ge=1, le=16, description="GPUs per replica; >1 shards the model (TGI --num-shard).")
+    candidates: list[GpuCandidate] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_CANDIDATES,
+        description=(
+            "Other GPU profiles (and counts) a `method: auto` selection tries besides gpu.type, so the cheapest "
+            "hardware that meets the SLO can win; the baseline runs on gpu.type."
+        ),
+    )
 
 
 class Serving(_Model):
@@ -567,6 +636,23 @@ class Monitoring(_Model):
     pod_monitor: bool = Field(default=True, description="Create a PodMonitor that scrapes TGI's /metrics.")
 
 
+#: Selection fields that mean nothing without `method: auto`: the message names both ways out.
+AUTO_ONLY: dict[str, str] = {
+    "candidates": "quantization.candidates lists the methods of a `method: auto` selection: set method: auto, "
+    "or remove candidates to serve the one method",
+    "objective": "quantization.objective steers a `method: auto` selection: set method: auto, or remove objective",
+    "gpu": "gpu.candidates lists the GPUs of a `method: auto` selection: set method: auto (candidates: [METHOD] "
+    "to choose only the GPU), or remove gpu.candidates",
+    "selection": "spec.selection budgets a `method: auto` selection: set method: auto, or remove spec.selection",
+}
+CANDIDATES_NOT_VLLM = (
+    "quantization.candidates names a TGI-only method (eetq, bitsandbytes-nf4/-fp4, exl2, marlin) with engine vllm: "
+    "use fp8, bitsandbytes, awq_marlin or gptq_marlin"
+)
+CANDIDATES_NOT_TGI = (
+    "quantization.candidates names a vLLM-only method (awq_marlin, gptq_marlin) with engine tgi: use awq or gptq"
+)
+
 IN_PLACE_NEEDS_TWO = (
     "promotion.strategy InPlace validates the candidate on a replica taken from the stable revision: with "
     "serving.replicas below 2 it would take the only serving replica; set serving.replicas >= 2 or use BlueGreen"
@@ -607,6 +693,31 @@ CEL_RULES_SPEC: list[dict[str, str]] = [
         }
         for method, message in TGI_INSTEAD_OF_VLLM.items()
     ),
+    *(
+        {
+            "rule": f"{given} || self.quantization.method == '{AUTO}'",
+            "message": message,
+            "fieldPath": path,
+        }
+        for given, message, path in (
+            ("!has(self.quantization.candidates)", AUTO_ONLY["candidates"], ".quantization.candidates"),
+            ("!has(self.quantization.objective)", AUTO_ONLY["objective"], ".quantization.objective"),
+            ("!has(self.gpu.candidates)", AUTO_ONLY["gpu"], ".gpu.candidates"),
+            ("!has(self.selection)", AUTO_ONLY["selection"], ".selection"),
+        )
+    ),
+    *(
+        {
+            "rule": f"!has(self.quantization.candidates) || ({engine_is}) "
+            f"|| !self.quantization.candidates.exists(c, c in {sorted(names)!r})",
+            "message": message,
+            "fieldPath": ".quantization.candidates",
+        }
+        for engine_is, names, message in (
+            ("!has(self.engine) || self.engine != 'vllm'", VLLM_INSTEAD_OF_TGI, CANDIDATES_NOT_VLLM),
+            ("has(self.engine) && self.engine == 'vllm'", TGI_INSTEAD_OF_VLLM, CANDIDATES_NOT_TGI),
+        )
+    ),
     {
         "rule": "!has(self.vllm) || (has(self.engine) && self.engine == 'vllm')",
         "message": "spec.vllm holds vLLM engine arguments: set engine: vllm or remove spec.vllm",
@@ -638,6 +749,9 @@ class QuantizedModelSpec(_Model):
     promotion: Promotion = Field(default_factory=Promotion, description="Promotion policy.")
     monitoring: Monitoring = Field(default_factory=Monitoring, description="Production monitoring.")
     vllm: VllmOptions | None = Field(default=None, description="vLLM engine arguments; only with engine vllm.")
+    selection: SelectionBudget | None = Field(
+        default=None, description="GPU budget of a `method: auto` selection; only with method auto."
+    )
 
     @model_validator(mode="after")
     def _in_place_needs_two_replicas(self) -> QuantizedModelSpec:
@@ -654,7 +768,7 @@ class QuantizedModelSpec(_Model):
             )
         if self.quantization.method == QuantizationMethod.EXL2 and self.gpu.count != 1:
             raise ValueError("exl2 does not support tensor parallelism: set gpu.count to 1 or pick another method")
-        if problem := engine_problem(self):
+        if problem := engine_problem(self) or selection_problem(self):
             raise ValueError(problem)
         return self
 
@@ -694,4 +808,27 @@ def engine_problem(spec: QuantizedModelSpec) -> str | None:
         return TGI_INSTEAD_OF_VLLM[method]
     if spec.vllm is not None:
         return "spec.vllm holds vLLM engine arguments: set engine: vllm or remove spec.vllm"
+    return None
+
+
+def selection_problem(spec: QuantizedModelSpec) -> str | None:
+    """Selection fields without `method: auto`, and candidates the engine does not have, as the CEL rules say them."""
+    q = spec.quantization
+    if q.method != MethodChoice.AUTO:
+        given = {
+            "candidates": q.candidates is not None,
+            "objective": q.objective is not None,
+            "gpu": spec.gpu.candidates is not None,
+            "selection": spec.selection is not None,
+        }
+        return next((AUTO_ONLY[k] for k, v in given.items() if v), None)
+    methods = [m.value for m in q.candidates or []]
+    if len(set(methods)) != len(methods):
+        return "quantization.candidates lists a method twice: list each method once"
+    gpus = [(g.type, g.count) for g in spec.gpu.candidates or []]
+    if len(set(gpus)) != len(gpus):
+        return "gpu.candidates lists a GPU type and count twice: list each once"
+    wrong = VLLM_INSTEAD_OF_TGI if spec.engine == Engine.VLLM else TGI_INSTEAD_OF_VLLM
+    if any(m in wrong for m in methods):
+        return CANDIDATES_NOT_VLLM if spec.engine == Engine.VLLM else CANDIDATES_NOT_TGI
     return None

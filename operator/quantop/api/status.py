@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from .conditions import Condition
+from .selection import SelectionStatus
 
 
 class Phase(StrEnum):
@@ -148,6 +149,20 @@ class RevisionRecord(_Status):
     time: str = Field(default="", description="When (RFC 3339).")
 
 
+class AnnotationRequest(_Status):
+    """A one-shot annotation as the operator saw it, bound to the revision it applies to.
+
+    Kept until the annotation is gone from the object, so a value left behind by a failed clear
+    is recognised as already handled and never acts twice or on another revision.
+    """
+
+    annotation: str = Field(description="quantop.dev/promote or quantop.dev/rollback.")
+    value: str = Field(description="The annotation's value when it was first seen.")
+    revision: str | None = Field(default=None, description="The revision it applies to.")
+    consumed: bool = Field(default=False, description="Acted on (or refused): the same value never acts again.")
+    time: str = Field(default="", description="When it was first seen (RFC 3339).")
+
+
 class QuantizedModelStatus(_Status):
     """Observed state of a QuantizedModel."""
 
@@ -163,3 +178,12 @@ class QuantizedModelStatus(_Status):
     results: ValidationResults | None = Field(default=None, description="Results of the stable revision.")
     candidate_results: ValidationResults | None = Field(default=None, description="Results of the last candidate.")
     history: list[RevisionRecord] = Field(default_factory=list, description="Recent revisions and their verdicts.")
+    selection: SelectionStatus | None = Field(
+        default=None, description="The `method: auto` selection: the guide's table for this model, and its winner."
+    )
+    requests: list[AnnotationRequest] = Field(
+        default_factory=list, description="One-shot annotations seen and the revision each applies to."
+    )
+    baseline_wait_started: str | None = Field(
+        default=None, description="When the candidate began waiting for its baseline.modelRef (RFC 3339)."
+    )
