@@ -27,7 +27,7 @@ from quantop.api import Phase, QuantizedModelSpec, QuantizedModelStatus, parse_d
 from quantop.resources.names import stable_service_name
 from quantop.validation.accuracy import UnjudgeableError, evaluate
 from quantop.validation.dataset import DatasetError, DatasetLimits, Example, load_dataset_async, sample
-from quantop.validation.scoring_sandbox import SandboxError
+from quantop.validation.scoring_sandbox import SandboxError, SandboxLimits
 
 log = logging.getLogger("quantop.probe")
 
@@ -37,8 +37,10 @@ WINDOW_RUNS = 10
 PROBE_DATASET_LIMITS = DatasetLimits(max_bytes=16 * 2**20, max_records=20_000, fetch_deadline_s=30.0)
 #: Each probe request's total deadline.
 PROBE_REQUEST_DEADLINE_S = 60.0
-#: Worker processes that score a probe's answers (a probe sends a handful of examples).
+#: Worker processes that score a probe's answers (a probe sends a handful of examples), and their
+#: limits: the worker runs in the operator's pod, so it must stay far below the pod's 512Mi.
 PROBE_SCORING_WORKERS = 1
+PROBE_SANDBOX = SandboxLimits(memory_bytes=256 * 2**20, sqlite_heap_bytes=128 * 2**20)
 
 
 def service_url(namespace: str, name: str) -> str:
@@ -102,6 +104,7 @@ class ProductionProbe:
                 concurrency=probe.concurrency,
                 timeout_s=PROBE_REQUEST_DEADLINE_S,
                 scoring_workers=PROBE_SCORING_WORKERS,
+                sandbox=PROBE_SANDBOX,
             )
         except (DatasetError, UnjudgeableError, SandboxError) as exc:
             log.warning("accuracy probe for %s/%s skipped: %s", namespace, name, exc)

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 
 from .dataset import Example
+from .load import LoadError
 from .scoring import METRICS, ExecutionResult
 
 MIB = 2**20
@@ -27,17 +28,22 @@ MIB = 2**20
 
 @dataclass(frozen=True)
 class SandboxLimits:
-    """Per example: gold and predicted query each have SQLite's 2 s deadline, so 6 s of wall is ample."""
+    """Per example: gold and predicted query each have SQLite's 2 s deadline, so 6 s of wall is ample.
+
+    A worker needs about 45 MiB of address space; four of them at the cap stay inside the
+    validation Job's 2Gi with the load generator's and the main process's share."""
 
     wall_s: float = 6.0
     cpu_s: float = 5.0
-    memory_bytes: int = 768 * MIB
-    sqlite_heap_bytes: int = 256 * MIB
+    memory_bytes: int = 384 * MIB
+    sqlite_heap_bytes: int = 192 * MIB
     max_answer_chars: int = 256 * 1024
 
 
-class SandboxError(Exception):
-    """The sandbox itself cannot run (not: an example failed inside it)."""
+class SandboxError(LoadError):
+    """The sandbox itself cannot run (not: an example failed inside it).
+
+    A LoadError, so validate stops with exit 2 and a one-line reason, as for an unusable endpoint."""
 
 
 def _child_env() -> dict[str, str]:
