@@ -22,6 +22,8 @@ from .memory import BITS, DEFAULT_PREFILL_TOKENS, DEFAULT_SEQUENCES
 from .models import ModelInfo
 
 Q = QuantizationMethod
+#: `method: auto` names no method: each of quantization.candidates is planned as a spec of its own.
+AUTO_HAS_NO_SINGLE_PLAN = "quantization.method auto has no single plan: plan each of quantization.candidates"
 
 #: The guide's decision matrix, in order of preference.
 DECISION_MATRIX: dict[Objective, list[QuantizationMethod]] = {
@@ -132,8 +134,8 @@ def plan_spec(spec: QuantizedModelSpec, profile: GpuProfile, model: ModelInfo) -
 
         return assess_vllm(spec, gpu, model)
     method = spec.quantization.method
-    if not isinstance(method, QuantizationMethod):  # the spec's validation refuses it; callers may skip that
-        raise PlanningError(Reason.INVALID_SPEC, TGI_INSTEAD_OF_VLLM[method.value])
+    if not isinstance(method, QuantizationMethod):  # auto, or a vLLM name the spec's validation refuses for TGI
+        raise PlanningError(Reason.INVALID_SPEC, TGI_INSTEAD_OF_VLLM.get(method.value, AUTO_HAS_NO_SINGLE_PLAN))
     kv_tokens = spec.serving.max_batch_total_tokens or spec.serving.max_total_tokens * DEFAULT_SEQUENCES
     return assess_method(
         model,

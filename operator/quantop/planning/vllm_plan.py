@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from quantop.api import QuantizedModelSpec, Reason
-from quantop.api.spec import KvCacheDtype
+from quantop.api import QuantizationMethod, QuantizedModelSpec, Reason
+from quantop.api.spec import KvCacheDtype, VllmQuantization
 
-from .catalog import GpuSpec
+from .catalog import GpuSpec, PlanningError
 from .compatibility import Compat, Level
 from .models import ModelInfo
-from .plan import MethodAssessment
+from .plan import AUTO_HAS_NO_SINGLE_PLAN, MethodAssessment
 from .vllm import NATIVE_FP8_CC, VLLM_BITS, VllmMemory, context_problem, vllm_compatibility, vllm_memory
 
 
@@ -24,10 +24,10 @@ def _with_kv_note(compat: Compat, spec: QuantizedModelSpec, gpu: GpuSpec) -> Com
     )
 
 
-def _memory_refusal(spec: QuantizedModelSpec, gpu: GpuSpec, mem: VllmMemory) -> str:
+def _memory_refusal(spec: QuantizedModelSpec, gpu: GpuSpec, mem: VllmMemory, bits: float) -> str:
     util = spec.vllm_options.gpu_memory_utilization
     fixes = ["a lower serving.maxTotalTokens"]
-    if VLLM_BITS[spec.quantization.method] > 5:
+    if bits > 5:
         fixes.insert(0, "a 4-bit method (bitsandbytes, or awq_marlin / gptq_marlin with such a checkpoint)")
     if util < 0.95:
         fixes.insert(0, f"a higher vllm.gpuMemoryUtilization (now {util:g})")
@@ -43,6 +43,8 @@ def _memory_refusal(spec: QuantizedModelSpec, gpu: GpuSpec, mem: VllmMemory) -> 
 def assess_vllm(spec: QuantizedModelSpec, gpu: GpuSpec, model: ModelInfo) -> MethodAssessment:
     """Kernels and checkpoint first, then the model's context, then what vLLM's preallocation leaves for KV."""
     method, max_total = spec.quantization.method, spec.serving.max_total_tokens
+    if not isinstance(method, QuantizationMethod | VllmQuantization):
+        raise PlanningError(Reason.INVALID_SPEC, AUTO_HAS_NO_SINGLE_PLAN)
     compat = _with_kv_note(vllm_compatibility(method, gpu, model), spec, gpu)
     mem = vllm_memory(
         model,
@@ -57,7 +59,11 @@ def assess_vllm(spec: QuantizedModelSpec, gpu: GpuSpec, model: ModelInfo) -> Met
     if level != Level.NO and (too_long := context_problem(model, max_total)):
         level, reason, message = Level.NO, str(Reason.INVALID_SPEC), too_long
     elif level != Level.NO and not mem.fits:
-        level, reason, message = Level.NO, str(Reason.INSUFFICIENT_GPU_MEMORY), _memory_refusal(spec, gpu, mem)
+        level, reason, message = (
+            Level.NO,
+            str(Reason.INSUFFICIENT_GPU_MEMORY),
+            _memory_refusal(spec, gpu, mem, VLLM_BITS[method]),
+        )
     elif level != Level.NO:
         message += (
             f"; KV cache {mem.kv_cache_gib:.1f} GiB holds {mem.kv_tokens} tokens: "

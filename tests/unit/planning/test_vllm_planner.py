@@ -11,7 +11,7 @@ from tests.conftest import ROOT, phi35_spec
 
 from quantop.api import QuantizationMethod, default_config, parse_spec
 from quantop.api.spec import AnyMethod, VllmOptions, VllmQuantization
-from quantop.planning import GPU_CATALOG, Level, lookup_model, plan_spec, resolve_architecture
+from quantop.planning import GPU_CATALOG, Level, PlanningError, lookup_model, plan_spec, resolve_architecture
 from quantop.planning.memory import GIB
 from quantop.planning.vllm import (
     context_problem,
@@ -197,3 +197,11 @@ def test_unknown_context_length_is_not_refused() -> None:
 
 def test_docs_vllm_matrix_is_generated_from_the_code() -> None:
     assert vllm_matrix_markdown() in (ROOT / "docs" / "engines.md").read_text(), "run `make generate`"
+
+
+@pytest.mark.parametrize("engine", ["tgi", "vllm"])
+def test_method_auto_has_no_single_plan(engine: str) -> None:
+    spec = parse_spec(phi35_spec(engine=engine, **{"quantization.method": "auto"}))
+    with pytest.raises(PlanningError) as err:
+        plan_spec(spec, default_config().gpu_profiles["a10"], resolve_architecture(spec.model))
+    assert err.value.reason == "InvalidSpec" and "plan each of quantization.candidates" in err.value.message
