@@ -82,7 +82,11 @@ class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
                 return status_response(404, "NotFound", f"the server could not find the requested resource ({path})")
             return aiohttp.web.json_response(doc)
         res = request.resource
-        if res is not None and request.name and request.action is None and str(request.method).upper().endswith("PUT"):
+        if _is_put(request) and res is not None and request.name and not isinstance(request.data, dict):
+            return status_response(
+                400, "BadRequest", "the request body must be a JSON object (YAML and protobuf are not served)"
+            )
+        if _is_put(request) and res is not None and request.name:
             # kmock knows no PUT: the whole object is admitted as a replacement, then stored as a patch.
             request = attrs.evolve(request, action=enums.action.UPDATE, data=_Replacement(request.data))
         if res is None or request.action is None or not res.plural:  # discovery: /apis/<group>/<version>
@@ -306,6 +310,10 @@ class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
 
 class _Replacement(dict[str, Any]):
     """The body of a PUT: admitted as the whole new object, not merged into the current one."""
+
+
+def _is_put(request: Any) -> bool:
+    return request.action is None and str(request.method).upper().endswith("PUT")
 
 
 def _status_message(request: Any, code: int) -> str:

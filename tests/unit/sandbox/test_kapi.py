@@ -133,6 +133,8 @@ async def test_put_replaces_the_object(cluster: Cluster) -> None:
     del current["metadata"]["annotations"]
     res = await cluster.http.put(f"{QMS}/a", json=current)
     assert res.status_code == 200, res.text
+    res = await cluster.http.put(f"{QMS}/a", content=b"not json")
+    assert res.status_code == 400 and "must be a JSON object" in res.json()["message"]  # not a server error
     assert "annotations" not in (await cluster.qm("demo", "a") or {})["metadata"]
 
 
