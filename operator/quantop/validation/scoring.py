@@ -287,9 +287,11 @@ def _arm(conn: sqlite3.Connection, allowed: set[int], timeout_s: float) -> Calla
 
 def _message(e: Exception, refused: str) -> str:
     message = str(e)
+    if isinstance(e, MemoryError):  # SQLite's heap limit (SQLITE_NOMEM), or the process's own
+        return "out of memory"
     if message == "not authorized":
         return f"not authorized: {refused}"
-    return message[:300]
+    return message[:300] or type(e).__name__
 
 
 _FAILURES = (sqlite3.Error, sqlite3.Warning, ValueError, OverflowError, MemoryError, RecursionError)

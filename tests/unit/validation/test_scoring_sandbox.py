@@ -46,6 +46,11 @@ HOSTILE = [
     pytest.param(
         *sql("CREATE TABLE t (x); SELECT load_extension('/tmp/evil.so');", GOLD), "not authorized", id="ctx-extension"
     ),
+    pytest.param(
+        *sql(f"CREATE TABLE t (x); {FOREVER} INSERT INTO t SELECT randomblob(900000) FROM c LIMIT 20000;", GOLD),
+        "out of memory|" + ENDED_BY_A_LIMIT,
+        id="context-fills-18GB-of-blobs",
+    ),
     pytest.param(*sql(CONTEXT, "ATTACH '{tmp}/answer.db' AS a"), "not authorized", id="answer-attach"),
     pytest.param(*sql(CONTEXT, f"{FOREVER} SELECT COUNT(*) FROM c"), ENDED_BY_A_LIMIT, id="answer-recursive-cte"),
     pytest.param(
