@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from quantop.validation.sse import SseParser, StreamEvent, parse_data
+from quantop.validation.sse import MAX_EVENT_BYTES, SseParser, StreamEvent, parse_data
 
 
 def tgi_event(i: int, text: str, final: str | None = None) -> bytes:
@@ -70,9 +70,39 @@ def test_openai_error_object() -> None:
     assert parse_data('{"error": {"message": "overloaded", "type": "x"}}').error == "overloaded"
 
 
-@pytest.mark.parametrize("data", ["not json", "[1, 2]"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param("not json", id="not-json"),
+        pytest.param("[1, 2]", id="array"),
+        pytest.param('"hello"', id="string"),
+        pytest.param("null", id="null"),
+        pytest.param('{"token": "x"}', id="token-is-a-string"),
+        pytest.param('{"token": {"text": "x"}, "details": [1]}', id="details-is-a-list"),
+        pytest.param('{"choices": [1]}', id="choice-is-a-number"),
+        pytest.param('{"choices": [{"delta": "x"}]}', id="delta-is-a-string"),
+        pytest.param('{"choices": "abc"}', id="choices-is-a-string"),
+        pytest.param('{"choices": [{"text": "x"}], "usage": 5}', id="usage-is-a-number"),
+        pytest.param("[" * 100_000 + "]" * 100_000, id="nested-past-the-parser"),
+    ],
+)
 def test_garbage_is_a_protocol_error_not_a_crash(data: str) -> None:
     assert parse_data(data).error_type == "protocol"
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        pytest.param([b"data:" + b"x" * (MAX_EVENT_BYTES + 1)], id="one-endless-line"),
+        pytest.param([b"data:" + b"x" * 1000] * (MAX_EVENT_BYTES // 1000 + 2), id="a-line-in-small-chunks"),
+        pytest.param([b"data: x\n" * (MAX_EVENT_BYTES // 8 + 2)], id="an-event-of-many-data-lines"),
+    ],
+)
+def test_an_event_past_the_cap_is_a_protocol_error_and_memory_stays_bounded(chunks: list[bytes]) -> None:
+    parser = SseParser()
+    events = [event for chunk in chunks for event in parser.feed(chunk)]
+    assert [e.error_type for e in events] == ["protocol"]
+    assert events[0].error == f"event larger than {MAX_EVENT_BYTES} bytes"
 
 
 def test_multi_line_data_and_unterminated_last_event() -> None:
