@@ -67,7 +67,8 @@ def validation_request(
     v = ctx.spec.validation
     return ValidationRequest(
         endpoint=endpoint or revision_endpoint(ctx, revision),
-        label=ctx.spec.quantization.method.value,
+        # A migration compares a TGI and a vLLM revision of one method: the engine tells their rows apart.
+        label=("vllm-" if ctx.spec.engine == Engine.VLLM else "") + ctx.spec.quantization.method.value,
         revision=revision,
         # vLLM has no /generate routes: it is measured through /v1/completions, under its served name.
         api="openai" if ctx.spec.engine == Engine.VLLM else "generate",

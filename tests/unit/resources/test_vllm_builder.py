@@ -167,3 +167,4 @@ def test_the_validation_job_measures_each_engine_through_its_routes(
 ) -> None:
     request = validation_request(ctx_for(**overrides), "abc123", baseline_accuracy=None, price_per_hour=None)
     assert (request.api, request.served_model) == (api, served)
+    assert request.label == ("vllm-fp8" if api == "openai" else "eetq")  # a migration's rows stay apart
