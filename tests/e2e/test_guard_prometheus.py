@@ -1,6 +1,6 @@
 """The production guard against a real Prometheus: it reads the shipped recording rules for the revision's
-stable pods and judges a healthy TGI as healthy, a slow or failing one as a breach, and an unreachable
-Prometheus as missing data.
+stable pods and judges a healthy TGI as healthy, a slow or failing one as a breach, a vLLM revision
+through the same rules, and an unreachable Prometheus as missing data.
 
 The stack (Prometheus scraping the TGI emulator under a steady client, rules time-compressed) is
 tests/e2e/test_prometheus.py's fixture, reused as is. The compressed rules record 15 s windows under
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.e2e.test_prometheus import MODEL, NS, REV, Stack, stack, wait_for
+from tests.e2e.test_prometheus import MODEL, NS, REV, VLLM_MODEL, VLLM_REV, Stack, stack, wait_for
 
 from quantop.monitoring.guard import (
     Breach,
@@ -34,8 +34,8 @@ POLICY = GuardPolicy(duration_s=1800, p95_slo_s=0.15, max_error_ratio=0.05, accu
 TARGET = Target(NS, MODEL, REV)
 
 
-def read(stack: Stack, policy: GuardPolicy = POLICY) -> Observation:
-    return asyncio.run(observe(PrometheusClient(stack.prometheus, timeout_s=10), TARGET, policy))
+def read(stack: Stack, policy: GuardPolicy = POLICY, target: Target = TARGET) -> Observation:
+    return asyncio.run(observe(PrometheusClient(stack.prometheus, timeout_s=10), target, policy))
 
 
 def has_data(o: Observation) -> bool:
@@ -77,3 +77,24 @@ def test_another_revision_or_an_unreachable_prometheus_is_missing_data_not_a_ver
     closed = PrometheusClient(f"http://127.0.0.1:{free_port()}", timeout_s=2)
     verdict = judge(POLICY, asyncio.run(observe(closed, TARGET, POLICY)), elapsed_s=3600)
     assert isinstance(verdict, NoData) and verdict.unreachable and "cannot reach" in verdict.why
+
+
+def test_guard_judges_a_vllm_revision_through_the_same_rules(stack: Stack) -> None:
+    # vLLM's end-to-end latency histogram starts at a 0.3 s bucket (0.3, 0.5, 0.8, 1, ...): a 150 ms SLO
+    # falls inside its first bucket, where any count is an interpolation. 0.5 s is a bucket bound.
+    policy = GuardPolicy(duration_s=1800, p95_slo_s=0.5, max_error_ratio=0.05, accuracy_floor=None)
+    vllm = Target(NS, VLLM_MODEL, VLLM_REV)
+
+    def verdict() -> object:
+        return judge(policy, read(stack, policy, vllm), elapsed_s=600)
+
+    wait_for(lambda: has_data(read(stack, policy, vllm)), "the guard to read latency and errors of the vLLM revision")
+    assert not isinstance(verdict(), Breach | NoData), verdict()
+    stack.emulator(engine="vllm", latency_scale=4.0)  # 16 tokens at ~80 ms each: every request above 0.5 s
+    try:
+        wait_for(lambda: isinstance(verdict(), Breach), "a vLLM latency breach")
+        breach = verdict()
+        assert isinstance(breach, Breach) and breach.signal == Signal.P95_LATENCY and breach.value > 0.5
+    finally:
+        stack.emulator(engine="vllm", latency_scale=0.02)
+    wait_for(lambda: not isinstance(verdict(), Breach), "the breach to clear")

@@ -1,11 +1,12 @@
-"""quantop's monitoring on a real Prometheus: every rule and dashboard query returns data, and the
-latency, error and accuracy alerts fire when the model misbehaves and resolve when it recovers.
+"""quantop's monitoring on a real Prometheus: every rule and dashboard query returns data, for a TGI
+and a vLLM model alike, and the latency, error and accuracy alerts fire when the model misbehaves
+and resolve when it recovers.
 
-Prometheus (the Debian package) scrapes the TGI emulator (under a steady, bounded client load) and
-the operator's exporter. The emulator target carries the labels the PodMonitor's relabeling gives
-TGI pods; the exporter is fed real reconcile outcomes and real production-probe runs. The rules are
-the shipped file with time compressed for a test: `for:` durations become 2 s and range windows
-15 s (1 m for the 1 h one); nothing else changes.
+Prometheus (the Debian package) scrapes the TGI and the vLLM emulator (each under a steady, bounded
+client load) and the operator's exporter. The emulator targets carry the labels the PodMonitor's
+relabeling gives serving pods; the exporter is fed real reconcile outcomes and real production-probe
+runs. The rules are the shipped file with time compressed for a test: `for:` durations become 2 s
+and range windows 15 s (1 m for the 1 h one); nothing else changes.
 """
 
 from __future__ import annotations
@@ -30,13 +31,18 @@ from tests.conftest import qm
 from quantop.api import Phase, QuantizedModelStatus, ValidationResults, Verdict
 from quantop.controller.outcome import Outcome
 from quantop.controller.probe import ProductionProbe
+from quantop.monitoring import rules as r
 from quantop.monitoring.dashboards import all_dashboards, panel_queries
 from quantop.monitoring.exporter import OperatorMetrics
 from quantop.monitoring.rules import rules_yaml
 from quantop.sandbox.processes import free_port, tgi_emulator
+from quantop.sandbox.vllm_emulator.process import vllm_emulator
 
 NS, MODEL, REV = "demo", "phi35", "5b67eb"
 TGI_LABELS = {"namespace": NS, "model": MODEL, "quantization": "eetq", "revision": REV, "role": "stable", "gpu": "a10"}
+# A second model served by vLLM: no SLO gauges, so only the default error ratio applies to it.
+VLLM_MODEL, VLLM_REV, SERVED = "phi35v", "9c1d2e", "microsoft/Phi-3.5-mini-instruct"
+VLLM_LABELS = {**TGI_LABELS, "model": VLLM_MODEL, "quantization": "fp8", "revision": VLLM_REV}
 
 
 def compressed_rules() -> str:
@@ -78,18 +84,23 @@ def outcome() -> Outcome:
     return out
 
 
-class SteadyClient:
-    """A bounded load on the model: a few threads, short answers, never more than 4 in flight."""
+TGI_REQUEST = ("/generate", {"inputs": "hello", "parameters": {"max_new_tokens": 16}})
+VLLM_REQUEST = ("/v1/completions", {"model": SERVED, "prompt": "hello", "max_tokens": 16})
 
-    def __init__(self, url: str, workers: int = 4) -> None:
-        self.url, self.stop = url, threading.Event()
+
+class SteadyClient:
+    """A bounded load on the model: a few threads, short answers, never more than `workers` in flight."""
+
+    def __init__(self, url: str, workers: int = 4, request: tuple[str, dict[str, Any]] = TGI_REQUEST) -> None:
+        self.url, self.request, self.stop = url, request, threading.Event()
         self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(workers)]
 
     def _run(self) -> None:
+        path, body = self.request
         with httpx.Client(base_url=self.url, timeout=30) as client:
             while not self.stop.is_set():
                 try:
-                    client.post("/generate", json={"inputs": "hello", "parameters": {"max_new_tokens": 16}})
+                    client.post(path, json=body)
                 except httpx.HTTPError:
                     time.sleep(0.05)
 
@@ -110,6 +121,7 @@ class Stack:
     tgi: str
     metrics: OperatorMetrics
     probe: ProductionProbe
+    vllm: str
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         r = httpx.get(f"{self.prometheus}/api/v1/query", params={"query": expr}, timeout=10)
@@ -117,13 +129,17 @@ class Stack:
         result: list[dict[str, Any]] = r.json()["data"]["result"]
         return result
 
-    def alerts(self) -> dict[str, str]:
+    def alerts(self, model: str = MODEL) -> dict[str, str]:
         data = httpx.get(f"{self.prometheus}/api/v1/alerts", timeout=10).json()["data"]["alerts"]
-        return {a["labels"]["alertname"]: a["state"] for a in data if a["labels"].get("model", MODEL) == MODEL}
+        return {a["labels"]["alertname"]: a["state"] for a in data if a["labels"].get("model", model) == model}
 
-    def emulator(self, **changes: object) -> None:
-        r = httpx.patch(f"{self.tgi}/emulator/profile", json=changes, timeout=10)
+    def emulator(self, *, engine: str = "tgi", **changes: object) -> None:
+        url = self.vllm if engine == "vllm" else self.tgi
+        r = httpx.patch(f"{url}/emulator/profile", json=changes, timeout=10)
         assert r.status_code == 200, r.text
+
+    def engines(self, expr: str) -> set[str]:
+        return {s["metric"].get("engine", "") for s in self.query(f"count by (engine) ({expr})")}
 
     def probe_runs(self, n: int) -> None:
         for _ in range(n):
@@ -153,7 +169,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     metrics = OperatorMetrics()
     metrics.serve(metrics_port)
     metrics.record(NS, MODEL, the_qm(), outcome())
-    with tgi_emulator("--profile", "a10-eetq", "--set", "latency_scale=0.02") as tgi:
+    with (
+        tgi_emulator("--profile", "a10-eetq", "--set", "latency_scale=0.02") as tgi,
+        vllm_emulator("--profile", "a10-fp8", "--model-id", SERVED, "--set", "latency_scale=0.02") as vllm,
+    ):
         (tmp / "services.json").write_text(json.dumps({f"{NS}/{MODEL}": tgi}))
         (tmp / "rules.yaml").write_text(compressed_rules())
         config = {
@@ -163,6 +182,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 {
                     "job_name": f"{NS}/{MODEL}-tgi",  # what the Prometheus Operator names quantop's PodMonitor job
                     "static_configs": [{"targets": [tgi.removeprefix("http://")], "labels": TGI_LABELS}],
+                },
+                {
+                    "job_name": f"{NS}/{VLLM_MODEL}-tgi",  # quantop's PodMonitor keeps its name for every engine
+                    "static_configs": [{"targets": [vllm.removeprefix("http://")], "labels": VLLM_LABELS}],
                 },
                 {
                     "job_name": "quantop-metrics",
@@ -186,18 +209,37 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             try:
                 wait_for(lambda: _ok(f"http://127.0.0.1:{prom_port}/-/ready"), "Prometheus to be ready", timeout=30)
                 os.environ["QUANTOP_SERVICE_URLS"] = str(tmp / "services.json")
-                with SteadyClient(tgi):
-                    yield Stack(f"http://127.0.0.1:{prom_port}", tgi, metrics, ProductionProbe(metrics))
+                with SteadyClient(tgi), SteadyClient(vllm, workers=2, request=VLLM_REQUEST):
+                    yield Stack(f"http://127.0.0.1:{prom_port}", tgi, metrics, ProductionProbe(metrics), vllm)
             finally:
                 os.environ.pop("QUANTOP_SERVICE_URLS", None)
                 prom.terminate()
                 prom.wait(30)
 
 
+def recorded_by_engine() -> dict[str, set[str]]:
+    """Each recorded series and the engines whose rule group records it."""
+    out: dict[str, set[str]] = {}
+    for group in yaml.safe_load(rules_yaml())["groups"]:
+        for rule in group["rules"]:
+            if "record" in rule:
+                out.setdefault(rule["record"], set()).add(rule["labels"]["engine"])
+    return out
+
+
+# Recorded only once a request failed; the error tests below show it for both engines.
+ONLY_ON_FAILURE = {r.ERRORS_BY_KIND}
+
+
 def test_every_recording_rule_and_dashboard_query_returns_data(stack: Stack) -> None:
     stack.probe_runs(1)
-    records = [r["record"] for g in yaml.safe_load(rules_yaml())["groups"] for r in g["rules"] if "record" in r]
-    wait_for(lambda: all(stack.query(r) for r in records), "every recording rule to return data")
+    expected = {name: engines for name, engines in recorded_by_engine().items() if name not in ONLY_ON_FAILURE}
+    assert {"tgi", "vllm"} <= set().union(*expected.values())
+
+    def missing() -> dict[str, set[str]]:
+        return {name: want - stack.engines(name) for name, want in expected.items() if want - stack.engines(name)}
+
+    wait_for(lambda: not missing(), "every recording rule to return data for each engine it covers")
     empty = []
     for name, text in all_dashboards().items():
         for expr in panel_queries(json.loads(text)):
@@ -214,11 +256,20 @@ def test_latency_alert_fires_when_slow_and_resolves(stack: Stack) -> None:
     wait_for(lambda: "QuantopLatencyAboveSLO" not in stack.alerts(), "QuantopLatencyAboveSLO resolved")
 
 
-def test_error_alert_fires_when_failing_and_resolves(stack: Stack) -> None:
-    stack.emulator(error_rate=0.5, error_kinds="generation")
-    wait_for(lambda: stack.alerts().get("QuantopErrorRatioHigh") == "firing", "QuantopErrorRatioHigh firing")
-    stack.emulator(error_rate=0.0)
-    wait_for(lambda: "QuantopErrorRatioHigh" not in stack.alerts(), "QuantopErrorRatioHigh resolved")
+@pytest.mark.parametrize(
+    ("engine", "model", "kind"),
+    [pytest.param("tgi", MODEL, "generation", id="tgi"), pytest.param("vllm", VLLM_MODEL, "http_5xx", id="vllm")],
+)
+def test_error_alert_fires_when_failing_and_resolves(stack: Stack, engine: str, model: str, kind: str) -> None:
+    alert = "QuantopErrorRatioHigh"
+    stack.emulator(engine=engine, error_rate=0.5, error_kinds="generation")
+    try:
+        wait_for(lambda: stack.alerts(model).get(alert) == "firing", f"{alert} firing for the {engine} model")
+        by_kind = stack.query(f'{r.ERRORS_BY_KIND}{{model="{model}", kind="{kind}"}}')
+        assert [s["metric"]["engine"] for s in by_kind] == [engine], by_kind
+    finally:
+        stack.emulator(engine=engine, error_rate=0.0)
+    wait_for(lambda: alert not in stack.alerts(model), f"{alert} resolved for the {engine} model")
 
 
 def test_accuracy_alert_fires_when_inaccurate_and_resolves(stack: Stack) -> None:
