@@ -1,0 +1,36 @@
+"""`method: auto`: prune and order candidates, run them within the budget, stop losers early, choose the winner.
+
+Pure functions of the spec and status.selection; the controller calls them and acts on the rows that
+changed (see docs/selection.md for the wiring).
+"""
+
+from .budget import estimated_gpu_minutes, gpu_minutes_between, minimum_gpu_minutes, spent
+from .candidates import candidate_spec, default_methods, eligible_to_win, fingerprint, objective_of, plan_rows
+from .objective import DEFAULT_OBJECTIVE, Figure, cannot_win, figure, winner
+from .progress import RESELECT_ANNOTATION, advance, needs_selection, start_selection
+from .rows import finish_row, record_result, row_for
+
+__all__ = [
+    "DEFAULT_OBJECTIVE",
+    "RESELECT_ANNOTATION",
+    "Figure",
+    "advance",
+    "candidate_spec",
+    "cannot_win",
+    "default_methods",
+    "eligible_to_win",
+    "estimated_gpu_minutes",
+    "figure",
+    "fingerprint",
+    "finish_row",
+    "gpu_minutes_between",
+    "minimum_gpu_minutes",
+    "needs_selection",
+    "objective_of",
+    "plan_rows",
+    "record_result",
+    "row_for",
+    "spent",
+    "start_selection",
+    "winner",
+]
