@@ -274,6 +274,8 @@ def run_validation(request: ValidationRequest, output: Output | None = None) -> 
         return fail(output, r.revision, str(exc))
     except LoadError as exc:
         return fail(output, r.revision, str(exc))
+    except Exception as exc:  # whatever else the endpoint or the data caused: still exit 2, one line, a result
+        return fail(output, r.revision, f"could not judge: {type(exc).__name__}: {str(exc)[:200]}")
     verdict = overall_verdict(m.gates)
     report = ValidationReport(
         label=r.label,
