@@ -52,7 +52,7 @@ class Request:
     finish_reason: str = "length"
 
 
-class Engine:
+class EmulatedEngine:
     """Queue + batch of at most max_num_seqs sequences, decoding one token per step."""
 
     def __init__(self, profile: Profile, *, model: str, max_model_len: int, max_num_seqs: int, kv_tokens: int) -> None:

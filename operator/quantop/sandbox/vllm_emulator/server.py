@@ -21,7 +21,7 @@ from aiohttp import web
 
 from quantop.sandbox.tgi_emulator.profiles import Profile
 
-from .engine import Engine, Request, VllmError, bad_request
+from .engine import EmulatedEngine, Request, VllmError, bad_request
 
 VERSION = "0.30.0"
 
@@ -36,7 +36,7 @@ class VllmEmulator:
         max_num_seqs: int = 256,
         kv_tokens: int = 65536,
     ) -> None:
-        self.engine = Engine(
+        self.engine = EmulatedEngine(
             profile, model=model_id, max_model_len=max_model_len, max_num_seqs=max_num_seqs, kv_tokens=kv_tokens
         )
         self.model_id = model_id
