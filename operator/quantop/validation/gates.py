@@ -128,7 +128,7 @@ def _latency_gate(
             name=name, passed=False, verdict=Verdict.FAILED, kind=GateKind.LOAD, threshold=slo,
             message=f"{label}: nothing measured",
         )  # fmt: skip
-    bounds = f"{t.confidence:.0%} bounds {d.lower:.0f}-{d.upper:.0f} ms, n={d.n}"
+    bounds = f"{t.confidence:.0%} bounds {d.lower:.0f} to {d.upper:.0f} ms, n={d.n}"
     if d.verdict == Verdict.FAILED:
         msg = f"{label} {d.estimate:.0f} ms > SLO {slo:.0f} ms ({_pct(d.estimate, slo)}; {bounds})"
     elif d.verdict == Verdict.PASSED:
@@ -149,7 +149,7 @@ def _error_gate(load: LoadSummary, ev: LoadEvidence | None, t: Thresholds, batch
     rel = {Verdict.PASSED: "<=", Verdict.FAILED: ">"}.get(d.verdict, "vs")
     msg = (
         f"error rate {d.estimate:.2%} {rel} SLO {limit:.2%} "
-        f"({t.confidence:.0%} bounds {d.lower:.2%}-{d.upper:.2%}{'; ' + kinds if kinds else ''})"
+        f"({t.confidence:.0%} bounds {d.lower:.2%} to {d.upper:.2%}{'; ' + kinds if kinds else ''})"
     )
     if d.verdict == Verdict.INCONCLUSIVE:
         msg += f": inconclusive, {_when(d, 'batches')}"
@@ -175,7 +175,7 @@ def _rps_gate(load: LoadSummary, ev: LoadEvidence | None, t: Thresholds) -> Gate
     msg = f"{d.estimate:.2f} req/s {rel} SLO {minimum:g} req/s"
     if d.verdict == Verdict.FAILED:
         msg += f" ({_pct(d.estimate, minimum)})"
-    msg += f" ({t.confidence:.0%} bounds {d.lower:.2f}-{d.upper:.2f})"
+    msg += f" ({t.confidence:.0%} bounds {d.lower:.2f} to {d.upper:.2f})"
     return _result("minRequestsPerSecond", GateKind.LOAD, d, minimum, msg)
 
 
@@ -237,7 +237,7 @@ def _in_test_order(items: Sequence[bool]) -> list[bool]:
 
 
 def _acc_bounds(d: Decision, t: Thresholds) -> str:
-    text = f"{t.confidence:.0%} bounds {d.lower:.3f}-{d.upper:.3f}, n={d.n}"
+    text = f"{t.confidence:.0%} bounds {d.lower:.3f} to {d.upper:.3f}, n={d.n}"
     return text if d.verdict != Verdict.INCONCLUSIVE else f"{text}; inconclusive: use more samples or a wider margin"
 
 
@@ -287,7 +287,7 @@ def evidence_summary(gates: Sequence[GateResult]) -> str:
             parts.append(f"drop {g.estimate * 100:+.1f} pts [{g.lower * 100:+.1f}, {g.upper * 100:+.1f}]")
         elif g.name == "p95LatencyMs" and g.lower is not None and g.upper is not None:
             bound = {Verdict.PASSED: f"<={g.upper:.0f}", Verdict.FAILED: f">={g.lower:.0f}"}
-            parts.append(f"p95 {bound.get(v, f'{g.lower:.0f}-{g.upper:.0f}')} ms")
+            parts.append(f"p95 {bound.get(v, f'{g.lower:.0f} to {g.upper:.0f}')} ms")
         elif v != Verdict.PASSED:
             parts.append(f"{g.name} {v.value.lower()}")
     return "; ".join(parts) or "-"
