@@ -12,7 +12,7 @@ from quantop.api import Objective
 from quantop.api.selection import CandidateRow, CandidateState, SelectionObjective
 from quantop.planning.selection import cannot_win, figure, winner
 
-O, SO = Objective, SelectionObjective
+OB, SO = Objective, SelectionObjective
 
 
 def row(method: str = "eetq", **kw: Any) -> CandidateRow:
@@ -22,24 +22,28 @@ def row(method: str = "eetq", **kw: Any) -> CandidateRow:
 BASE = row("none", p95_ms=6200, weights_gi_b=7.0, baseline=True)
 
 FIGURE_CASES = [
-    pytest.param(O.LATENCY, row(p95_ms=5700, p95_low_ms=5600, p95_high_ms=5800), (5700, 5600, 5800, True), id="latency"),
-    pytest.param(O.LATENCY, row(p95_ms=5700), (5700, 5700, 5700, False), id="latency-no-bounds"),
+    pytest.param(
+        OB.LATENCY, row(p95_ms=5700, p95_low_ms=5600, p95_high_ms=5800), (5700, 5600, 5800, True), id="latency"
+    ),
+    pytest.param(OB.LATENCY, row(p95_ms=5700), (5700, 5700, 5700, False), id="latency-no-bounds"),
     pytest.param(SO.THROUGHPUT, row(output_tokens_per_second=900), (-900, -900, -900, False), id="throughput"),
-    pytest.param(O.COST, row(cost_per_million_tokens=2.5), (2.5, 2.5, 2.5, False), id="cost"),
-    pytest.param(O.MEMORY, row(weights_gi_b=3.5), (3.5, 3.5, 3.5, True), id="memory-exact"),
+    pytest.param(OB.COST, row(cost_per_million_tokens=2.5), (2.5, 2.5, 2.5, False), id="cost"),
+    pytest.param(OB.MEMORY, row(weights_gi_b=3.5), (3.5, 3.5, 3.5, True), id="memory-exact"),
     pytest.param(
         SO.BALANCED,
         row(p95_ms=6200, p95_low_ms=6100, p95_high_ms=6300, weights_gi_b=1.75),
         (0.5, 6100 * 0.5 / 6200, 6300 * 0.5 / 6200, True),
         id="balanced-half-memory-cost-same-p95",
     ),
-    pytest.param(O.LATENCY, row(), None, id="not-measured"),
+    pytest.param(OB.LATENCY, row(), None, id="not-measured"),
     pytest.param(SO.BALANCED, row(p95_ms=6000), None, id="balanced-without-weights"),
 ]
 
 
 @pytest.mark.parametrize(("objective", "r", "expected"), FIGURE_CASES)
-def test_figure_per_objective(objective: Any, r: CandidateRow, expected: tuple[float, float, float, bool] | None) -> None:
+def test_figure_per_objective(
+    objective: Any, r: CandidateRow, expected: tuple[float, float, float, bool] | None
+) -> None:
     f = figure(objective, r, BASE)
     if expected is None:
         assert f is None
@@ -51,15 +55,15 @@ def test_figure_per_objective(objective: Any, r: CandidateRow, expected: tuple[f
 BEST = row("eetq", p95_ms=5700, p95_low_ms=5650, p95_high_ms=5750, weights_gi_b=3.7)
 
 CANNOT_WIN_CASES = [
-    pytest.param(O.LATENCY, row("fp8", p95_ms=5900, p95_low_ms=5800, p95_high_ms=6000), True, id="separated"),
-    pytest.param(O.LATENCY, row("fp8", p95_ms=5800, p95_low_ms=5700, p95_high_ms=5900), False, id="overlapping"),
-    pytest.param(O.LATENCY, row("fp8", p95_ms=9000), False, id="no-interval-never-stops"),
-    pytest.param(O.LATENCY, row("fp8"), False, id="not-measured-yet"),
-    pytest.param(O.MEMORY, row("bitsandbytes", weights_gi_b=3.7), True, id="memory-tie-loses"),
-    pytest.param(O.MEMORY, row("bitsandbytes", weights_gi_b=3.7, gpu_count=2), True, id="memory-tie-more-gpus"),
-    pytest.param(O.MEMORY, row("bitsandbytes-nf4", weights_gi_b=2.1), False, id="memory-smaller"),
+    pytest.param(OB.LATENCY, row("fp8", p95_ms=5900, p95_low_ms=5800, p95_high_ms=6000), True, id="separated"),
+    pytest.param(OB.LATENCY, row("fp8", p95_ms=5800, p95_low_ms=5700, p95_high_ms=5900), False, id="overlapping"),
+    pytest.param(OB.LATENCY, row("fp8", p95_ms=9000), False, id="no-interval-never-stops"),
+    pytest.param(OB.LATENCY, row("fp8"), False, id="not-measured-yet"),
+    pytest.param(OB.MEMORY, row("bitsandbytes", weights_gi_b=3.7), True, id="memory-tie-loses"),
+    pytest.param(OB.MEMORY, row("bitsandbytes", weights_gi_b=3.7, gpu_count=2), True, id="memory-tie-more-gpus"),
+    pytest.param(OB.MEMORY, row("bitsandbytes-nf4", weights_gi_b=2.1), False, id="memory-smaller"),
     pytest.param(SO.THROUGHPUT, row("fp8", output_tokens_per_second=1), False, id="throughput-points-only"),
-    pytest.param(O.COST, row("fp8", cost_per_million_tokens=99), False, id="cost-points-only"),
+    pytest.param(OB.COST, row("fp8", cost_per_million_tokens=99), False, id="cost-points-only"),
 ]
 
 
@@ -69,9 +73,9 @@ def test_cannot_win(objective: Any, r: CandidateRow, stops: bool) -> None:
 
 
 WINNER_CASES = [
-    pytest.param(O.LATENCY, "eetq@a10", id="latency"),
-    pytest.param(O.MEMORY, "bitsandbytes-nf4@a10", id="memory"),
-    pytest.param(O.COST, "eetq@l4", id="cost-cheapest-hardware"),
+    pytest.param(OB.LATENCY, "eetq@a10", id="latency"),
+    pytest.param(OB.MEMORY, "bitsandbytes-nf4@a10", id="memory"),
+    pytest.param(OB.COST, "eetq@l4", id="cost-cheapest-hardware"),
     pytest.param(SO.THROUGHPUT, "fp8@a10", id="throughput"),
     pytest.param(SO.BALANCED, "eetq@a10", id="balanced"),
 ]
@@ -95,7 +99,7 @@ def test_winner_per_objective(objective: Any, label: str) -> None:
 
 
 def test_winner_of_nothing_measured_is_none() -> None:
-    assert winner(O.LATENCY, [row("eetq")], BASE) is None
+    assert winner(OB.LATENCY, [row("eetq")], BASE) is None
 
 
 @pytest.mark.parametrize("confidence", [0.9, 0.95, 0.99])
@@ -108,14 +112,14 @@ def test_early_stop_wrongly_stops_an_equal_candidate_at_most_2_alpha(confidence:
         a, b = rng.gauss(true_p95, se), rng.gauss(true_p95, se)
         best = row("eetq", p95_ms=a, p95_low_ms=a - z * se, p95_high_ms=a + z * se)
         other = row("fp8", p95_ms=b, p95_low_ms=b - z * se, p95_high_ms=b + z * se)
-        stops += cannot_win(O.LATENCY, other, best, BASE) is not None
+        stops += cannot_win(OB.LATENCY, other, best, BASE) is not None
     alpha = 1 - confidence
     # The rate, with a 4-sigma Monte Carlo margin, stays under the stated bound.
     rate, margin = stops / trials, 4 * (2 * alpha * (1 - 2 * alpha) / trials) ** 0.5
     assert rate <= 2 * alpha + margin, rate
     # And the stop is not inert: a truly slower candidate (by 6 standard errors) is stopped most of the time.
     slow = sum(
-        cannot_win(O.LATENCY, row("fp8", p95_ms=(b := rng.gauss(true_p95 + 6 * se, se)), p95_low_ms=b - z * se,
+        cannot_win(OB.LATENCY, row("fp8", p95_ms=(b := rng.gauss(true_p95 + 6 * se, se)), p95_low_ms=b - z * se,
                                  p95_high_ms=b + z * se), row("eetq", p95_ms=(a := rng.gauss(true_p95, se)),
                                  p95_low_ms=a - z * se, p95_high_ms=a + z * se), BASE) is not None
         for _ in range(2000)
