@@ -157,6 +157,7 @@ def decision(ctx: ModelContext, status: QuantizedModelStatus, observed: Observed
     state: State | None = state_of(d.status, ctx.revision)
     if state != State.STABLE:
         d.status.candidate_revision = ctx.revision
+    d.approved = requests.read_promote(d, ctx.revision if state != State.STABLE else None)
     while state is not None:
         signal = signal_of(d, state)
         d.path.append((state, signal))

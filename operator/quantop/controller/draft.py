@@ -29,6 +29,8 @@ class Draft:
     actions: list[Action] = field(default_factory=list)
     #: Why the candidate's pods cannot come up, when they cannot.
     problem: PodProblem | None = None
+    #: The user approved promoting the spec's revision (quantop.dev/promote, bound to it).
+    approved: bool = False
     #: The (state, signal) rows of the transition table this decision went through.
     path: list[tuple[str, str]] = field(default_factory=list)
 

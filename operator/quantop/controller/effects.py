@@ -18,11 +18,11 @@ from .actions import (
     ApplyDeployment,
     ApplyRevisionService,
     ApplyStableService,
-    ClearAnnotation,
     CreateJob,
     Scale,
 )
 from .draft import Draft
+from .requests import consume_promote
 from .results import (
     REASON_INCONCLUSIVE,
     compare_with_baseline,
@@ -169,8 +169,7 @@ def promote(d: Draft) -> None:
     d.condition(ConditionType.PROMOTED, True, Reason.PROMOTED, message, event_type="Normal")
     d.record(rev, RevisionVerdict.PROMOTED, message)
     d.count("promotion", rev)
-    if ANNOTATION_PROMOTE in d.seen.annotations:
-        d.do(ClearAnnotation(ANNOTATION_PROMOTE))
+    consume_promote(d)
     st.message = message
 
 

@@ -7,21 +7,20 @@ import logging
 import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar, cast
 
-import httpx
 import kopf
 
-from quantop.api import KIND, PLURAL, VERSION, OperatorConfig, QuantizedModelStatus, default_config
+from quantop.api import KIND, PLURAL, VERSION, OperatorConfig, default_config
 from quantop.api.resource import GROUP
 from quantop.resources import LABEL_MANAGED_BY, MANAGED_BY
 
-from .kube import Credentials, KubeClient, KubeError
-from .outcome import Event, status_dict, status_patch, unsynced_status
+from .kube import Credentials, KubeClient
+from .outcome import Event
+from .persist import StatusWriter, reconcile_and_report
 from .probe import ProductionProbe
-from .reconcile import reconcile
-from .retry import backoff, describe
+from .retry import backoff
 
 log = logging.getLogger("quantop")
 
@@ -126,83 +125,16 @@ async def reconcile_named(namespace: str, name: str, *, coalesce: bool = False, 
         raw = await client.get("QuantizedModel", namespace, name)
         if raw is None or (raw.get("metadata") or {}).get("deletionTimestamp"):
             return
-        writer = StatusWriter(client, raw)
-        failure = await _reconcile_and_report(raw, client, writer)
+        writer = StatusWriter(client, raw, post_event)
+        failure = await reconcile_and_report(raw, client, RUNTIME.config, writer, RUNTIME.metrics)
         if failure is not None:
-            raise kopf.TemporaryError(f"API error: {failure}", delay=backoff(retry, random.random()))
+            # A refusal (422, 403) will not change by itself: retry at the cap, not every second.
+            delay = backoff(retry if failure.transient else 64, random.random())
+            raise kopf.TemporaryError(f"API error: {failure.message}", delay=delay)
 
 
-class StatusWriter:
-    """Persists a decision: the status when it changed since the last write (or the read), then its Events once."""
-
-    def __init__(self, client: KubeClient, raw: dict[str, Any]) -> None:
-        self.client, self.raw = client, raw
-        self.current = raw.get("status")
-        self.posted = False
-
-    async def __call__(self, status: QuantizedModelStatus, events: Sequence[Event] = ()) -> None:
-        patch = status_patch(self.current, status)
-        if patch is not None:
-            ns, name = _ns_name(self.raw)
-            await self.client.patch("QuantizedModel", ns, name, {"status": patch}, subresource="status")
-            self.current = status_dict(status)
-        if not self.posted:
-            # Right after the status: an operator stopped while acting still leaves the decision's Events.
-            self.posted = True
-            for event in events:
-                body = kopf.Body(cast(kopf.RawBody, self.raw))
-                kopf.event(body, type=event.type, reason=event.reason, message=event.message)
-
-
-async def _reconcile_and_report(raw: dict[str, Any], client: KubeClient, writer: StatusWriter) -> str | None:
-    """Reconcile, write status, post Events; the API error that interrupted it, if one did."""
-    assert RUNTIME.config is not None
-    namespace, name = _ns_name(raw)
-    started = time.perf_counter()
-    try:
-        outcome = await reconcile(raw, client, RUNTIME.config, persist=writer)
-        await writer(outcome.status, outcome.events)  # a refusal is not persisted by reconcile
-    except (KubeError, httpx.HTTPError) as exc:
-        _count_error(namespace, name)
-        await _write_unsynced(writer, raw, describe(exc))
-        return describe(exc)
-    except Exception:
-        _count_error(namespace, name)
-        raise
-    finally:
-        if RUNTIME.metrics is not None:
-            RUNTIME.metrics.reconcile_seconds.observe(time.perf_counter() - started)
-    if RUNTIME.metrics is not None:
-        RUNTIME.metrics.record(namespace, name, raw, outcome)
-    if not outcome.failures:
-        return None
-    _count_error(namespace, name)
-    message = "; ".join(f.describe() for f in outcome.failures)
-    await _write_unsynced(writer, raw, message, outcome.status)
-    return message
-
-
-def _count_error(namespace: str, name: str) -> None:
-    if RUNTIME.metrics is not None:
-        RUNTIME.metrics.reconcile_errors.labels(namespace, name).inc()
-
-
-async def _write_unsynced(
-    writer: StatusWriter, raw: dict[str, Any], message: str, status: QuantizedModelStatus | None = None
-) -> None:
-    """Best effort: the status says which write failed; if even that write fails, the log does."""
-    if status is None:
-        status = QuantizedModelStatus.model_validate(writer.current or {})
-    generation = (raw.get("metadata") or {}).get("generation")
-    unsynced = unsynced_status(status, message, generation)
-    try:
-        await writer(unsynced)
-    except (KubeError, httpx.HTTPError) as exc:
-        log.warning("status of %s/%s not written (%s) after: %s", *_ns_name(raw), describe(exc), message)
-
-
-def _ns_name(raw: dict[str, Any]) -> tuple[str, str]:
-    return raw["metadata"]["namespace"], raw["metadata"]["name"]
+def post_event(raw: Mapping[str, Any], event: Event) -> None:
+    kopf.event(kopf.Body(cast(kopf.RawBody, raw)), type=event.type, reason=event.reason, message=event.message)
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
