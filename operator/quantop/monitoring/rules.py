@@ -301,6 +301,8 @@ def alerting_rules(p: RuleParams) -> list[dict[str, Any]]:
     return [
         _latency_alert("QuantopLatencyAboveSLO", P95, n.SLO_P95, "p95"),
         _latency_alert("QuantopLatencyP99AboveSLO", P99, n.SLO_P99, "p99"),
+        # Only engines that export time to first token (vLLM); for TGI the validation measures it.
+        _latency_alert("QuantopTTFTAboveSLO", TTFT_P95, n.SLO_TTFT_P95, "TTFT p95"),
         _alert(
             "QuantopErrorRatioHigh",
             _expr(

@@ -196,6 +196,47 @@ def latency_tests() -> list[dict[str, Any]]:
     return out
 
 
+def ttft_tests() -> list[dict[str, Any]]:
+    alert, slo = "QuantopTTFTAboveSLO", "quantop_slo_ttft_p95_seconds"
+
+    def ttft(model: str, role: str = "stable") -> list[dict[str, str]]:
+        return histogram("vllm:time_to_first_token_seconds", vllm(model, role, engine="0"), PER_TOKEN)
+
+    return [
+        fires(
+            alert,
+            [*ttft("phi35v"), s(slo, op("phi35v"), "0.1x60")],
+            "15m",
+            [
+                {
+                    "exp_labels": alert_labels(vllm(), *SERIES_KEYS, severity="warning", engine="vllm"),
+                    "exp_annotations": annotations(
+                        alert,
+                        "llm/phi35v: TTFT p95 latency above its SLO",
+                        "TTFT p95 latency of llm/phi35v (stable revision 7a2b44, fp8) is 101.6ms over 5 minutes, "
+                        "above the model's SLO of 100ms, for 10 minutes.",
+                    ),
+                }
+            ],
+            pending_at="5m",
+        ),
+        quiet(
+            alert,
+            "within the SLO, a candidate, or TGI, which exports no TTFT",
+            [
+                *ttft("phi35v"),
+                s(slo, op("phi35v"), "0.125x60"),
+                *ttft("vcand", "candidate"),
+                s(slo, op("vcand"), "0.01x60"),
+                *histogram("tgi_request_duration", tgi(), LATENCY),
+                s(slo, op(), "0.001x60"),
+            ],
+            "15m",
+            "30m",
+        ),
+    ]
+
+
 def error_tests() -> list[dict[str, Any]]:
     alert = "QuantopErrorRatioHigh"
 
@@ -755,6 +796,7 @@ def unit_tests() -> list[dict[str, Any]]:
     return [
         recording_test(),
         *latency_tests(),
+        *ttft_tests(),
         *error_tests(),
         *accuracy_tests(),
         *queue_tests(),
