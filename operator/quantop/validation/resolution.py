@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from statistics import NormalDist
 
 import numpy as np
 import numpy.typing as npt
@@ -122,11 +123,45 @@ def error_budget_note(requests: float, limit: float, confidence: float, in_fligh
     )
 
 
-def spec_budget_notes(v: Validation, *, paired: bool, request_latency_s: float | None = None) -> list[str]:
+def _latency_resolved(requests: int, exceed: float, users: int, confidence: float) -> bool:
+    batching = batching_for(users, requests)
+    if requests < batching.size * batching.min_batches:
+        return False
+    hits = _spread(requests, exceed)
+    _, lower, upper = rate_bounds(hits, batching.size, 0.05, alpha_of(confidence), batching.planned)
+    return bool(upper[-1] <= 0.05 or lower[-1] > 0.05)
+
+
+def latency_budget_note(
+    duration_s: float, users: int, median_ms: float, p95_ms: float, slo_ms: float, confidence: float
+) -> str | None:
+    """A warning when a known latency (e.g. the baseline's) sits too close to the p95 SLO for the load budget.
+
+    Latencies are taken as lognormal with that median and p95, as the emulator's profiles are.
+    """
+    sigma = max(math.log(max(p95_ms, median_ms * 1.0001) / median_ms), 1e-6) / NormalDist().inv_cdf(0.95)
+    exceed = 1 - NormalDist().cdf(math.log(slo_ms / median_ms) / sigma)
+    rate = users / (median_ms / 1000)
+    if _latency_resolved(int(duration_s * rate), exceed, users, confidence):
+        return None
+    needed = duration_s
+    while needed < 6 * 3600 and not _latency_resolved(int(needed * rate), exceed, users, confidence):
+        needed *= 1.5
+    advice = f"about {needed / 60:.0f} min of load resolves it" if needed < 6 * 3600 else "no load budget resolves it"
+    return (
+        f"a p95 of about {p95_ms:.0f} ms is {abs(p95_ms - slo_ms) / slo_ms:.1%} from the SLO {slo_ms:.0f} ms: "
+        f"{duration_s:.0f}s of load will likely end Inconclusive; {advice}"
+    )
+
+
+def spec_budget_notes(
+    v: Validation, *, paired: bool, request_latency_s: float | None = None, p95_ms: float | None = None
+) -> list[str]:
     """Everything the spec's budgets cannot resolve, one line each, for the admission message.
 
-    `request_latency_s` (e.g. the baseline's median) sizes the load budget in requests; without it
-    only the accuracy budget is judged.
+    `request_latency_s` (e.g. the baseline's median) sizes the load budget in requests, and with
+    `p95_ms` (e.g. the baseline's) says whether the p95 SLO can be resolved; without them only
+    the accuracy budget is judged.
     """
     notes = []
     if v.baseline.accuracy is not None or v.baseline.model_ref is not None:
@@ -139,4 +174,9 @@ def spec_budget_notes(v: Validation, *, paired: bool, request_latency_s: float |
         notes.append(load_budget_note(duration, v.load.users, request_latency_s))
         if v.slo.max_error_rate is not None:
             notes.append(error_budget_note(requests, v.slo.max_error_rate, v.confidence, v.load.users))
+        if p95_ms is not None and v.slo.p95_latency_ms is not None:
+            median_ms = request_latency_s * 1000
+            notes.append(
+                latency_budget_note(duration, v.load.users, median_ms, p95_ms, v.slo.p95_latency_ms, v.confidence)
+            )
     return [n for n in notes if n]

@@ -13,6 +13,7 @@ from quantop.validation.paired import at_least, drop_from_number, paired_drop
 from quantop.validation.resolution import (
     accuracy_budget_note,
     error_free_requests_needed,
+    latency_budget_note,
     load_budget_note,
     resolvable_drop,
     spec_budget_notes,
@@ -242,3 +243,17 @@ def test_spec_budget_notes(validation: dict[str, object], latency_s: float | Non
 def test_error_free_requests_needed_grows_as_the_limit_shrinks() -> None:
     needed = [error_free_requests_needed(limit, 0.95, 100) for limit in (0.05, 0.02, 0.01)]
     assert needed == sorted(needed) and needed[-1] > 3 / 0.01  # more than the fixed-sample "rule of three"
+
+
+@pytest.mark.parametrize(
+    ("duration_s", "p95_ms", "slo_ms", "needle"),
+    [
+        pytest.param(30, 5700, 6500, None, id="eetq-like-far-under-the-slo"),
+        pytest.param(30, 9200, 6500, None, id="nf4-like-far-over-the-slo"),
+        pytest.param(30, 5950, 6000, "min of load resolves it", id="close-needs-longer"),
+        pytest.param(30, 6000, 6000, "no load budget resolves it", id="on-the-slo"),
+    ],
+)
+def test_latency_budget_note(duration_s: float, p95_ms: float, slo_ms: float, needle: str | None) -> None:
+    note = latency_budget_note(duration_s, 100, 5000, p95_ms, slo_ms, 0.95)
+    assert note is None if needle is None else note is not None and needle in note
