@@ -14,11 +14,12 @@ from pathlib import Path
 
 from quantop.api import GpuProfile, Objective, OperatorConfig, default_config
 from quantop.api.command_errors import fail
-from quantop.api.spec import ModelSource
+from quantop.api.spec import ModelSource, VllmOptions
 
 from .catalog import GPU_CATALOG, GpuSpec, PlanningError, resolve_gpu
 from .models import ModelInfo, UnknownArchitecture, from_config_file, lookup_model, resolve_architecture
 from .plan import MethodAssessment, assess_all, recommend
+from .vllm_plan import VllmBudget, assess_all_vllm, recommend_vllm
 
 COMMAND = "plan"
 EXIT_NOTHING_FITS = 1
@@ -38,6 +39,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--gpu", required=True, help="GPU profile name (operator config) or catalog name: " + ", ".join(GPU_CATALOG)
     )
     p.add_argument("--count", type=int, default=1, help="GPUs per replica (default 1)")
+    p.add_argument("--engine", choices=["tgi", "vllm"], default="tgi", help="serving engine whose methods to plan")
+    p.add_argument(
+        "--gpu-memory-utilization",
+        type=float,
+        default=0.9,
+        help="vllm: share of GPU memory vLLM preallocates (default 0.9)",
+    )
     p.add_argument("--max-total-tokens", type=int, default=2048, help="default 2048")
     p.add_argument("--kv-tokens", type=int, help="KV-cache tokens to reserve (default: maxTotalTokens x 4)")
     p.add_argument("--config", help="operator config YAML with gpuProfiles (default: the packaged one)")
@@ -131,9 +139,19 @@ def _print_table(model: ModelInfo, gpu: GpuSpec, count: int, rows: list[MethodAs
     print("\n".join(table_lines(rows, wide=wide)))
 
 
+def _vllm_rows(
+    args: argparse.Namespace, model: ModelInfo, gpu: GpuSpec
+) -> tuple[list[MethodAssessment], dict[str, str | None]]:
+    options = VllmOptions(gpu_memory_utilization=args.gpu_memory_utilization)
+    rows = assess_all_vllm(model, VllmBudget(gpu, args.count, args.max_total_tokens, options))
+    return rows, {o.value: (r.method.value if (r := recommend_vllm(rows, o)) else None) for o in Objective}
+
+
 def run(args: argparse.Namespace) -> int:
     if args.count < 1:
         return fail(COMMAND, f"--count {args.count}: must be at least 1")
+    if not 0 < args.gpu_memory_utilization <= 1:
+        return fail(COMMAND, f"--gpu-memory-utilization {args.gpu_memory_utilization:g}: must be in (0, 1]")
     try:
         config = OperatorConfig.load(args.config) if args.config else default_config()
         gpu = _gpu(args.gpu, config)
@@ -148,10 +166,13 @@ def run(args: argparse.Namespace) -> int:
         return fail(COMMAND, f"{exc.reason}: {exc.message}")
     except (OSError, ValueError) as exc:
         return fail(COMMAND, str(exc))
-    rows = assess_all(
-        model, gpu, gpu_count=args.count, max_total_tokens=args.max_total_tokens, kv_tokens=args.kv_tokens
-    )
-    recs = {o.value: (r.method.value if (r := recommend(rows, o)) else None) for o in Objective}
+    if args.engine == "vllm":
+        rows, recs = _vllm_rows(args, model, gpu)
+    else:
+        rows = assess_all(
+            model, gpu, gpu_count=args.count, max_total_tokens=args.max_total_tokens, kv_tokens=args.kv_tokens
+        )
+        recs = {o.value: (r.method.value if (r := recommend(rows, o)) else None) for o in Objective}
     runs = any(a.usable for a in rows)
     if args.output == "json":
         out = {"model": model.id, "gpu": gpu.name, "count": args.count, "methods": [_row(a) for a in rows]}

@@ -3,6 +3,7 @@ that --gpu-memory-utilization leaves after weights and activations, in sequences
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -11,9 +12,11 @@ from tests.conftest import ROOT, phi35_spec
 
 from quantop.api import QuantizationMethod, default_config, parse_spec
 from quantop.api.spec import AnyMethod, VllmOptions, VllmQuantization
+from quantop.cli import main
 from quantop.planning import GPU_CATALOG, Level, PlanningError, lookup_model, plan_spec, resolve_architecture
 from quantop.planning.memory import GIB
 from quantop.planning.vllm import (
+    VLLM_BITS,
     context_problem,
     default_batched_tokens,
     vllm_compatibility,
@@ -205,3 +208,32 @@ def test_method_auto_has_no_single_plan(engine: str) -> None:
     with pytest.raises(PlanningError) as err:
         plan_spec(spec, default_config().gpu_profiles["a10"], resolve_architecture(spec.model))
     assert err.value.reason == "InvalidSpec" and "plan each of quantization.candidates" in err.value.message
+
+
+def _plan_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
+    assert main(["plan", "--model", "microsoft/Phi-3.5-mini-instruct", "-o", "json", *args]) == 0
+    out: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return out
+
+
+def test_plan_engine_vllm_lists_vllms_methods_and_recommends_from_them(capsys: pytest.CaptureFixture[str]) -> None:
+    out = _plan_json(capsys, "--gpu", "h100", "--engine", "vllm")
+    assert [m["method"] for m in out["methods"]] == [m.value for m in VLLM_BITS]
+    assert out["recommendation"]["latency"] == "fp8" and out["recommendation"]["memory"] == "bitsandbytes"
+    fp8 = next(m for m in out["methods"] if m["method"] == "fp8")
+    assert fp8["level"] == "ok" and "concurrent sequences" in fp8["message"] and fp8["relativeSpeed"] is None
+
+
+def test_plan_utilization_moves_the_kv_cache(capsys: pytest.CaptureFixture[str]) -> None:
+    def kv(util: str) -> float:
+        rows = _plan_json(capsys, "--gpu", "a10", "--engine", "vllm", "--gpu-memory-utilization", util)["methods"]
+        return float(next(m for m in rows if m["method"] == "fp8")["kvCacheGiB"])
+
+    assert kv("0.95") > kv("0.9") > kv("0.6")
+
+
+@pytest.mark.parametrize("util", ["0", "1.5", "-1"])
+def test_plan_refuses_a_utilization_outside_0_1(capsys: pytest.CaptureFixture[str], util: str) -> None:
+    args = ["--gpu", "a10", "--engine", "vllm", "--gpu-memory-utilization", util]
+    assert main(["plan", "--model", "microsoft/Phi-3.5-mini-instruct", *args]) == 2
+    assert "must be in (0, 1]" in capsys.readouterr().err
