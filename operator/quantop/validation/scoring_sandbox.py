@@ -24,6 +24,9 @@ from .load import LoadError
 from .scoring import METRICS, ExecutionResult
 
 MIB = 2**20
+WORKER_MODULE = "quantop.validation.scoring_worker"
+#: Starting Python and importing the scorer; generous for a busy 2-core machine.
+STARTUP_DEADLINE_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ class _Worker:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "quantop.validation.scoring_worker",
+                WORKER_MODULE,
                 config,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
@@ -75,7 +78,23 @@ class _Worker:
             )
         except OSError as exc:
             raise SandboxError(f"cannot start a scoring worker: {exc}") from None
-        return cls(proc)
+        worker = cls(proc)
+        await worker.until_ready()
+        return worker
+
+    async def until_ready(self) -> None:
+        assert self.proc.stdout is not None
+        try:
+            async with asyncio.timeout(STARTUP_DEADLINE_S):
+                line = await self.proc.stdout.readline()
+        except TimeoutError:
+            line = b""
+        if line.strip() != b'{"ready": true}':
+            await self.stop()
+            raise SandboxError(
+                f"the scoring worker did not start (exit {self.proc.returncode}): "
+                f"run `{sys.executable} -m {WORKER_MODULE} '{{}}'` to see why"
+            )
 
     async def ask(self, request: bytes) -> bytes:
         assert self.proc.stdin is not None and self.proc.stdout is not None

@@ -49,20 +49,26 @@ def score_line(line: str, cpu_s: float) -> dict[str, Any]:
     return {"correct": result.correct, "error": result.error}
 
 
+def _reply(reply: dict[str, Any]) -> None:
+    if isinstance(reply.get("error"), str):
+        reply["error"] = reply["error"][:500]  # an error can quote a dataset's pattern: keep the line short
+    sys.stdout.write(json.dumps(reply) + "\n")
+    sys.stdout.flush()
+
+
 def main(argv: list[str]) -> int:
     limits = json.loads(argv[0])
     confine(limits["memory_bytes"], limits["sqlite_heap_bytes"])
+    _reply({"ready": True})  # the parent tells "could not start" (a broken install) from "an example killed it"
     for line in sys.stdin:
         try:
             reply = score_line(line, limits["cpu_s"])
         except MemoryError:
-            sys.stdout.write(
-                json.dumps({"correct": False, "error": "scoring ran out of its memory limit", "exit": True}) + "\n"
-            )
-            sys.stdout.flush()
+            _reply({"correct": False, "error": "scoring ran out of its memory limit", "exit": True})
             return EXIT_MEMORY
-        sys.stdout.write(json.dumps(reply) + "\n")
-        sys.stdout.flush()
+        except Exception as exc:  # a bug or an input no guard foresaw: this example is wrong, the worker lives on
+            reply = {"correct": False, "error": f"scoring failed: {type(exc).__name__}: {exc}"}
+        _reply(reply)
     return 0
 
 

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from quantop.validation import scoring_sandbox
 from quantop.validation.dataset import Example, load_dataset
 from quantop.validation.scoring import execution_match, score_answer
-from quantop.validation.scoring_sandbox import SandboxLimits, ScoringPool
+from quantop.validation.scoring_sandbox import SandboxError, SandboxLimits, ScoringPool
 
 CONTEXT = "CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1), (2);"
 GOLD = "SELECT COUNT(*) FROM t"
@@ -142,3 +143,12 @@ async def test_unknown_metric_is_refused_before_any_worker_starts() -> None:
     async with ScoringPool(1) as pool:
         with pytest.raises(ValueError, match="known metrics: execution-accuracy"):
             await pool.score("bleu", Example("1", "q", "", "x"), "x")
+
+
+async def test_a_worker_that_cannot_start_is_a_sandbox_error_not_a_wrong_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(scoring_sandbox, "WORKER_MODULE", "quantop.validation.no_such_module")
+    async with ScoringPool(1) as pool:
+        with pytest.raises(SandboxError, match=r"the scoring worker did not start \(exit 1\)"):
+            await pool.score("exact", Example("1", "q", "", "x"), "x")
