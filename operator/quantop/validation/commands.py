@@ -39,8 +39,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     out.add_argument("--no-plots", action="store_true")
     v.set_defaults(func=_validate)
 
-    r = sub.add_parser("report", help="the guide's comparison table from several validation reports")
-    r.add_argument("reports", nargs="+", type=Path, help="report JSON files (from quantop validate)")
+    r = sub.add_parser("report", help="the guide's comparison table from validation reports or a method: auto model")
+    r.add_argument(
+        "reports", nargs="+", type=Path, help="report JSON files (quantop validate), qm/NAME, or a saved QuantizedModel"
+    )
+    live = r.add_argument_group("a method: auto QuantizedModel (docs/selection.md)")
+    live.add_argument("-n", "--namespace", default="default", help="namespace of qm/NAME")
+    live.add_argument("--kubeconfig", help="kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster)")
+    live.add_argument("--request-timeout", type=float, default=10.0, help="seconds for the API request")
     r.add_argument("--baseline", help="label of the baseline report (default: the first)")
     r.add_argument("--plots", type=Path, help="directory for latency-cdf.png and slo-and-accuracy.png")
     r.add_argument("--format", choices=["table", "markdown", "json"], default="table")
@@ -68,7 +74,10 @@ def _report(args: argparse.Namespace) -> int:
     import json
 
     from .report import TABLE_HEADER, comparison_rows, load_report, render_table
+    from .selection_report import report_selection
 
+    if (selection := report_selection(args)) is not None:
+        return selection
     reports = []
     for path in args.reports:
         try:
