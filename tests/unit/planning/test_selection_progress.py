@@ -11,7 +11,7 @@ from tests.conftest import phi35_spec
 from quantop.api import GateResult, QuantizedModelSpec, ValidationResults, Verdict, default_config, parse_spec
 from quantop.api.selection import CandidateState, SelectionPhase, SelectionStatus
 from quantop.planning import lookup_model
-from quantop.planning.selection import advance, record_result, start_selection
+from quantop.planning.selection import Changes, advance, changes, record_result, start_selection
 from quantop.resources.names import revision_of
 
 S = CandidateState
@@ -176,3 +176,24 @@ def test_an_explicit_list_without_none_never_promotes_the_baseline() -> None:
     sel, ran = run_all(spec, {"eetq": Verdict.FAILED})
     assert ran == ["none@a10", "eetq@a10"]
     assert sel.phase == SelectionPhase.NO_CANDIDATE_PASSED
+
+
+def test_changes_tell_act_what_to_create_delete_and_promote() -> None:
+    spec = spec_of(**{"quantization.objective": "latency", "selection": {"maxParallelCandidates": 2}})
+    first = begin(spec)
+    step1 = advance(spec, first, T0)
+    c = changes(first, step1)
+    assert [r.label for r in c.start] == ["none@a10"] and c.stop == [] and c.promote is None
+    assert changes(step1, advance(spec, step1, T0)) == Changes([], [], None), "a repeated step does nothing"
+    step2 = advance(spec, record_result(step1, step1.candidates[0].revision or "", results("none"), T0), T0)
+    assert [r.label for r in changes(step1, step2).start] == ["eetq@a10", "fp8@a10"]
+    step3 = record_result(step2, step2.candidates[1].revision or "", results("eetq", bounds=0.001), T0)
+    rows = [
+        r.model_copy(update={"p95_ms": 5800, "p95_low_ms": 5790, "p95_high_ms": 5810}) if r.method == "fp8" else r
+        for r in step3.candidates
+    ]
+    step4 = advance(spec, step3.model_copy(update={"candidates": rows}), T0)
+    c = changes(step3, step4)
+    assert [r.label for r in c.stop] == ["fp8@a10"]
+    final, _ = run_all(spec)
+    assert changes(None, final).promote is not None and changes(final, final).promote is None

@@ -7,16 +7,18 @@ changed (see docs/selection.md for the wiring).
 from .budget import estimated_gpu_minutes, gpu_minutes_between, minimum_gpu_minutes, spent
 from .candidates import candidate_spec, default_methods, eligible_to_win, fingerprint, objective_of, plan_rows
 from .objective import DEFAULT_OBJECTIVE, Figure, cannot_win, figure, winner
-from .progress import RESELECT_ANNOTATION, advance, needs_selection, start_selection
+from .progress import RESELECT_ANNOTATION, Changes, advance, changes, needs_selection, start_selection
 from .rows import finish_row, record_result, row_for
 
 __all__ = [
     "DEFAULT_OBJECTIVE",
     "RESELECT_ANNOTATION",
+    "Changes",
     "Figure",
     "advance",
     "candidate_spec",
     "cannot_win",
+    "changes",
     "default_methods",
     "eligible_to_win",
     "estimated_gpu_minutes",

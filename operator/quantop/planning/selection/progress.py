@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from quantop.api import GpuProfile, QuantizedModelSpec
 from quantop.api.selection import CandidateRow, CandidateState, SelectionPhase, SelectionStatus
@@ -178,3 +179,23 @@ def _why_none(rows: list[CandidateRow]) -> str:
         f"no candidate passed ({each}): relax validation.slo or validation.baseline.maxAccuracyDrop, add a GPU to "
         "gpu.candidates, or raise selection.maxGpuMinutes; the stable revision is untouched"
     )
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What act() must do after a step: deploy and validate, delete, promote; nothing when the rows are equal."""
+
+    start: list[CandidateRow]
+    stop: list[CandidateRow]
+    promote: CandidateRow | None
+
+
+def changes(before: SelectionStatus | None, after: SelectionStatus) -> Changes:
+    """Rows that became Running (create their revision and Job), that left Running without a verdict
+    (CannotWin: delete them), and the winner to promote when the selection just chose."""
+    was = {r.label: r.state for r in before.candidates} if before else {}
+    start = [r for r in after.candidates if r.state == S.RUNNING and was.get(r.label) != S.RUNNING]
+    stop = [r for r in after.candidates if r.state == S.CANNOT_WIN and was.get(r.label) == S.RUNNING]
+    chose = after.phase == SelectionPhase.CHOSEN and (before is None or before.phase != SelectionPhase.CHOSEN)
+    promote = next((r for r in after.candidates if r.label == after.winner), None) if chose else None
+    return Changes(start, stop, promote)
