@@ -74,7 +74,7 @@ async def test_a_failing_server_scores_wrong_counted_by_kind(route: Callable[[An
 )
 async def test_answers_that_are_not_tgi_cannot_be_judged(route: Callable[[Any], None], kinds: str) -> None:
     with hostile_server({"/generate": route}) as url, pytest.raises(UnjudgeableError) as error:
-        await evaluate(url, EXAMPLES, metric="execution-accuracy", concurrency=3, timeout_s=5.0)
+        await evaluate(url, EXAMPLES, metric="execution-accuracy", concurrency=3, timeout_s=60.0)
     assert f"3 of 3 answers were not TGI /generate answers ({kinds})" in str(error.value)
 
 
@@ -100,5 +100,5 @@ def test_unjudgeable(accuracy: AccuracyResult, judged: bool) -> None:
 async def test_a_right_answer_is_scored_through_the_sandbox() -> None:
     body = json.dumps({"generated_text": "```sql\nSELECT 1;\n```"}).encode()
     with hostile_server({"/generate": answers(200, body)}) as url:
-        result = await evaluate(url, EXAMPLES, metric="execution-accuracy", concurrency=2, timeout_s=5.0)
+        result = await evaluate(url, EXAMPLES, metric="execution-accuracy", concurrency=2, timeout_s=60.0)
     assert (result.correct, result.samples, result.request_errors) == (3, 3, {})
