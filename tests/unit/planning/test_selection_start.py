@@ -121,7 +121,7 @@ REFUSED_CASES = [
         [
             "selection.maxGpuMinutes 3 cannot cover one candidate",
             "at least 5.2 GPU-minutes",
-            "raise maxGpuMinutes to 5",
+            "raise maxGpuMinutes to 6 or more",
         ],
         id="budget-below-one-candidate",
     ),

@@ -8,6 +8,7 @@ and no more than maxParallelCandidates rows are Running at once.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -56,7 +57,7 @@ def start_selection(
         why = (
             f"selection.maxGpuMinutes {budget:g} cannot cover one candidate: the cheapest, {cheapest.label}, needs at "
             f"least {need:.1f} GPU-minutes (validation.load warm-up + duration on {cheapest.gpu_count} GPU): raise "
-            f"maxGpuMinutes to {need:.0f} or more, or shorten validation.load.duration"
+            f"maxGpuMinutes to {math.ceil(need)} or more, or shorten validation.load.duration"
         )
         return _refused(base, rows, why, now)
     return base
