@@ -55,7 +55,8 @@ def test_answer_text(payload: Any, expected: tuple[str | None, str | None]) -> N
 async def test_a_failing_server_scores_wrong_counted_by_kind(route: Callable[[Any], None], kind: str) -> None:
     """The model's server failed to answer: a judgement (wrong), with the kind counted apart."""
     with hostile_server({"/generate": route}) as url:
-        result = await evaluate(url, EXAMPLES, metric="execution-accuracy", concurrency=3, timeout_s=1.0)
+        deadline = 1.0 if kind == "timeout" else 60.0
+        result = await evaluate(url, EXAMPLES, metric="execution-accuracy", concurrency=3, timeout_s=deadline)
     assert result.correct == 0 and result.samples == 3
     assert result.request_errors == {kind: 3}
 
