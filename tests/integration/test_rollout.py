@@ -195,18 +195,34 @@ async def test_baseline_model_ref_waits_for_the_baseline_to_be_promoted(cluster:
     crev = rev_of(cand)
     async with operator(cluster):
         await cluster.create(cand)
-        await cluster.wait_for(lambda: cluster.get("apps/v1", "deployments", "llm", f"cand-{crev}"), bool)
-        await make_available(cluster, "llm", f"cand-{crev}")
         waiting = await cluster.wait_for(
             lambda: cluster.qm("llm", "cand"),
             lambda o: "waiting for baseline" in (o.get("status") or {}).get("message", ""),
         )
+        # While it waits the candidate holds no GPU: no Deployment, no Job.
+        assert await cluster.get("apps/v1", "deployments", "llm", f"cand-{crev}") is None
         assert await cluster.get("batch/v1", "jobs", "llm", f"cand-{crev}-validate") is None
         await promote_first(cluster, base)
-        job = await job_of(cluster, "cand", crev)
+        job = await until_validating(cluster, "cand", crev)
     args = job["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[args.index("--baseline-accuracy") + 1] == "0.81"
     assert waiting["status"]["phase"] == "Validating"
+    assert waiting["status"]["baselineWaitStarted"]
+
+
+async def test_a_baseline_cycle_is_refused_and_holds_no_gpu(cluster: Cluster) -> None:
+    a = qm("cyc-a", **{"validation.baseline": {"modelRef": "cyc-b"}})
+    b = qm("cyc-b", **{"quantization.method": "fp8", "validation.baseline": {"modelRef": "cyc-a"}})
+    async with operator(cluster):
+        await cluster.create(a)
+        await cluster.create(b)
+        refused = [
+            await cluster.wait_for(lambda n=n: cluster.qm("llm", n), has_cond("Compatible", "False", "InvalidSpec"))
+            for n in ("cyc-a", "cyc-b")
+        ]
+    assert all(o["status"]["phase"] == "Failed" for o in refused)
+    assert "cyc-a -> cyc-b -> cyc-a" in cond(refused[0], "Compatible")["message"]
+    assert await cluster.list("apps/v1", "deployments", "llm") == []
 
 
 async def test_serving_pods_carry_their_role_for_scraping(cluster: Cluster) -> None:

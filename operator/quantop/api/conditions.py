@@ -75,6 +75,8 @@ class Reason(StrEnum):
     NOT_PROMOTED = "NotPromoted"
     NO_STABLE_REVISION = "NoStableRevision"
     STABLE_UNAVAILABLE = "StableUnavailable"
+    #: baseline.modelRef was not promoted within validation.baselineTimeout (the candidate holds no GPU).
+    BASELINE_TIMEOUT = "BaselineTimeout"
     API_ERROR = "APIError"
     SYNCED = "Synced"
 

@@ -517,6 +517,16 @@ class Validation(_Model):
     timeout: Annotated[
         str, Field(description="Deadline of the validation Job (activeDeadlineSeconds)."), DurationBounds(60, 24 * 3600)
     ] = "1h"
+    baseline_timeout: Annotated[
+        str,
+        Field(
+            description=(
+                "How long a candidate waits for baseline.modelRef to be promoted (holding no GPU) before its "
+                "phase becomes Failed; it resumes if the baseline is promoted later."
+            )
+        ),
+        DurationBounds(60, 7 * 86400),
+    ] = "1h"
 
 
 class PromotionStrategy(StrEnum):

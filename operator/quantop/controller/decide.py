@@ -54,6 +54,8 @@ class Signal(StrEnum):
     STARTUP_TIMEOUT = "StartupTimeout"
     STARTING = "Starting"
     BASELINE_PENDING = "BaselinePending"
+    BASELINE_TIMEOUT = "BaselineTimeout"
+    BASELINE_CYCLE = "BaselineCycle"
     JOB_ABSENT = "JobAbsent"
     JOB_RUNNING = "JobRunning"
     JOB_PASSED = "JobPassed"
@@ -80,6 +82,8 @@ TABLE: dict[tuple[State, Signal], Transition] = {
     (State.CANDIDATE, Signal.STARTUP_TIMEOUT): Transition(Phase.FAILED, fx.startup_timeout),
     (State.CANDIDATE, Signal.STARTING): Transition(Phase.DEPLOYING, fx.deploying),
     (State.CANDIDATE, Signal.BASELINE_PENDING): Transition(Phase.VALIDATING, fx.wait_for_baseline),
+    (State.CANDIDATE, Signal.BASELINE_TIMEOUT): Transition(Phase.FAILED, fx.baseline_timeout),
+    (State.CANDIDATE, Signal.BASELINE_CYCLE): Transition(Phase.FAILED, fx.baseline_cycle),
     (State.CANDIDATE, Signal.JOB_ABSENT): Transition(Phase.VALIDATING, fx.start_validation),
     (State.CANDIDATE, Signal.JOB_RUNNING): Transition(Phase.VALIDATING, fx.validating),
     (State.CANDIDATE, Signal.JOB_PASSED): Transition(Phase.AWAITING_PROMOTION, fx.job_passed, then=State.PASSED),
@@ -118,14 +122,15 @@ def signal_of(d: Draft, state: State) -> Signal:
 
 
 def _candidate_signal(d: Draft) -> Signal:
+    job = d.seen.job
+    if job is None and (d.seen.baseline.waiting_for or d.seen.baseline.cycle):
+        # Needed only to start the Job: a Job already running carries the baseline it was given.
+        return _baseline_signal(d)
     d.problem = diagnose(p for p in _serving_pods(d) if _label(p, LABEL_REVISION) == d.rev)
     if d.problem is not None:
         return Signal.POD_FAILED
     if d.available(d.rev) < max(d.ctx.spec.serving.replicas, 1):
         return Signal.STARTUP_TIMEOUT if fx.startup_expired(d) else Signal.STARTING
-    if d.seen.baseline.waiting_for:
-        return Signal.BASELINE_PENDING
-    job = d.seen.job
     if job is None:
         return Signal.JOB_ABSENT
     results = job_results(d.ctx, job, d.seen.job_pods, d.rev)
@@ -137,6 +142,12 @@ def _candidate_signal(d: Draft) -> Signal:
         allowed = requests.on_inconclusive(d.ctx) != "Fail"
         return Signal.JOB_INCONCLUSIVE_ALLOWED if allowed else Signal.JOB_INCONCLUSIVE
     return Signal.JOB_FAILED
+
+
+def _baseline_signal(d: Draft) -> Signal:
+    if d.seen.baseline.cycle:
+        return Signal.BASELINE_CYCLE
+    return Signal.BASELINE_TIMEOUT if fx.baseline_expired(d) else Signal.BASELINE_PENDING
 
 
 def decide(
@@ -165,6 +176,8 @@ def decision(ctx: ModelContext, status: QuantizedModelStatus, observed: Observed
         transition.effect(d)
         d.status.phase = transition.phase
         state = transition.then
+    if d.path[-1][1] not in (Signal.BASELINE_PENDING, Signal.BASELINE_TIMEOUT):
+        d.status.baseline_wait_started = None  # the wait is over (or never began)
     _label_roles(d)
     return d
 

@@ -11,7 +11,7 @@ import datetime as dt
 from quantop.api import ConditionType, Reason, ValidationResults, Verdict, parse_duration
 from quantop.api.status import RevisionVerdict
 from quantop.api.timestamps import parse_rfc3339, rfc3339
-from quantop.resources import ANNOTATION_PROMOTE
+from quantop.resources import ANNOTATION_PROMOTE, revision_name
 from quantop.resources.job import validation_job_name
 
 from .actions import (
@@ -19,6 +19,7 @@ from .actions import (
     ApplyRevisionService,
     ApplyStableService,
     CreateJob,
+    Delete,
     Scale,
 )
 from .draft import Draft
@@ -85,9 +86,58 @@ def _available(d: Draft) -> None:
     d.condition(ConditionType.CANDIDATE_AVAILABLE, True, Reason.AVAILABLE, message)
 
 
+def _hold_no_gpu(d: Draft) -> None:
+    """The candidate cannot be validated yet: its Deployment goes, so that it holds no GPU meanwhile.
+
+    Deleted rather than scaled to zero: when it comes back its creation time starts the
+    serving.startupTimeout clock afresh.
+    """
+    d.do(ApplyStableService(d.status.stable_revision), ApplyRevisionService())
+    if d.deployment(d.rev) is not None:
+        d.do(Delete("Deployment", revision_name(d.ctx.name, d.rev)))
+
+
+def _wait_started(d: Draft) -> dt.datetime:
+    return parse_rfc3339(d.status.baseline_wait_started) or d.now
+
+
+def baseline_expired(d: Draft) -> bool:
+    waited = (d.now - _wait_started(d)).total_seconds()
+    return waited > parse_duration(d.ctx.spec.validation.baseline_timeout)
+
+
 def wait_for_baseline(d: Draft) -> None:
-    _available(d)
-    d.status.message = f"waiting for baseline {d.seen.baseline.waiting_for} to be promoted before validating {d.rev}"
+    _hold_no_gpu(d)
+    st = d.status
+    st.baseline_wait_started = st.baseline_wait_started or rfc3339(d.now)
+    until = _wait_started(d) + dt.timedelta(seconds=parse_duration(d.ctx.spec.validation.baseline_timeout))
+    st.message = (
+        f"waiting for baseline {d.seen.baseline.waiting_for} to be promoted before validating {d.rev} "
+        f"(holding no GPU; validation.baselineTimeout ends the wait at {rfc3339(until)})"
+    )
+
+
+def baseline_timeout(d: Draft) -> None:
+    _hold_no_gpu(d)
+    b = d.ctx.spec.validation
+    message = (
+        f"baseline {d.seen.baseline.waiting_for} was not promoted within validation.baselineTimeout "
+        f"({b.baseline_timeout}): promote it, fix baseline.modelRef or set baseline.accuracy; "
+        f"revision {d.rev} resumes once its baseline is promoted"
+    )
+    d.condition(ConditionType.ACCURACY_PASSED, False, Reason.BASELINE_TIMEOUT, message, event_type="Warning")
+    settle_failed(d, message)
+
+
+def baseline_cycle(d: Draft) -> None:
+    _hold_no_gpu(d)
+    chain = " -> ".join(d.seen.baseline.cycle)
+    message = (
+        f"spec.validation.baseline.modelRef forms a cycle ({chain}): none of these models can be validated "
+        "first; give one of them baseline.accuracy instead"
+    )
+    d.condition(ConditionType.COMPATIBLE, False, Reason.INVALID_SPEC, message, event_type="Warning")
+    settle_failed(d, message)
 
 
 def start_validation(d: Draft) -> None:

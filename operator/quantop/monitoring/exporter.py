@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, start_http_server
+from pydantic import ValidationError
 
 from quantop import __version__
 from quantop.api import Phase, QuantizedModelSpec, QuantizedModelStatus, ValidationResults
@@ -39,6 +41,35 @@ def _epoch(text: str | None) -> float | None:
     except ValueError:  # a Job's termination message is not ours to trust
         return None
     return moment.timestamp() if moment else None
+
+
+#: Longest label value taken from a spec the API server admitted but quantop could not parse.
+MAX_LABEL = 128
+
+
+def _text(raw: Any, *path: str) -> str:
+    """A string at ``path`` in a raw spec, or "" when anything on the way is missing or of another type."""
+    for key in path:
+        raw = raw.get(key) if isinstance(raw, Mapping) else None
+    return raw[:MAX_LABEL] if isinstance(raw, str) else ""
+
+
+@dataclass(frozen=True)
+class SpecView:
+    """The spec fields metrics are labelled with, read leniently; ``spec`` is None when it does not parse."""
+
+    model_id: str
+    method: str
+    gpu: str
+    spec: QuantizedModelSpec | None
+
+    @classmethod
+    def of(cls, raw: Any) -> SpecView:
+        try:
+            spec = QuantizedModelSpec.model_validate(raw if isinstance(raw, Mapping) else {})
+        except ValidationError:
+            return cls(_text(raw, "model", "id"), _text(raw, "quantization", "method"), _text(raw, "gpu", "type"), None)
+        return cls(spec.model.id, spec.quantization.method.value, spec.gpu.type, spec)
 
 
 class OperatorMetrics:
@@ -151,8 +182,9 @@ class OperatorMetrics:
 
     # --- one reconcile -------------------------------------------------------------------------
     def record(self, namespace: str, name: str, raw: Mapping[str, Any], outcome: Any) -> None:
+        """Never raises on what the user wrote: an invalid spec still gets its phase and info series."""
         status: QuantizedModelStatus = outcome.status
-        spec = QuantizedModelSpec.model_validate(raw.get("spec") or {})
+        spec = SpecView.of(raw.get("spec"))
         with self._rewrite((namespace, name)):  # a revision that changed leaves no stale series behind
             self._gauges(namespace, name, spec, status, outcome)
         for counter, label in getattr(outcome, "counters", []):
@@ -163,14 +195,12 @@ class OperatorMetrics:
             elif counter == "validation_failed":
                 self.failed.labels(namespace, name, label).inc()
 
-    def _gauges(
-        self, namespace: str, name: str, spec: QuantizedModelSpec, status: QuantizedModelStatus, outcome: Any
-    ) -> None:
+    def _gauges(self, namespace: str, name: str, spec: SpecView, status: QuantizedModelStatus, outcome: Any) -> None:
         key = (namespace, name)
-        method = spec.quantization.method.value
+        method = spec.method
         self._set(
             self.info,
-            (namespace, name, spec.model.id, method, spec.gpu.type, status.stable_revision or ""),
+            (namespace, name, spec.model_id, method, spec.gpu, status.stable_revision or ""),
             1,
             key,
         )
@@ -185,7 +215,8 @@ class OperatorMetrics:
             self._set(self.candidate_started, (namespace, name, status.candidate_revision), seen, key)
         self._results(key, method, "stable", status.results)
         self._results(key, method, "candidate", status.candidate_results)
-        self._slos(key, spec, status)
+        if spec.spec is not None:  # an invalid spec has no SLOs to export
+            self._slos(key, spec.spec, status)
 
     def _results(self, key: tuple[str, str], method: str, role: str, r: ValidationResults | None) -> None:
         if r is None or r.revision is None:

@@ -15,6 +15,7 @@ import pytest
 from tests.integration.kubelet import results as kubelet_results
 from tests.unit.controller.builders import (
     LONG_AGO,
+    NAME,
     NOW,
     children,
     context,
@@ -66,6 +67,8 @@ class Case:
     spec: dict[str, Any] = field(default_factory=dict)
     conditions: dict[str, tuple[str, str]] = field(default_factory=dict)
     history: tuple[RevisionVerdict, ...] = ()
+    #: Status fields and the values they must have after the decision.
+    fields: dict[str, Any] = field(default_factory=dict)
 
 
 def serving(**kw: Any) -> QuantizedModelStatus:
@@ -179,9 +182,70 @@ CASES = [
             observed(AVAILABLE, baseline=Baseline(accuracy=None, waiting_for="base")),
             "Validating",
             [(C, Signal.BASELINE_PENDING)],
-            excludes=(CreateJob,),
+            includes=(Delete("Deployment", f"{NAME}-{REV}"),),
+            excludes=(CreateJob, ApplyDeployment),
+            fields={"baseline_wait_started": rfc3339(NOW)},
         ),
-        id="waiting-for-the-baseline",
+        id="waiting-for-the-baseline-holds-no-gpu",
+    ),
+    pytest.param(
+        Case(
+            status(baseline_wait_started=rfc3339(LONG_AGO)),
+            observed(baseline=Baseline(accuracy=None, waiting_for="base (not found in llm)")),
+            "Failed",
+            [(C, Signal.BASELINE_TIMEOUT)],
+            excludes=(CreateJob, ApplyDeployment, Delete, Count),
+            conditions={"AccuracyPassed": ("False", "BaselineTimeout")},
+            fields={"baseline_wait_started": rfc3339(LONG_AGO)},
+        ),
+        id="missing-baseline-ends-after-baseline-timeout",
+    ),
+    pytest.param(
+        Case(
+            status(baseline_wait_started=rfc3339(NOW - dt.timedelta(minutes=59))),
+            observed(baseline=Baseline(accuracy=None, waiting_for="base")),
+            "Validating",
+            [(C, Signal.BASELINE_PENDING)],
+            excludes=(ApplyDeployment,),
+        ),
+        id="baseline-wait-within-its-timeout",
+    ),
+    pytest.param(
+        Case(
+            status(),
+            observed(AVAILABLE, baseline=Baseline(accuracy=None, waiting_for="b", cycle=(NAME, "b", NAME))),
+            "Failed",
+            [(C, Signal.BASELINE_CYCLE)],
+            includes=(Delete("Deployment", f"{NAME}-{REV}"),),
+            excludes=(CreateJob, ApplyDeployment),
+            conditions={"Compatible": ("False", "InvalidSpec")},
+        ),
+        id="baseline-cycle-is-refused-and-holds-no-gpu",
+    ),
+    pytest.param(
+        Case(
+            status(baseline_wait_started=rfc3339(LONG_AGO)),
+            observed(),
+            "Deploying",
+            [(C, Signal.STARTING)],
+            includes=(ApplyDeployment(),),
+            fields={"baseline_wait_started": None},
+        ),
+        id="baseline-promoted-at-last-the-candidate-resumes",
+    ),
+    pytest.param(
+        Case(
+            status(),
+            observed(
+                AVAILABLE,
+                baseline=Baseline(accuracy=None, waiting_for="base (not found in llm)"),
+                **finished(REV, kubelet_results()),
+            ),
+            "Promoted",
+            [(C, Signal.JOB_PASSED), (P, Signal.APPROVED)],
+            history=(RevisionVerdict.PASSED, RevisionVerdict.PROMOTED),
+        ),
+        id="baseline-deleted-while-its-job-ran-the-result-still-counts",
     ),
     pytest.param(
         Case(
@@ -415,6 +479,8 @@ def test_decide(case: Case) -> None:
         c = get_condition(new.conditions, ctype)
         assert c is not None and (c.status, c.reason) == (ok, reason), c
     assert tuple(h.verdict for h in new.history) == case.history
+    for name, value in case.fields.items():
+        assert getattr(new, name) == value, name
 
 
 def test_every_row_of_the_table_has_a_case() -> None:

@@ -110,3 +110,34 @@ def test_exposition_passes_promtool_check_metrics() -> None:
     m.reconcile_seconds.observe(0.05)
     run = subprocess.run([promtool, "check", "metrics"], input=generate_latest(m.registry), capture_output=True)
     assert run.returncode == 0, run.stdout.decode() + run.stderr.decode()
+
+
+@pytest.mark.parametrize(
+    ("spec", "info"),
+    [
+        pytest.param(
+            {**qm()["spec"], "validation": {"timeout": "10s"}},
+            ("microsoft/Phi-3.5-mini-instruct", "eetq", "a10"),
+            id="timeout-below-its-bounds",
+        ),
+        pytest.param(
+            {**qm()["spec"], "quantization": {"method": "int3"}},
+            ("microsoft/Phi-3.5-mini-instruct", "int3", "a10"),
+            id="unknown-method",
+        ),
+        pytest.param({"model": "phi"}, ("", "", ""), id="model-is-a-string"),
+        pytest.param({"model": {"id": ["x"]}, "gpu": {"type": 7}}, ("", "", ""), id="fields-of-other-types"),
+        pytest.param("a string", ("", "", ""), id="spec-is-a-string"),
+        pytest.param(None, ("", "", ""), id="no-spec"),
+        pytest.param({"model": {"id": "x" * 10_000}}, ("x" * 128, "", ""), id="huge-value-is-capped"),
+    ],
+)
+def test_an_invalid_spec_never_raises_and_still_has_its_phase(spec: object, info: tuple[str, str, str]) -> None:
+    m = OperatorMetrics()
+    raw = {**qm("bad", "demo"), "spec": spec}
+    m.record("demo", "bad", raw, promoted(phase=Phase.FAILED))
+    model = {"namespace": "demo", "model": "bad"}
+    assert value(m, n.MODEL_PHASE, **model, phase="Failed") == 1
+    labels = dict(zip(("model_id", "quantization", "gpu"), info, strict=True))
+    assert value(m, n.MODEL_INFO, **model, **labels, stable_revision="5b67eb") == 1
+    assert value(m, n.SLO_P95, **model) is None  # no SLOs from a spec that does not parse
