@@ -12,7 +12,7 @@ from tests.conftest import phi35_spec
 from quantop.api import default_config, parse_spec
 from quantop.api.selection import CandidateState, SelectionPhase, SelectionStatus
 from quantop.planning import lookup_model
-from quantop.planning.selection import candidate_spec, fingerprint, needs_selection, start_selection
+from quantop.planning.selection import candidate_spec, fingerprint, needs_selection, row_spec, start_selection
 from quantop.resources.names import revision_of
 
 NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
@@ -67,7 +67,9 @@ def test_candidates_run_baseline_first_then_by_expected_value(overrides: dict[st
     assert sel.phase == SelectionPhase.RUNNING, sel.reason
     assert labels(sel, CandidateState.PENDING) == order
     assert [r.label for r in sel.candidates if r.baseline] == (["none@a10"] if order[0] == "none@a10" else [])
-    assert all(r.revision for r in sel.candidates if r.state == CandidateState.PENDING)
+    spec = parse_spec(phi35_spec(**{**AUTO, **overrides}))
+    pending = [r for r in sel.candidates if r.state == CandidateState.PENDING]
+    assert all(r.revision == revision_of(row_spec(spec, r)) for r in pending), "the row's spec is its revision's"
 
 
 def test_default_candidates_are_the_guides_six_and_leave_out_formats_the_checkpoint_lacks() -> None:

@@ -5,7 +5,7 @@ changed (see docs/selection.md for the wiring).
 """
 
 from .budget import estimated_gpu_minutes, gpu_minutes_between, minimum_gpu_minutes, spent
-from .candidates import candidate_spec, default_methods, eligible_to_win, fingerprint, objective_of, plan_rows
+from .candidates import candidate_spec, default_methods, eligible_to_win, fingerprint, objective_of, plan_rows, row_spec
 from .objective import DEFAULT_OBJECTIVE, Figure, cannot_win, figure, winner
 from .progress import RESELECT_ANNOTATION, Changes, advance, changes, needs_selection, start_selection
 from .rows import finish_row, record_result, row_for
@@ -32,6 +32,7 @@ __all__ = [
     "plan_rows",
     "record_result",
     "row_for",
+    "row_spec",
     "spent",
     "start_selection",
     "winner",

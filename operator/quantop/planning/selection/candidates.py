@@ -37,11 +37,13 @@ def default_methods(engine: Engine) -> list[AnyMethod]:
     return list(VLLM_METHODS) if engine == Engine.VLLM else list(QuantizationMethod)
 
 
-def candidate_spec(spec: QuantizedModelSpec, method: AnyMethod, gpu_type: str, gpu_count: int) -> QuantizedModelSpec:
+def candidate_spec(
+    spec: QuantizedModelSpec, method: AnyMethod | str, gpu_type: str, gpu_count: int
+) -> QuantizedModelSpec:
     """The spec with one method and GPU in place of `auto`; SpecError when that pair is invalid (exl2 on 2 GPUs)."""
     data = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
     quantization = {k: v for k, v in data["quantization"].items() if k not in ("candidates", "objective")}
-    data["quantization"] = {**quantization, "method": method.value}
+    data["quantization"] = {**quantization, "method": str(method)}
     data["gpu"] = {"type": gpu_type, "count": gpu_count}
     data.pop("selection", None)
     return parse_spec(data)
@@ -170,6 +172,11 @@ def _ordered(spec: QuantizedModelSpec, planned: list[_Planned], home: tuple[str,
     refused = [p.row for p in planned if p.row.state == CandidateState.REFUSED]
     first = [base.row.model_copy(update={"baseline": True})] if base else []
     return first + [p.row for p in runnable] + refused
+
+
+def row_spec(spec: QuantizedModelSpec, row: CandidateRow) -> QuantizedModelSpec:
+    """The spec a row's revision serves: what the controller builds the candidate's Deployment and Job from."""
+    return candidate_spec(spec, row.method, row.gpu, row.gpu_count)
 
 
 def eligible_to_win(spec: QuantizedModelSpec, row: CandidateRow) -> bool:
