@@ -5,6 +5,7 @@ from .config import GpuProfile, OperatorConfig, default_config
 from .crd import build_crd, crd_yaml
 from .durations import format_duration, parse_duration
 from .resource import API_VERSION, GROUP, KIND, PLURAL, VERSION, SpecError, parse_spec
+from .selection import CandidateRow, CandidateState, SelectionPhase, SelectionStatus
 from .spec import (
     DEFAULT_TGI_IMAGE,
     PREQUANTIZED_METHODS,
@@ -35,6 +36,8 @@ __all__ = [
     "PREQUANTIZED_METHODS",
     "VERSION",
     "AccuracyMetric",
+    "CandidateRow",
+    "CandidateState",
     "Compatibility",
     "Condition",
     "ConditionStatus",
@@ -51,6 +54,8 @@ __all__ = [
     "QuantizedModelStatus",
     "Reason",
     "RevisionRecord",
+    "SelectionPhase",
+    "SelectionStatus",
     "SpecError",
     "ValidationRequest",
     "ValidationResults",
