@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import ipaddress
 import os
 from dataclasses import dataclass, field
 
@@ -65,7 +66,27 @@ def _check_scheme(url: str) -> httpx.URL:
         raise FetchError(f"{url!r:.200}: not a valid URL ({exc})", "url") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise FetchError(f"{url!r:.200}: only http:// and https:// URLs with a host can be fetched", "url")
+    if _is_metadata_host(parsed.host):
+        raise FetchError(f"{url!r:.200}: link-local and cloud metadata addresses are never fetched", "url")
     return parsed
+
+
+#: Cloud metadata services by name; by address they are link-local (169.254.169.254, fd00:ec2::254 aside).
+METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata", "metadata.azure.com", "fd00:ec2::254"})
+
+
+def _is_metadata_host(host: str) -> bool:
+    """A dataset is never served from the node's link-local range, where cloud credentials are.
+
+    Only what the URL names is checked (no DNS lookup): a name that resolves there is the cluster's
+    egress policy's to stop."""
+    host = host.lower().strip("[]").rstrip(".")
+    if host in METADATA_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_link_local
+    except ValueError:
+        return False
 
 
 def _next_hop(url: httpx.URL, response: httpx.Response, limits: FetchLimits, hops: int) -> httpx.URL:

@@ -52,6 +52,11 @@ def test_hostile_answers_end_in_one_line_errors(server: str, path: str, message:
         pytest.param("gopher://127.0.0.1:1/", "only http:// and https:// URLs", id="gopher"),
         pytest.param("http://", "only http:// and https:// URLs with a host", id="no-host"),
         pytest.param("http://127.0.0.1:1/x.jsonl", "cannot fetch", id="connection-refused"),
+        pytest.param("http://169.254.169.254/latest/meta-data/", "metadata addresses are never", id="aws-metadata"),
+        pytest.param("http://[fe80::1]/x.jsonl", "metadata addresses are never", id="ipv6-link-local"),
+        pytest.param("http://metadata.google.internal/x", "metadata addresses are never", id="gcp-metadata"),
+        pytest.param("http://METADATA.google.internal./x", "metadata addresses are never", id="metadata-fqdn"),
+        pytest.param("http://[fd00:ec2::254]/x", "metadata addresses are never", id="aws-ipv6-metadata"),
     ],
 )
 def test_bad_urls(url: str, message: str) -> None:
