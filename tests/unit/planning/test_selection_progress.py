@@ -197,3 +197,32 @@ def test_changes_tell_act_what_to_create_delete_and_promote() -> None:
     assert [r.label for r in c.stop] == ["fp8@a10"]
     final, _ = run_all(spec)
     assert changes(None, final).promote is not None and changes(final, final).promote is None
+
+
+def drive(spec: QuantizedModelSpec, tps: dict[str, float], prices: dict[str, float] | None) -> SelectionStatus:
+    """Every candidate passes with the given tokens/s per label; the price per GPU-hour of its profile fills $/1M."""
+    sel = advance(spec, begin(spec), T0)
+    while sel.phase == SelectionPhase.RUNNING:
+        for r in [r for r in sel.candidates if r.state == S.RUNNING]:
+            res = results(r.method).model_copy(update={"output_tokens_per_second": tps.get(r.label)})
+            price = prices[r.gpu] if prices else None
+            sel = record_result(sel, r.revision or "", res, T0, price_per_hour=price)
+        sel = advance(spec, sel, T0)
+    return sel
+
+
+def test_cost_objective_lets_cheaper_hardware_win() -> None:
+    spec = spec_of(
+        **{"quantization.objective": "cost", "quantization.candidates": ["eetq"], "gpu.candidates": [{"type": "l4"}]}
+    )
+    sel = drive(spec, {"eetq@a10": 1000, "eetq@l4": 600, "none@a10": 900}, {"a10": 1.624, "l4": 0.8})
+    rows = {r.label: r for r in sel.candidates}
+    assert rows["eetq@a10"].cost_per_million_tokens == pytest.approx(1.624 / (1000 * 3600) * 1e6, rel=1e-3)
+    assert sel.winner == "eetq@l4" and sel.reason.startswith("eetq@l4: lowest $ per 1M tokens")
+
+
+def test_passing_candidates_without_the_objectives_figure_say_so() -> None:
+    spec = spec_of(**{"quantization.objective": "cost", "quantization.candidates": ["eetq"]})
+    sel = drive(spec, {}, None)
+    assert sel.phase == SelectionPhase.NO_CANDIDATE_PASSED
+    assert sel.reason.startswith("eetq@a10 passed but none has the figure objective cost ranks by")

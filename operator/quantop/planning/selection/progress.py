@@ -14,13 +14,13 @@ from dataclasses import dataclass
 
 from quantop.api import GpuProfile, QuantizedModelSpec
 from quantop.api.selection import CandidateRow, CandidateState, SelectionPhase, SelectionStatus
-from quantop.api.spec import OnInconclusive
+from quantop.api.spec import AnyObjective, OnInconclusive
 from quantop.api.timestamps import rfc3339
 
 from ..models import ModelInfo
 from .budget import committed, estimated_gpu_minutes, minimum_gpu_minutes, spent
 from .candidates import RevisionOf, eligible_to_win, fingerprint, objective_of, plan_rows, unknown_gpu
-from .objective import cannot_win, winner
+from .objective import OBJECTIVES, cannot_win, winner
 
 S = CandidateState
 RESELECT_ANNOTATION = "quantop.dev/reselect"
@@ -159,7 +159,8 @@ def _choose(spec: QuantizedModelSpec, sel: SelectionStatus, now: dt.datetime) ->
     found = winner(objective, _passing(spec, sel.candidates), _baseline(sel.candidates))
     done = {"finished_at": rfc3339(now)}
     if found is None:
-        why = _why_none(sel.candidates)
+        passed = _passing(spec, sel.candidates)
+        why = _unmeasured(passed, objective) if passed else _why_none(sel.candidates)
         return sel.model_copy(update={**done, "phase": SelectionPhase.NO_CANDIDATE_PASSED, "reason": why})
     best, why = found
     return sel.model_copy(
@@ -170,6 +171,14 @@ def _choose(spec: QuantizedModelSpec, sel: SelectionStatus, now: dt.datetime) ->
             "winner_revision": best.revision,
             "reason": why,
         }
+    )
+
+
+def _unmeasured(passed: list[CandidateRow], objective: AnyObjective) -> str:
+    labels = ", ".join(r.label for r in passed)
+    return (
+        f"{labels} passed but none has the figure objective {objective} ranks by ({OBJECTIVES[objective].words}): "
+        "check that the validation Jobs report it (cost needs the GPU profile's pricePerHour), or choose another objective"
     )
 
 

@@ -33,8 +33,17 @@ def finish_row(
     return sel
 
 
-def record_result(sel: SelectionStatus, revision: str, results: ValidationResults, now: dt.datetime) -> SelectionStatus:
-    """The validation Job's results for `revision`: its verdict becomes the row's state, its figures the columns."""
+def record_result(
+    sel: SelectionStatus,
+    revision: str,
+    results: ValidationResults,
+    now: dt.datetime,
+    *,
+    price_per_hour: float | None = None,
+) -> SelectionStatus:
+    """The validation Job's results for `revision`: its verdict becomes the row's state, its figures the columns.
+
+    `price_per_hour` (the row's GPU profile) fills $ per 1M tokens when the Job was not given a price."""
     row = next((r for r in sel.candidates if r.revision == revision), None)
     if row is None:
         return sel
@@ -57,10 +66,18 @@ def record_result(sel: SelectionStatus, revision: str, results: ValidationResult
         accuracy=results.accuracy,
         accuracy_low=results.accuracy_ci_low,
         accuracy_high=results.accuracy_ci_high,
-        cost_per_million_tokens=results.cost_per_million_tokens,
+        cost_per_million_tokens=results.cost_per_million_tokens
+        or _cost(price_per_hour, row.gpu_count, results.output_tokens_per_second),
         speedup=results.speedup or _ratio(base.p50_ms if base else None, results.p50_ms),
         size_reduction=results.size_reduction or _ratio(base.weights_gi_b if base else None, row.weights_gi_b),
     )
+
+
+def _cost(price_per_hour: float | None, gpu_count: int, tokens_per_second: float | None) -> float | None:
+    """USD per million output tokens of one replica: its GPUs' price over what it generated per hour."""
+    if price_per_hour is None or not tokens_per_second:
+        return None
+    return round(price_per_hour * gpu_count / (tokens_per_second * 3600) * 1e6, 4)
 
 
 def _ratio(reference: float | None, value: float | None) -> float | None:
