@@ -14,6 +14,8 @@ and stays recorded until the annotation is gone from the object:
 
 from __future__ import annotations
 
+import hashlib
+
 from quantop.api import ConditionType, Reason, ValidationResults
 from quantop.api.status import AnnotationRequest, RevisionVerdict
 from quantop.api.timestamps import rfc3339
@@ -22,6 +24,9 @@ from quantop.resources import ANNOTATION_PROMOTE, ANNOTATION_ROLLBACK, ModelCont
 from .actions import ApplyStableService, ClearAnnotation, Scale
 from .draft import Draft, last_verdict
 
+#: Longer values are no revision and not "true": kept (in status, Events) only as a short fingerprint.
+MAX_VALUE = 64
+
 #: Values that are no request at all (left alone, as kubectl users write them to switch a request off).
 NO = frozenset({"", "false", "no", "0"})
 
@@ -29,6 +34,15 @@ NO = frozenset({"", "false", "no", "0"})
 def on_inconclusive(ctx: ModelContext) -> str:
     """validation.onInconclusive (Fail, AwaitPromotion or Promote); Fail where the spec has no such field."""
     return str(getattr(ctx.spec.validation, "on_inconclusive", None) or "Fail")
+
+
+def annotation_value(d: Draft, annotation: str) -> str | None:
+    """The annotation as the user wrote it, or a bounded fingerprint of an overlong value."""
+    value = d.seen.annotations.get(annotation)
+    if value is None or len(value) <= MAX_VALUE:
+        return value
+    digest = hashlib.sha256(value.encode()).hexdigest()[:12]
+    return f"{value[:24]}...({len(value)} characters, sha256 {digest})"
 
 
 def _record(d: Draft, annotation: str) -> AnnotationRequest | None:
@@ -42,7 +56,7 @@ def _set_record(d: Draft, request: AnnotationRequest | None, annotation: str) ->
 
 def _fresh(d: Draft, annotation: str) -> str | None:
     """The annotation's value when it is a request not handled yet; None otherwise (a leftover is cleared)."""
-    value = d.seen.annotations.get(annotation)
+    value = annotation_value(d, annotation)
     record = _record(d, annotation)
     if value is None:
         _set_record(d, None, annotation)  # gone from the object: a later value is a new request
@@ -95,7 +109,7 @@ def read_promote(d: Draft, candidate: str | None) -> bool:
 def consume_promote(d: Draft) -> None:
     """A promotion happened: the approval that was pending for it is used up."""
     record = _record(d, ANNOTATION_PROMOTE)
-    value = d.seen.annotations.get(ANNOTATION_PROMOTE)
+    value = annotation_value(d, ANNOTATION_PROMOTE)
     if record is not None and not record.consumed and value == record.value:
         _consume(d, ANNOTATION_PROMOTE, value, record.revision)
 

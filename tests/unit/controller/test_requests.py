@@ -190,6 +190,16 @@ def test_one_shot_annotations(case: Case) -> None:
     assert tuple((r.annotation, r.value, r.revision, r.consumed) for r in new.requests) == case.records
 
 
+def test_an_overlong_value_is_refused_and_kept_short() -> None:
+    value = "x" * 200_000  # annotations may hold 256 KiB; status and Events must not
+    new, actions = decide(context(**MANUAL), waiting(), seen({PROMOTE: value}, deployment(OLD)), NOW)
+    assert new.stable_revision == OLD and ClearAnnotation(PROMOTE) in actions
+    (record,) = new.requests
+    assert record.consumed and len(record.value) < 100
+    again, actions = decide(context(**MANUAL), new, seen({PROMOTE: value}, deployment(OLD)), NOW)
+    assert again.requests == new.requests and not [a for a in actions if isinstance(a, Event)]
+
+
 def test_a_refused_request_says_why() -> None:
     _, actions = decide(context(**MANUAL), waiting(), seen({PROMOTE: "abc123"}, deployment(OLD)), NOW)
     warnings = [a for a in actions if isinstance(a, Event) and a.type == "Warning"]
