@@ -106,9 +106,10 @@ def test_a_running_candidate_whose_p95_cannot_beat_a_passed_one_is_stopped() -> 
         r.model_copy(update={"p95_ms": 5800, "p95_low_ms": 5790, "p95_high_ms": 5810}) if r.method == "fp8" else r
         for r in sel.candidates
     ]
-    sel = advance(spec, sel.model_copy(update={"candidates": rows}), T0)
+    sel = advance(spec, sel.model_copy(update={"candidates": rows}), T0 + dt.timedelta(minutes=4))
     fp8 = next(r for r in sel.candidates if r.method == "fp8")
     assert fp8.state == S.CANNOT_WIN and "no better than eetq@a10's worst case" in fp8.reason
+    assert fp8.gpu_minutes == 4.0 and fp8.finished_at, "a stopped row's GPU-minutes are counted"
     assert running(sel) == ["bitsandbytes-nf4@a10", "bitsandbytes-fp4@a10"]
 
 

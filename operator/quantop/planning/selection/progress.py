@@ -18,7 +18,7 @@ from quantop.api.spec import AnyObjective, OnInconclusive
 from quantop.api.timestamps import rfc3339
 
 from ..models import ModelInfo
-from .budget import committed, estimated_gpu_minutes, minimum_gpu_minutes, spent
+from .budget import committed, estimated_gpu_minutes, gpu_minutes_between, minimum_gpu_minutes, spent
 from .candidates import RevisionOf, eligible_to_win, fingerprint, objective_of, plan_rows, unknown_gpu
 from .objective import OBJECTIVES, cannot_win, winner
 
@@ -94,7 +94,7 @@ def advance(spec: QuantizedModelSpec, selection: SelectionStatus, now: dt.dateti
     """The next state: stop rows that cannot win, skip rows the budget cannot cover, start rows, or choose."""
     if selection.phase != SelectionPhase.RUNNING:
         return selection
-    rows = _stop_losers(spec, selection)
+    rows = _stop_losers(spec, selection, now)
     sel = selection.model_copy(update={"candidates": rows})
     sel = _start_next(spec, sel, now)
     sel = sel.model_copy(update={"gpu_minutes": round(spent(sel, now), 2)})
@@ -114,7 +114,7 @@ def _passing(spec: QuantizedModelSpec, rows: list[CandidateRow]) -> list[Candida
     return [r for r in rows if r.state in ok and eligible_to_win(spec, r)]
 
 
-def _stop_losers(spec: QuantizedModelSpec, selection: SelectionStatus) -> list[CandidateRow]:
+def _stop_losers(spec: QuantizedModelSpec, selection: SelectionStatus, now: dt.datetime) -> list[CandidateRow]:
     """Pending or Running rows whose evidence already loses to the best passing row become CannotWin."""
     objective = objective_of(spec)
     rows, base = selection.candidates, _baseline(selection.candidates)
@@ -125,6 +125,9 @@ def _stop_losers(spec: QuantizedModelSpec, selection: SelectionStatus) -> list[C
     out = []
     for r in rows:
         why = cannot_win(objective, r, best, base) if r.state in (S.PENDING, S.RUNNING) and not r.baseline else None
+        if why and r.state == S.RUNNING:  # it used GPUs until now: count them
+            minutes = round(gpu_minutes_between(r.started_at, now, r.gpu_count), 2)
+            r = r.model_copy(update={"finished_at": rfc3339(now), "gpu_minutes": minutes})
         out.append(r.model_copy(update={"state": S.CANNOT_WIN, "reason": why}) if why else r)
     return out
 
