@@ -175,3 +175,12 @@ def test_what_starts_a_new_selection(
         assert got is None
     else:
         assert got is not None and why in got
+
+
+def test_vllm_defaults_are_vllms_methods_planned_by_vllms_planner() -> None:
+    sel = start(engine="vllm", **{"quantization.objective": "latency"})
+    methods = {r.method for r in sel.candidates}
+    assert sel.phase == SelectionPhase.RUNNING and "fp8" in methods and "none" in methods
+    assert not methods & {"eetq", "bitsandbytes-nf4", "bitsandbytes-fp4", "exl2", "marlin"}
+    # vLLM's plans carry no speed: the guide's figure for the same name puts fp8 before in-flight bitsandbytes.
+    assert labels(sel, CandidateState.PENDING)[:3] == ["none@a10", "fp8@a10", "bitsandbytes@a10"]

@@ -17,6 +17,7 @@ from quantop.api import GpuProfile, QuantizationMethod, QuantizedModelSpec, Reas
 from quantop.api.selection import CandidateRow, CandidateState
 from quantop.api.spec import VLLM_METHODS, AnyMethod, AnyObjective, Engine
 
+from ..advice import GUIDE_RELATIVE_SPEED
 from ..catalog import PlanningError, resolve_gpu
 from ..compatibility import Level
 from ..models import ModelInfo
@@ -24,6 +25,7 @@ from ..plan import MethodAssessment, plan_spec
 from .objective import DEFAULT_OBJECTIVE, expected_key, matrix_rank
 
 RevisionOf = Callable[[QuantizedModelSpec], str]
+_GUIDE_SPEED = {m.value: speed for m, speed in GUIDE_RELATIVE_SPEED.items()}
 #: Spec fields that change neither what serves nor how it is judged: editing them never reselects.
 _NOT_SELECTION = ("promotion", "monitoring")
 
@@ -111,7 +113,9 @@ def _plan_one(
     if a.level == Level.NO:
         return _Planned(row)
     usable = row.model_copy(update={"state": CandidateState.PENDING, "revision": revision_of(cspec)})
-    return _Planned(usable, a.relative_speed, a.bits, price, a.level == Level.WARN)
+    # vLLM plans carry no speed: the guide's TGI figure for the same method name orders them.
+    speed = a.relative_speed or _GUIDE_SPEED.get(method.value)
+    return _Planned(usable, speed, a.bits, price, a.level == Level.WARN)
 
 
 def _baseline_needed(spec: QuantizedModelSpec) -> bool:
