@@ -234,6 +234,12 @@ async def test_missing_object_is_a_404_not_a_500(tmp_path: Path) -> None:
         assert "Error from server (NotFound)" in err, err
 
 
+async def test_built_in_kinds_sent_as_protobuf_get_a_one_line_refusal(tmp_path: Path) -> None:
+    async with session(tmp_path) as (_, kc):
+        rc, _, err = await kubectl(kc, "create", "configmap", "x", "-n", "demo", "--from-literal=a=b")
+        assert rc == 1 and "reads JSON bodies only" in err and "Traceback" not in err, err
+
+
 async def test_label_selector_filters_lists(tmp_path: Path) -> None:
     async with session(tmp_path) as (cluster, kc):
         for name, team in (("phi35-eetq", "a"), ("phi35-default", "b")):

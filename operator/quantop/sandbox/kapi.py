@@ -58,6 +58,20 @@ class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         self._last_rv = next(self._rv)
         return str(self._last_rv)
 
+    async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        """Bodies the emulator cannot read are a 415, as from an API server that lacks the codec.
+
+        kubectl sends built-in kinds as protobuf (`kubectl create configmap`), which kmock fails to
+        parse with a traceback; a real API server answers such a body in a format it does not serve with 415.
+        """
+        if "protobuf" in raw_request.headers.get("Content-Type", "") and raw_request.can_read_body:
+            return status_response(
+                415,
+                "UnsupportedMediaType",
+                "the sandbox's API server reads JSON bodies only; apply a manifest (kubectl apply -f) instead",
+            )
+        return await super().__call__(raw_request)  # type: ignore[no-any-return]
+
     async def _handle(self, request: Any) -> Any:
         # kmock keeps every request for test assertions and matches each new one by scanning that
         # history, so a long-running sandbox slows down quadratically; it keeps only the recent past.

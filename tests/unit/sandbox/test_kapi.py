@@ -224,3 +224,15 @@ async def test_openapi_v3_advertises_server_side_field_validation(cluster: Clust
     ]
     assert "quantization" in schema["properties"]["spec"]["properties"]
     assert (await cluster.http.get("/openapi/v2")).status_code == 404
+
+
+async def test_protobuf_bodies_are_415s_not_tracebacks(cluster: Cluster) -> None:
+    """kubectl sends built-in kinds as protobuf (`kubectl create configmap`): refused in one line."""
+    res = await cluster.http.post(
+        "/api/v1/namespaces/demo/configmaps",
+        content=b"k8s\x00\n\x0f\n\x02v1\x12\tConfigMap",
+        headers={"Content-Type": "application/vnd.kubernetes.protobuf"},
+    )
+    assert res.status_code == 415 and res.json()["reason"] == "UnsupportedMediaType"
+    assert "kubectl apply -f" in res.json()["message"] and "Traceback" not in res.text
+    assert await cluster.list("v1", "configmaps", "demo") == []
