@@ -209,7 +209,18 @@ async def test_a_promote_annotation_left_by_a_failed_clear_never_approves_the_ne
     assert op.count("Promoted") == 1
 
 
-async def test_a_rollback_annotation_left_by_a_failed_clear_never_rolls_back_twice(cluster: Cluster) -> None:
+ROLLBACK_WRITES = [
+    pytest.param(annotations_patch("quantop.dev/rollback"), id="annotation-clear"),
+    pytest.param(
+        lambda v, k, n, b, s: (v, k) == ("patch", "Deployment") and (b or {}).get("spec", {}).get("replicas") == 1,
+        id="scale-up-of-the-previous",
+    ),
+    pytest.param(lambda v, k, n, b, s: (v, k, n) == ("patch", "Service", "rb"), id="stable-service-switch-back"),
+]
+
+
+@pytest.mark.parametrize("fail", ROLLBACK_WRITES)
+async def test_any_write_of_a_rollback_may_fail_once(cluster: Cluster, fail: Match) -> None:
     obj = qm("rb", **{"promotion.scaleDownDelaySeconds": 0})
     first = rev_of(obj)
     await cluster.create(obj)
@@ -221,15 +232,17 @@ async def test_a_rollback_annotation_left_by_a_failed_clear_never_rolls_back_twi
         second = rev_of(await cluster.qm("llm", "rb"))
         await run_until(cluster, op, second, promoted(second))
         await cluster.patch(*QM, "rb", {"metadata": {"annotations": {"quantop.dev/rollback": "true"}}})
-        client.fail = annotations_patch("quantop.dev/rollback")
+        client.fail = fail
         back = await op.step()
-        assert back["metadata"]["annotations"].get("quantop.dev/rollback") == "true"  # the clear failed
         again = await op.step()
         settled = await op.step()
     finally:
         await client.aclose()
+    assert client.injected, "the chosen write never happened"
     assert back["status"]["stableRevision"] == first
     assert again["status"]["stableRevision"] == first and settled["status"]["stableRevision"] == first
     assert [h["verdict"] for h in settled["status"]["history"]].count("RolledBack") == 1
     assert "quantop.dev/rollback" not in (settled["metadata"].get("annotations") or {})
     assert await selector(cluster, "rb") == first
+    assert (await cluster.get("apps/v1", "deployments", "llm", f"rb-{first}"))["spec"]["replicas"] == 1
+    assert (await cluster.get("apps/v1", "deployments", "llm", f"rb-{second}"))["spec"]["replicas"] == 0

@@ -26,7 +26,16 @@ from quantop.resources import LABEL_REVISION, LABEL_ROLE, ModelContext
 
 from . import effects as fx
 from . import requests
-from .actions import Action, ApplyDeployment, ApplyPodMonitor, ApplyStableService, Delete, LabelPod
+from .actions import (
+    Action,
+    ApplyDeployment,
+    ApplyPodMonitor,
+    ApplyStableService,
+    ClearAnnotation,
+    Delete,
+    LabelPod,
+    Scale,
+)
 from .diagnosis import diagnose
 from .draft import Draft, last_verdict
 from .observe import Observed
@@ -215,13 +224,17 @@ def _label_roles(d: Draft) -> None:
 
 #: Actions of which only the last one counts: each sets one object's whole desired state.
 _LAST_WINS = (ApplyDeployment, ApplyStableService)
+#: Actions that asked twice are still done once (two effects may both repair the same thing).
+_ONCE = (Scale, Delete, LabelPod, ClearAnnotation)
 
 
 def normalised(actions: list[Action]) -> list[Action]:
-    """Drop an ApplyDeployment or ApplyStableService that a later one of the same type overrides."""
+    """Drop an ApplyDeployment or ApplyStableService a later one overrides, and repeats of the same write."""
     out: list[Action] = []
     for i, action in enumerate(actions):
         if isinstance(action, _LAST_WINS) and any(type(a) is type(action) for a in actions[i + 1 :]):
+            continue
+        if isinstance(action, _ONCE) and action in out:
             continue
         out.append(action)
     return out

@@ -37,6 +37,15 @@ from .results import (
 def ensure_candidate(d: Draft, replicas: int | None = None) -> None:
     """The candidate's Deployment and Service exist; the stable Service keeps pointing where it did."""
     d.do(ApplyStableService(d.status.stable_revision), ApplyDeployment(replicas), ApplyRevisionService())
+    _stable_not_at_zero(d)
+
+
+def _stable_not_at_zero(d: Draft) -> None:
+    """The revision the stable Service selects has replicas: repairs a rollback whose scale-up was lost."""
+    stable, wanted = d.status.stable_revision, d.ctx.spec.serving.replicas
+    live = d.deployment(stable) if stable else None
+    if stable and live is not None and wanted > 0 and not (live.get("spec") or {}).get("replicas"):
+        d.do(Scale(stable, wanted))
 
 
 def fail(d: Draft, condition: ConditionType, reason: str, message: str) -> None:

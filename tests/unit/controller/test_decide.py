@@ -399,6 +399,17 @@ CASES = [
     ),
     pytest.param(
         Case(
+            status(stable_revision=OLD, previous_revision=REV, history=[entry(REV, RevisionVerdict.ROLLED_BACK)]),
+            observed(deployment(REV, replicas=0, available=0), deployment(OLD, replicas=0, available=0)),
+            "Failed",
+            [(F, Signal.TERMINAL)],
+            includes=(Scale(OLD, 1), ApplyStableService(OLD), ApplyDeployment(0)),
+            history=(RevisionVerdict.ROLLED_BACK,),
+        ),
+        id="rollback-whose-scale-up-was-lost-is-completed",
+    ),
+    pytest.param(
+        Case(
             candidate_passed(),
             observed(AVAILABLE),
             "AwaitingPromotion",
@@ -518,6 +529,11 @@ def test_a_promotion_decided_again_is_not_a_second_promotion() -> None:
             id="promotion-switch-wins",
         ),
         pytest.param([Scale("a", 0), Scale("b", 0)], [Scale("a", 0), Scale("b", 0)], id="scales-of-two-revisions"),
+        pytest.param(
+            [Scale("a", 1), Count("rollback", "a"), Scale("a", 1)],
+            [Scale("a", 1), Count("rollback", "a")],
+            id="same-scale-once",
+        ),
     ],
 )
 def test_normalised_keeps_the_last_desired_state(actions_in: list[Any], kept: list[Any]) -> None:
