@@ -11,7 +11,7 @@ from tests.conftest import phi35_spec
 from quantop.api import GateResult, QuantizedModelSpec, ValidationResults, Verdict, default_config, parse_spec
 from quantop.api.selection import CandidateState, SelectionPhase, SelectionStatus
 from quantop.planning import lookup_model
-from quantop.planning.selection import Changes, advance, changes, record_result, start_selection
+from quantop.planning.selection import Changes, advance, changes, progress_message, record_result, start_selection
 from quantop.resources.names import revision_of
 
 S = CandidateState
@@ -227,3 +227,17 @@ def test_passing_candidates_without_the_objectives_figure_say_so() -> None:
     sel = drive(spec, {}, None)
     assert sel.phase == SelectionPhase.NO_CANDIDATE_PASSED
     assert sel.reason.startswith("eetq@a10 passed but none has the figure objective cost ranks by")
+
+
+def test_progress_message_says_what_runs_what_ended_and_the_gpu_minutes() -> None:
+    spec = spec_of(**{"quantization.objective": "latency", "selection": {"maxGpuMinutes": 90}})
+    sel = advance(spec, begin(spec), T0)
+    later = T0 + dt.timedelta(minutes=7)
+    sel = advance(spec, record_result(sel, sel.candidates[0].revision or "", results("none"), later), later)
+    assert progress_message(sel) == (
+        "selection (latency): running eetq@a10; 1 passed, 4 pending; 7.0 GPU-minutes of 90"
+    )
+    final, _ = run_all(spec)
+    assert progress_message(final).startswith("selection (latency): chose eetq@a10 (eetq@a10: lowest p95")
+    refused = begin(spec_of(**{"quantization.candidates": ["gptq"]}))
+    assert progress_message(refused).startswith("selection (balanced) Refused: every candidate was refused")

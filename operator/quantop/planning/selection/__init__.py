@@ -6,6 +6,7 @@ changed (see docs/selection.md for the wiring).
 
 from .budget import estimated_gpu_minutes, gpu_minutes_between, minimum_gpu_minutes, spent
 from .candidates import candidate_spec, default_methods, eligible_to_win, fingerprint, objective_of, plan_rows, row_spec
+from .messages import progress_message
 from .objective import DEFAULT_OBJECTIVE, Figure, cannot_win, figure, winner
 from .progress import RESELECT_ANNOTATION, Changes, advance, changes, needs_selection, start_selection
 from .rows import finish_row, record_result, row_for
@@ -30,6 +31,7 @@ __all__ = [
     "needs_selection",
     "objective_of",
     "plan_rows",
+    "progress_message",
     "record_result",
     "row_for",
     "row_spec",
