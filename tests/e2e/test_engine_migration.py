@@ -37,6 +37,8 @@ def tgi_model() -> dict[str, Any]:
             "validation.slo": {"p95LatencyMs": 2000, "maxErrorRate": 0.2},
             "validation.baseline": {"accuracy": 0.7, "maxAccuracyDrop": 0.35},
             "validation.timeout": "90s",
+            # This test is about the engine switch: a short load on a busy machine may leave a gate undecided.
+            "validation.onInconclusive": "Promote",
             "promotion": {"auto": True, "scaleDownDelaySeconds": 30},
         },
     )
