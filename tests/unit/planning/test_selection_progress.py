@@ -11,7 +11,15 @@ from tests.conftest import phi35_spec
 from quantop.api import GateResult, QuantizedModelSpec, ValidationResults, Verdict, default_config, parse_spec
 from quantop.api.selection import CandidateState, SelectionPhase, SelectionStatus
 from quantop.planning import lookup_model
-from quantop.planning.selection import Changes, advance, changes, progress_message, record_result, start_selection
+from quantop.planning.selection import (
+    Changes,
+    advance,
+    changes,
+    fingerprint,
+    progress_message,
+    record_result,
+    start_selection,
+)
 from quantop.resources.names import revision_of
 
 S = CandidateState
@@ -241,3 +249,20 @@ def test_progress_message_says_what_runs_what_ended_and_the_gpu_minutes() -> Non
     assert progress_message(final).startswith("selection (latency): chose eetq@a10 (eetq@a10: lowest p95")
     refused = begin(spec_of(**{"quantization.candidates": ["gptq"]}))
     assert progress_message(refused).startswith("selection (balanced) Refused: every candidate was refused")
+
+
+def test_raising_the_budget_mid_selection_applies_to_the_running_selection() -> None:
+    tight = spec_of(**{"quantization.objective": "latency", "selection": {"maxGpuMinutes": 20}})
+    roomy = spec_of(**{"quantization.objective": "latency", "selection": {"maxGpuMinutes": 60}})
+    assert fingerprint(tight) == fingerprint(roomy), "a budget change does not restart the selection"
+    sel = advance(tight, begin(tight), T0)
+    for minutes in (7, 14):  # the baseline, then eetq, each 7 GPU-minutes
+        now = T0 + dt.timedelta(minutes=minutes)
+        row = next(r for r in sel.candidates if r.state == S.RUNNING)
+        sel = record_result(sel, row.revision or "", results(row.method), now)
+        if minutes == 7:
+            sel = advance(tight, sel, now)
+    # 14 of 20 used: fp8's 6.8-minute estimate does not fit the old budget, it fits the raised one.
+    assert next(r for r in advance(tight, sel, now).candidates if r.method == "fp8").state == S.OVER_BUDGET
+    raised = advance(roomy, sel, now)
+    assert running(raised) == ["fp8@a10"] and raised.max_gpu_minutes == 60

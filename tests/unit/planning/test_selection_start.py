@@ -156,6 +156,7 @@ RESELECT_CASES = [
     pytest.param(spec_of(), SEL, None, "", id="unchanged"),
     pytest.param(spec_of(**{"serving.replicas": 3}), SEL, None, "", id="replicas-only"),
     pytest.param(spec_of(**{"promotion.auto": False}), SEL, None, "", id="promotion-only"),
+    pytest.param(spec_of(selection={"maxGpuMinutes": 90}), SEL, None, "", id="budget-applies-in-place"),
     pytest.param(spec_of(**{"serving.maxTotalTokens": 4096}), SEL, None, "spec changed", id="serving-change"),
     pytest.param(spec_of(**{"validation.slo": {"p95LatencyMs": 5000}}), SEL, None, "spec changed", id="slo-change"),
     pytest.param(spec_of(**{"quantization.objective": "memory"}), SEL, None, "spec changed", id="objective-change"),

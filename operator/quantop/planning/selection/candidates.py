@@ -26,8 +26,9 @@ from .objective import DEFAULT_OBJECTIVE, expected_key, matrix_rank
 
 RevisionOf = Callable[[QuantizedModelSpec], str]
 _GUIDE_SPEED = {m.value: speed for m, speed in GUIDE_RELATIVE_SPEED.items()}
-#: Spec fields that change neither what serves nor how it is judged: editing them never reselects.
-_NOT_SELECTION = ("promotion", "monitoring")
+#: Spec fields that change neither what serves nor how it is judged: editing them never reselects. The budget
+#: (spec.selection) applies to the running selection as it is edited, so raising it mid-way loses nothing.
+_NOT_SELECTION = ("promotion", "monitoring", "selection")
 
 
 def objective_of(spec: QuantizedModelSpec) -> AnyObjective:
@@ -52,7 +53,7 @@ def candidate_spec(
 
 
 def fingerprint(spec: QuantizedModelSpec) -> str:
-    """A hash of everything the selection depends on; replicas, promotion and monitoring are left out."""
+    """A hash of everything the selection depends on; replicas, promotion, monitoring and the budget are left out."""
     data = spec.model_dump(mode="json", by_alias=True, exclude=set(_NOT_SELECTION))
     data["serving"].pop("replicas", None)
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]

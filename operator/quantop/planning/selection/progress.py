@@ -95,7 +95,8 @@ def advance(spec: QuantizedModelSpec, selection: SelectionStatus, now: dt.dateti
     if selection.phase != SelectionPhase.RUNNING:
         return selection
     rows = _stop_losers(spec, selection, now)
-    sel = selection.model_copy(update={"candidates": rows})
+    budget = spec.selection.max_gpu_minutes if spec.selection else None
+    sel = selection.model_copy(update={"candidates": rows, "max_gpu_minutes": budget})
     sel = _start_next(spec, sel, now)
     sel = sel.model_copy(update={"gpu_minutes": round(spent(sel, now), 2)})
     if any(not r.state.finished for r in sel.candidates):
