@@ -214,6 +214,8 @@ class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
             current = self._current(request)
         if request.action == enums.action.UPDATE and current is None:
             raise KubernetesError(status=404)
+        if current is not None and _stale(data, current):
+            return status_response(409, "Conflict", _conflict_message(res, current))
         proposed = self._proposed(request, current, custom=custom)
         verdict = admission.admit(res.plural, proposed, custom=custom)
         name = str(proposed.get("metadata", {}).get("name") or "")
@@ -324,6 +326,21 @@ class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
 
 class _Replacement(dict[str, Any]):
     """The body of a PUT: admitted as the whole new object, not merged into the current one."""
+
+
+def _stale(data: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
+    """A write that names a resourceVersion applies only to that version (optimistic concurrency)."""
+    wanted = (data.get("metadata") or {}).get("resourceVersion")
+    return bool(wanted) and str(wanted) != str((current.get("metadata") or {}).get("resourceVersion"))
+
+
+def _conflict_message(res: Any, current: Mapping[str, Any]) -> str:
+    qualified = f"{res.plural}.{res.group}" if res.group else res.plural
+    name = (current.get("metadata") or {}).get("name", "")
+    return (
+        f'Operation cannot be fulfilled on {qualified} "{name}": the object has been modified; '
+        "please apply your changes to the latest version and try again"
+    )
 
 
 def _is_put(request: Any) -> bool:

@@ -126,6 +126,20 @@ async def test_the_status_subresource_and_the_object_each_write_only_their_part(
     assert stored["spec"]["quantization"]["method"] == "eetq" and stored["metadata"]["generation"] == 1
 
 
+async def test_a_write_naming_an_old_resource_version_is_a_conflict(cluster: Cluster) -> None:
+    created = await cluster.create(qm("a"))
+    old = created["metadata"]["resourceVersion"]
+    await cluster.patch("quantop.dev/v1alpha1", "quantizedmodels", "demo", "a", {"metadata": {"labels": {"k": "1"}}})
+    stale = {"metadata": {"resourceVersion": old, "labels": {"k": "2"}}}
+    res = await cluster.http.patch(f"{QMS}/a", json=stale, headers=MERGE)
+    assert res.status_code == 409 and res.json()["reason"] == "Conflict"
+    assert "the object has been modified" in res.json()["message"]
+    assert (await cluster.qm("demo", "a") or {})["metadata"]["labels"] == {"k": "1"}
+    current = (await cluster.qm("demo", "a") or {})["metadata"]["resourceVersion"]
+    fresh = {"metadata": {"resourceVersion": current, "labels": {"k": "3"}}}
+    assert (await cluster.http.patch(f"{QMS}/a", json=fresh, headers=MERGE)).status_code == 200
+
+
 async def test_put_replaces_the_object(cluster: Cluster) -> None:
     obj = qm("a")
     obj["metadata"]["annotations"] = {"keep": "no"}
