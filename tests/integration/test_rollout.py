@@ -206,7 +206,7 @@ async def test_baseline_model_ref_waits_for_the_baseline_to_be_promoted(cluster:
         job = await until_validating(cluster, "cand", crev)
     args = job["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[args.index("--baseline-accuracy") + 1] == "0.81"
-    assert waiting["status"]["phase"] == "Validating"
+    assert waiting["status"]["phase"] == "Queued"
     assert waiting["status"]["baselineWaitStarted"]
 
 

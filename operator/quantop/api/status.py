@@ -17,6 +17,8 @@ from .selection import SelectionStatus
 
 class Phase(StrEnum):
     PENDING = "Pending"
+    #: The candidate cannot be validated yet (its baseline.modelRef is not promoted): it holds no GPU.
+    QUEUED = "Queued"
     DEPLOYING = "Deploying"
     VALIDATING = "Validating"
     AWAITING_PROMOTION = "AwaitingPromotion"

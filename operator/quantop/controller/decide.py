@@ -90,7 +90,7 @@ TABLE: dict[tuple[State, Signal], Transition] = {
     (State.CANDIDATE, Signal.POD_FAILED): Transition(Phase.FAILED, fx.pod_failed),
     (State.CANDIDATE, Signal.STARTUP_TIMEOUT): Transition(Phase.FAILED, fx.startup_timeout),
     (State.CANDIDATE, Signal.STARTING): Transition(Phase.DEPLOYING, fx.deploying),
-    (State.CANDIDATE, Signal.BASELINE_PENDING): Transition(Phase.VALIDATING, fx.wait_for_baseline),
+    (State.CANDIDATE, Signal.BASELINE_PENDING): Transition(Phase.QUEUED, fx.wait_for_baseline),
     (State.CANDIDATE, Signal.BASELINE_TIMEOUT): Transition(Phase.FAILED, fx.baseline_timeout),
     (State.CANDIDATE, Signal.BASELINE_CYCLE): Transition(Phase.FAILED, fx.baseline_cycle),
     (State.CANDIDATE, Signal.JOB_ABSENT): Transition(Phase.VALIDATING, fx.start_validation),

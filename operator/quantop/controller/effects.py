@@ -121,7 +121,7 @@ def wait_for_baseline(d: Draft) -> None:
     st.baseline_wait_started = st.baseline_wait_started or rfc3339(d.now)
     until = _wait_started(d) + dt.timedelta(seconds=parse_duration(d.ctx.spec.validation.baseline_timeout))
     st.message = (
-        f"waiting for baseline {d.seen.baseline.waiting_for} to be promoted before validating {d.rev} "
+        f"queued: waiting for baseline {d.seen.baseline.waiting_for} to be promoted before validating {d.rev} "
         f"(holding no GPU; validation.baselineTimeout ends the wait at {rfc3339(until)})"
     )
 

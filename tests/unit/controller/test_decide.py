@@ -180,7 +180,7 @@ CASES = [
         Case(
             status(),
             observed(AVAILABLE, baseline=Baseline(accuracy=None, waiting_for="base")),
-            "Validating",
+            "Queued",
             [(C, Signal.BASELINE_PENDING)],
             includes=(Delete("Deployment", f"{NAME}-{REV}"),),
             excludes=(CreateJob, ApplyDeployment),
@@ -204,7 +204,7 @@ CASES = [
         Case(
             status(baseline_wait_started=rfc3339(NOW - dt.timedelta(minutes=59))),
             observed(baseline=Baseline(accuracy=None, waiting_for="base")),
-            "Validating",
+            "Queued",
             [(C, Signal.BASELINE_PENDING)],
             excludes=(ApplyDeployment,),
         ),
