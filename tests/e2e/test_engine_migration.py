@@ -20,11 +20,11 @@ from tests.conftest import qm
 
 from quantop.api import QuantizedModelSpec
 from quantop.resources.names import revision_of
+from quantop.sandbox.migration import migrate_to_vllm
 from quantop.sandbox.runner import Sandbox, sandbox
 
 pytestmark = pytest.mark.e2e
 NS, NAME, MODEL = "llm", "phi35", "microsoft/Phi-3.5-mini-instruct"
-QM_API, QM_PLURAL = "quantop.dev/v1alpha1", "quantizedmodels"
 
 
 def tgi_model() -> dict[str, Any]:
@@ -108,13 +108,14 @@ async def test_engine_change_is_a_candidate_validated_and_promoted(tmp_path: Pat
         assert (await promoted(sb, tgi_rev)).get("stableRevision") == tgi_rev
         await selected(sb, tgi_rev)
         async with chat_client(sb) as failures:
-            patch = {"spec": {"engine": "vllm", "quantization": {"method": "fp8"}}}
-            obj = await sb.cluster.patch(QM_API, QM_PLURAL, NS, NAME, patch)
-            vllm_rev = revision_of(QuantizedModelSpec.model_validate(obj["spec"]))
-            assert vllm_rev != tgi_rev
-            st = await promoted(sb, vllm_rev)
-            assert st.get("stableRevision") == vllm_rev, st.get("history")
-            await selected(sb, vllm_rev)  # the client keeps going across the switch itself
+            migration = await migrate_to_vllm(sb, NS, NAME, timeout=240)
+            assert migration.before == tgi_rev and migration.after != tgi_rev
+            assert migration.promoted, migration.rows
+            await selected(sb, migration.after)  # the client keeps going across the switch itself
+        # Both engines' revisions are in the history, each with what it measured: the comparison.
+        rows = {r["revision"]: r for r in migration.rows}
+        assert set(rows) == {tgi_rev, migration.after}
+        assert all(r["p95Ms"] is not None and r["accuracy"] is not None for r in rows.values()), rows
         assert failures == [], failures[:5]
         # The stable Service now reaches vLLM: its /version and its model card with max_model_len.
         url = sb.node.service_url(NS, NAME)

@@ -6,6 +6,7 @@
    the planner refuses. Each candidate is deployed, load-tested with locust and scored on the
    held-out text-to-SQL set; it is promoted only if it meets the p95 SLO and the accuracy gate.
 3. The guide's table, built from the QuantizedModels' status, and the plots from the reports.
+4. A migration: the promoted fp8 model moves from TGI to vLLM as a new revision, validated the same way.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import yaml
 
 from quantop.api.conditions import ConditionType
 
-from .runner import sandbox
+from .migration import Migration, migrate_to_vllm
+from .runner import Sandbox, sandbox
 
 ROOT = Path(__file__).resolve().parents[3]
 WORKDIR = ROOT / ".sandbox" / "demo"
@@ -102,6 +104,14 @@ async def _run_sandbox() -> int:
                 print(f"demo: not finished after {TIMEOUT_S // 60} minutes; logs in {WORKDIR / 'logs'}")
                 return 1
             await asyncio.sleep(2)
+        _print_results(objs)
+        migration = await _migrate(sb, objs)
+    if migration is not None:
+        _print_migration(migration)
+    return 0
+
+
+def _print_results(objs: list[dict[str, Any]]) -> None:
     _banner("the guide's table, from the QuantizedModels' status (kubectl get qm -n demo -o yaml)")
     print(comparison_table(objs))
     for obj in objs:
@@ -113,7 +123,31 @@ async def _run_sandbox() -> int:
             print(f"\n{obj['metadata']['name']}: refused by the planner: {refused.get('message')}")
         elif st.get("phase") == "Failed":
             print(f"\n{obj['metadata']['name']}: {st.get('message')}")
-    return 0
+
+
+MIGRATED = ("demo", "phi35-fp8")
+
+
+async def _migrate(sb: Sandbox, objs: list[dict[str, Any]]) -> Migration | None:
+    """Move the promoted fp8 model to vLLM (a new revision, validated like any other); None if fp8 was not promoted."""
+    ns, name = MIGRATED
+    if not any(o["metadata"]["name"] == name and (o.get("status") or {}).get("phase") == "Promoted" for o in objs):
+        return None
+    _banner(f'kubectl patch qm {name} -n {ns} --type merge -p \'{{"spec":{{"engine":"vllm"}}}}\'')
+    print(
+        "the vLLM revision is deployed beside the stable TGI one, validated with the same gates, then promoted or not"
+    )
+    return await migrate_to_vllm(sb, ns, name, timeout=TIMEOUT_S)
+
+
+def _print_migration(m: Migration) -> None:
+    _banner(f"{MIGRATED[1]}: TGI -> vLLM, " + ("promoted" if m.promoted else "not promoted: TGI keeps serving"))
+    engines = {m.before: "tgi", m.after: "vllm"}
+    print(f"{'revision':<9} {'engine':<7} {'method':<8} {'verdict':<13} {'p95 ms':>7} {'accuracy':>8}")
+    for r in m.rows:
+        p95, acc = _fmt(r.get("p95Ms"), ".0f"), _fmt(r.get("accuracy"), ".3f")
+        engine = engines.get(r["revision"], "-")
+        print(f"{r['revision']:<9} {engine:<7} {r['method']:<8} {r['verdict']:<13} {p95:>7} {acc:>8}")
 
 
 def _plots() -> None:
