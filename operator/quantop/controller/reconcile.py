@@ -3,9 +3,9 @@
 Level-triggered: everything it needs is in the object (spec + status) and in the cluster;
 nothing is kept in memory between calls, so an operator restart changes nothing.
 
-The decision is persisted before it is acted on (``persist``): a write that fails after
-that leaves a status the next reconcile completes, never a switched Service whose status says
-otherwise.
+The decision is persisted (``persist``) between the actions that make it true and those that
+must follow it (:func:`ordered`): a write that fails afterwards leaves a status the next
+reconcile completes, never a switched Service or a removed annotation whose status says otherwise.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from quantop.resources import revision_name
 from quantop.resources.admission import Admission, Refusal, admit_async
 
 from .act import act
-from .actions import Action, ClearAnnotation, Count
+from .actions import Action, ApplyStableService, ClearAnnotation, Count, LabelPod
 from .decide import decide
 from .kube import KubeClient
 from .observe import Observed, observe
-from .outcome import Event, Outcome, mark_synced, refuse, start
+from .outcome import Event, Outcome, mark_synced, refuse, start, unsynced_status
 
 ResolveModel = Callable[[ModelSource], Awaitable[ModelInfo]]
 #: Persists a decision before it is acted on: writes the status, posts the decision's Events.
@@ -61,11 +61,32 @@ async def reconcile(
     )
     status, actions = decide(verdict.ctx, out.status, observed, now or dt.datetime.now(dt.UTC))
     mark_synced(status, generation)
+    before, after = ordered(actions, persisted_stable=out.status.stable_revision)
+    failures = await act(client, verdict.ctx, before)
+    if failures:
+        status = unsynced_status(status, "; ".join(f.describe() for f in failures), generation)
     outcome = outcome_of(out, status, actions, observed, verdict.ctx.name)
     if persist is not None:
         await persist(status, outcome.events)
-    outcome.failures = await act(client, verdict.ctx, actions)
+    outcome.failures = failures + await act(client, verdict.ctx, after)
     return outcome
+
+
+def ordered(actions: Sequence[Action], *, persisted_stable: str | None) -> tuple[list[Action], list[Action]]:
+    """The actions to run before the status is written, and those that must wait for it.
+
+    After: what is only right once the decision is on record, so that a failed status write never
+    leaves it done with nothing saying so: switching the stable Service to another revision (a
+    promotion or rollback), removing a one-shot annotation (its consumption is recorded in status),
+    and role labels (derived from the new status). Everything else runs first, so a status that
+    says "Failed: scaled to zero" or "validating (Job ...)" describes what already happened.
+    """
+    before: list[Action] = []
+    after: list[Action] = []
+    for action in actions:
+        switch = isinstance(action, ApplyStableService) and action.revision != persisted_stable
+        (after if switch or isinstance(action, ClearAnnotation | LabelPod) else before).append(action)
+    return before, after
 
 
 def admitted(out: Outcome, admission: Admission, generation: int | None) -> None:
