@@ -91,6 +91,13 @@ class OperatorMetrics:
         self.candidate_started = Gauge(
             n.CANDIDATE_STARTED, "When the current candidate revision was first seen.", [*MODEL, "revision"], registry=r
         )
+        self._validation_metrics(r)
+        self._operator_metrics(r)
+        self._production_metrics(r)
+        self._series: dict[tuple[str, ...], set[tuple[Any, tuple[str, ...]]]] = {}
+        self._candidate_seen: dict[tuple[str, str, str], float] = {}
+
+    def _validation_metrics(self, r: CollectorRegistry) -> None:
         self.latency = Gauge(
             n.VALIDATION_LATENCY, "Validated end-to-end latency.", [*REVISION, "percentile"], registry=r
         )
@@ -110,6 +117,8 @@ class OperatorMetrics:
         }
         self.passed = Gauge(n.VALIDATION_PASSED, "1 if the validation passed, 0 if it failed.", REVISION, registry=r)
         self.finished = Gauge(n.VALIDATION_TIMESTAMP, "When the validation finished.", REVISION, registry=r)
+
+    def _operator_metrics(self, r: CollectorRegistry) -> None:
         self.promotions = Counter(n.PROMOTIONS.removesuffix("_total"), "Revisions promoted.", MODEL, registry=r)
         self.rollbacks = Counter(n.ROLLBACKS.removesuffix("_total"), "Rollbacks done.", MODEL, registry=r)
         self.failed = Counter(
@@ -134,6 +143,8 @@ class OperatorMetrics:
                 (n.ACCURACY_MAX_DROP, "The spec's allowed accuracy drop.", "max_drop"),
             )
         }
+
+    def _production_metrics(self, r: CollectorRegistry) -> None:
         self.production_accuracy = Gauge(
             n.PRODUCTION_ACCURACY,
             "Accuracy of the stable revision on held-out prompts, rolling.",
@@ -146,8 +157,6 @@ class OperatorMetrics:
         self.production_probe_time = Gauge(
             n.PRODUCTION_PROBE_TIMESTAMP, "When the production accuracy probe last ran.", REVISION[:-1], registry=r
         )
-        self._series: dict[tuple[str, ...], set[tuple[Any, tuple[str, ...]]]] = {}
-        self._candidate_seen: dict[tuple[str, str, str], float] = {}
 
     def serve(self, port: int) -> None:
         start_http_server(port, registry=self.registry)
