@@ -178,6 +178,20 @@ class Gates(_Request):
             "0110...",
         ),
     ] = None
+    baseline_dataset: Annotated[
+        str | None,
+        Field(pattern=r"^[0-9a-f]{16}$"),
+        Flag(
+            "--baseline-dataset",
+            "fingerprint of the dataset version the baseline outcomes were scored on (a mismatch is not paired)",
+            "not checked",
+        ),
+    ] = None
+    baseline_seed: Annotated[
+        int | None,
+        Field(ge=0),
+        Flag("--baseline-seed", "seed of the baseline's draw (a different one is not paired)", "this run's --seed"),
+    ] = None
 
 
 class CostInputs(_Request):
@@ -233,12 +247,8 @@ class ValidationRequest(_Request):
             raise ValueError("nothing to do: --users 0 and --samples 0")
         if self.load.users and self.load.duration_seconds <= 0:
             raise ValueError("--duration must be longer than 0s when --users > 0")
-        paired = self.gates.baseline_outcomes
-        if paired is not None and len(paired) != self.accuracy.samples:
-            raise ValueError(
-                f"--baseline-outcomes has {len(paired)} items but --samples is {self.accuracy.samples}: "
-                "pair the baseline's draw with the same dataset, seed and samples"
-            )
+        # Baseline outcomes of another length, seed or dataset are not an input error: the run pairs what
+        # it can (the common prefix of the draw) or falls back to a one-sample bound and says why.
         return self
 
     def estimated_seconds(self) -> float:

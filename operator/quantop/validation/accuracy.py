@@ -44,6 +44,10 @@ class AccuracyResult:
     request_errors: dict[str, int]
     per_domain: dict[str, dict[str, float]]
     failures: list[Failure] = field(default_factory=list)
+    #: Per-item results in the order asked (the draw order), for pairing and the sequential gates.
+    outcomes: list[bool] = field(default_factory=list)
+    #: Items the budget allowed; more than `samples` when the run stopped once its verdict was certain.
+    planned: int = 0
 
     @property
     def accuracy(self) -> float:
@@ -183,14 +187,19 @@ async def evaluate(
     scoring_workers: int | None = None,
     sandbox: SandboxLimits | None = None,
     served_model: str | None = None,
+    stop: Callable[[Sequence[bool]], bool] | None = None,
 ) -> AccuracyResult:
-    """Ask and score every example; `timeout_s` is each request's total deadline. Scoring runs in
-    a pool of confined worker processes (see scoring_sandbox), never in this process.
+    """Ask and score the examples in order; `timeout_s` is each request's total deadline. Scoring runs
+    in a pool of confined worker processes (see scoring_sandbox), never in this process.
+
+    With `stop`, examples are asked a round of `concurrency` at a time and `stop(outcomes so far)`
+    is asked after each round: True ends the evaluation there (its verdict is certain).
 
     Raises UnjudgeableError when most answers are not TGI answers at all."""
     semaphore = asyncio.Semaphore(concurrency)
     done = 0
     workers = scoring_workers or min(concurrency, os.cpu_count() or 1, 4)
+    rounds = [examples[i : i + concurrency] for i in range(0, len(examples), concurrency)] if stop else [examples]
 
     async def one(client: httpx.AsyncClient, pool: ScoringPool, example: Example) -> Outcome:
         nonlocal done
@@ -209,8 +218,13 @@ async def evaluate(
         ScoringPool(workers, sandbox) as pool,
         httpx.AsyncClient(base_url=endpoint.rstrip("/"), timeout=timeout_s, limits=limits) as client,
     ):
-        outcomes = await asyncio.gather(*(one(client, pool, ex) for ex in examples))
+        outcomes: list[Outcome] = []
+        for batch in rounds:
+            outcomes += await asyncio.gather(*(one(client, pool, ex) for ex in batch))  # gather keeps the order
+            if stop is not None and len(outcomes) < len(examples) and stop([o.correct for o in outcomes]):
+                break
     result = summarize(metric, outcomes)
+    result.planned = len(examples)
     reason = unjudgeable(result)
     if reason is not None:
         raise UnjudgeableError(reason)
@@ -241,4 +255,6 @@ def summarize(metric: str, outcomes: Sequence[Outcome]) -> AccuracyResult:
             d: {"samples": len(v), "correct": sum(v), "accuracy": sum(v) / len(v)} for d, v in sorted(by_domain.items())
         },
         failures=failures,
+        outcomes=[o.correct for o in outcomes],
+        planned=len(outcomes),
     )

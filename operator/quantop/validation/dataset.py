@@ -144,6 +144,19 @@ def sample(examples: Sequence[Example], n: int, seed: int = 0) -> list[Example]:
     return [examples[i] for i in sorted(random.Random(seed).sample(range(len(examples)), n))]
 
 
+def draw(examples: Sequence[Example], n: int, seed: int = 0) -> list[Example]:
+    """`n` examples in a seeded random order: the first `n` of one shuffle of the whole set.
+
+    The order is random, so a run may score items in it and stop early (a sequential test needs
+    items whose order says nothing about them), and a prefix of a longer draw is a shorter one:
+    a candidate is paired with its baseline on the items both scored, whatever budgets they had.
+    """
+    if n < 0:
+        raise ValueError(f"cannot draw {n} examples")
+    order = random.Random(seed).sample(range(len(examples)), len(examples))
+    return [examples[i] for i in order[:n]]
+
+
 def _columns(field_map: Mapping[str, str]) -> dict[str, str]:
     unknown = sorted(set(field_map) - set(FIELDS))
     if unknown:

@@ -179,13 +179,20 @@ def _rps_gate(load: LoadSummary, ev: LoadEvidence | None, t: Thresholds) -> Gate
     return _result("minRequestsPerSecond", GateKind.LOAD, d, minimum, msg)
 
 
-def load_gates(load: LoadSummary, t: Thresholds, evidence: LoadEvidence | None = None) -> list[GateResult]:
-    """The load gates; with `evidence` (per-request samples) they are sequential and autocorrelation-honest."""
+def load_gates(
+    load: LoadSummary, t: Thresholds, evidence: LoadEvidence | None = None, *, planned_requests: float | None = None
+) -> list[GateResult]:
+    """The load gates; with `evidence` (per-request samples) they are sequential and autocorrelation-honest.
+
+    `planned_requests`: what the whole budget is expected to give, when this is an early look (or a run
+    that stopped early), so every look uses the bounds tuned for the same budget."""
     alpha_of(t.confidence)  # refuse a bad confidence before anything is judged
     e2e = list(evidence.e2e_ms) if evidence else list(load.latencies_ms)
     in_flight = evidence.in_flight if evidence else max(round(load.achieved_concurrency), 1)
-    batching = batching_for(in_flight, len(e2e))
-    err_batching = batching_for(in_flight, load.requests)
+    share_ok = len(e2e) / load.requests if load.requests else 1.0
+    planned = planned_requests if planned_requests is not None else float(load.requests)
+    batching = batching_for(in_flight, max(planned * share_ok, len(e2e)))
+    err_batching = batching_for(in_flight, max(planned, load.requests))
     ttft = list(evidence.ttft_ms) if evidence else None
     gates = [
         _latency_gate("p95LatencyMs", "p95", e2e, 0.95, load.e2e.get("p95"), t.p95_ms, t, batching),
@@ -202,17 +209,26 @@ def accuracy_gates(
     t: Thresholds,
     outcomes: Sequence[bool] | None = None,
     baseline_outcomes: Sequence[bool] | None = None,
+    *,
+    in_order: bool = False,
+    unpaired: str | None = None,
 ) -> list[GateResult]:
     """The accuracy gates: paired when the baseline's per-item outcomes (same items, same order) are given.
 
-    `outcomes` are the candidate's per-item results in a random order (the sequential test's
-    order); without them the count is spread evenly and judged at the end only.
+    `outcomes` are the candidate's per-item results; they are put in a fixed random order first
+    unless `in_order` says they already are (scored in `dataset.draw`'s order, the order a run
+    that stops early looked at them). Paired on the items both scored (the common prefix).
+    Without `outcomes` the count is spread evenly and judged at the end only. `unpaired` says
+    why a one-sample bound is used (e.g. the baseline's dataset version differs).
     """
     alpha_of(t.confidence)
     if baseline_outcomes is not None and t.baseline_accuracy is None:
         # The baseline's own accuracy, for the one-sample fallback when this run cannot be paired.
         t = dataclasses.replace(t, baseline_accuracy=sum(baseline_outcomes) / max(len(baseline_outcomes), 1))
-    if outcomes is not None:
+    if outcomes is not None and in_order:
+        items = list(outcomes)
+        baseline_outcomes = list(baseline_outcomes) if baseline_outcomes is not None else None
+    elif outcomes is not None:
         items = _in_test_order(outcomes)
         baseline_outcomes = _in_test_order(baseline_outcomes) if baseline_outcomes is not None else None
     else:  # no per-item results: pairing is impossible, never pair with a made-up order
@@ -225,8 +241,15 @@ def accuracy_gates(
         msg = f"accuracy {d.estimate:.3f} {rel} minimum {t.min_accuracy:.3f} ({_acc_bounds(d, t)})"
         gates.append(_result("minAccuracy", GateKind.ACCURACY, d, t.min_accuracy, msg))
     if t.baseline_accuracy is not None or baseline_outcomes is not None:
-        gates.append(_drop_gate(items, t, baseline_outcomes))
+        gates.append(_drop_gate(items, t, baseline_outcomes, unpaired))
     return gates
+
+
+def certain(gates: Sequence[GateResult]) -> bool:
+    """The verdict can no longer change, so a run may stop here: a gate failed (the validation fails
+    whatever the others say), or there are gates and every one is decided."""
+    verdicts = [gate_verdict(g) for g in gates]
+    return Verdict.FAILED in verdicts or (bool(verdicts) and Verdict.INCONCLUSIVE not in verdicts)
 
 
 def _in_test_order(items: Sequence[bool]) -> list[bool]:
@@ -241,16 +264,22 @@ def _acc_bounds(d: Decision, t: Thresholds) -> str:
     return text if d.verdict != Verdict.INCONCLUSIVE else f"{text}; inconclusive: use more samples or a wider margin"
 
 
-def _drop_gate(items: list[bool], t: Thresholds, baseline_outcomes: Sequence[bool] | None) -> GateResult:
+def _drop_gate(
+    items: list[bool], t: Thresholds, baseline_outcomes: Sequence[bool] | None, unpaired: str | None = None
+) -> GateResult:
     limit = t.max_accuracy_drop if t.max_accuracy_drop is not None else 0.0
     if baseline_outcomes is not None:
-        d: Decision = paired_drop(list(baseline_outcomes), items, limit, t.confidence)
+        n = min(len(items), len(baseline_outcomes))  # the items both scored
+        d: Decision = paired_drop(list(baseline_outcomes[:n]), items[:n], limit, t.confidence)
         assert isinstance(d, PairedDecision)
         how = f"paired on {d.n} items: {d.losses} lost, {d.gains} gained"
+        if n < len(items):
+            how += f" (the baseline scored {len(baseline_outcomes)})"
     else:
         assert t.baseline_accuracy is not None
         d = drop_from_number(items, t.baseline_accuracy, limit, t.confidence)
-        how = f"vs baseline {t.baseline_accuracy:.3f}, one-sample: no per-item outcomes to pair"
+        why = unpaired or "no per-item outcomes to pair"
+        how = f"vs baseline {t.baseline_accuracy:.3f}, one-sample: {why}"
     rel = {Verdict.PASSED: "<=", Verdict.FAILED: ">"}.get(d.verdict, "vs")
     msg = f"accuracy drop {d.estimate:+.3f} {rel} allowed {limit:.3f} ({how}; {_acc_bounds(d, t)})"
     return _result("accuracyDrop", GateKind.ACCURACY, d, limit, msg)

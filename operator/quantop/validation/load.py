@@ -31,6 +31,10 @@ CLIENT_LAG_LIMIT_MS = 20.0
 
 #: Starting locust (and its worker processes, which have 60 s to join), and writing the samples.
 STARTUP_ALLOWANCE_S = 90.0
+#: Measured load before a run may stop early: warm-up effects and the steady state are both seen.
+LOAD_FLOOR_S = 20.0
+#: How often a sequential run asks whether its verdicts are certain.
+CHECK_EVERY_S = 5.0
 
 
 class LoadError(Exception):
@@ -68,6 +72,10 @@ class LoadPlan:
     request_timeout: float = 300.0
     seed: int = 0
     stop_grace: float = 30.0
+    #: Where finished samples are appended while the load runs ("" for none), for sequential stopping.
+    live_path: str = ""
+    #: A file whose appearance ends the load early ("" for none).
+    stop_path: str = ""
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,9 @@ class LoadSettings:
     #: and counted as errors of kind "stopped", so the load test ends within duration + warmup + this.
     stop_grace_s: float = 30.0
     startup_allowance_s: float = STARTUP_ALLOWANCE_S
+    #: Asked with the measured seconds so far and the finished samples of the measured window, every
+    #: CHECK_EVERY_S once LOAD_FLOOR_S are measured: True ends the load (its verdicts are certain).
+    certain: Callable[[float, list[Sample]], bool] | None = None
 
     def wall_limit_s(self) -> float:
         """The most the load generator process may run: past this it is killed."""
@@ -109,6 +120,8 @@ class LoadSummary:
     client_lag_p99_ms: float | None
     workers: int
     warnings: list[str] = field(default_factory=list)
+    #: The measured window the budget allowed; more than `window_s` when the load stopped early.
+    planned_s: float = 0.0
     latencies_ms: list[float] = field(default_factory=list, repr=False)
 
     @property
@@ -193,6 +206,8 @@ def run_load(
     """Run locust (local or master + workers) in a subprocess and summarise what it measured."""
     workdir.mkdir(parents=True, exist_ok=True)
     plan_path, out_path = workdir / "load-plan.json", workdir / "load-samples.jsonl"
+    live_path, stop_path = workdir / "load-live.jsonl", workdir / "load-stop"
+    stop_path.unlink(missing_ok=True)
     plan = LoadPlan(
         endpoint=settings.endpoint,
         users=settings.users,
@@ -203,6 +218,8 @@ def run_load(
         served_model=settings.served_model,
         request_timeout=settings.request_timeout_s,
         stop_grace=settings.stop_grace_s,
+        live_path=str(live_path) if settings.certain else "",
+        stop_path=str(stop_path) if settings.certain else "",
     )
     plan_path.write_text(json.dumps(asdict(plan)))
     argv = [sys.executable, "-m", "quantop.validation.locust_runner", "--plan", str(plan_path), "--out", str(out_path)]
@@ -223,7 +240,8 @@ def run_load(
         watchdog = threading.Timer(settings.wall_limit_s(), kill)
         watchdog.start()
         try:
-            fatal = _follow(proc, progress)
+            watch = _stopper(settings, live_path, stop_path) if settings.certain else None
+            fatal = _follow(proc, _both(progress, watch))
             code = proc.wait()
         finally:
             watchdog.cancel()
@@ -233,15 +251,60 @@ def run_load(
         tail = "".join(log_path.read_text().splitlines(keepends=True)[-5:])
         raise LoadError(f"the load generator failed (exit {code}): {fatal or tail.strip() or 'no output'}")
     header, samples = read_samples(out_path)
-    return summarize(
+    summary = summarize(
         samples,
         started=header["started"],
         warmup_s=settings.warmup_s,
-        duration_s=settings.duration_s,
+        duration_s=measured_seconds(header, settings.warmup_s, settings.duration_s),
         lag_ms=header.get("lag_ms", []),
         workers=settings.workers,
         users=settings.users,
     )
+    summary.planned_s = settings.duration_s
+    return summary
+
+
+def measured_seconds(header: dict[str, Any], warmup_s: float, duration_s: float) -> float:
+    """The measured window: the budget, or less when the load was stopped early (header "stopped")."""
+    stopped = header.get("stopped")
+    if not isinstance(stopped, int | float) or not isinstance(header.get("started"), int | float):
+        return duration_s
+    return max(min(duration_s, float(stopped) - float(header["started"]) - warmup_s), 0.0)
+
+
+def _both(
+    first: Callable[[dict[str, Any]], None] | None, second: Callable[[dict[str, Any]], None] | None
+) -> Callable[[dict[str, Any]], None] | None:
+    if first is None or second is None:
+        return first or second
+    a, b = first, second
+
+    def both(event: dict[str, Any]) -> None:
+        a(event)
+        b(event)
+
+    return both
+
+
+def _stopper(settings: LoadSettings, live: Path, stop: Path) -> Callable[[dict[str, Any]], None]:
+    """A progress listener that asks `settings.certain` every CHECK_EVERY_S past the floor, and stops the load."""
+    floor = min(LOAD_FLOOR_S, settings.duration_s)
+    asked = [0.0]
+
+    def on_progress(event: dict[str, Any]) -> None:
+        measured = float(event["elapsed"]) - settings.warmup_s
+        if stop.exists() or measured < floor or measured - asked[0] < CHECK_EVERY_S or settings.certain is None:
+            return
+        asked[0] = measured
+        try:
+            header, samples = read_samples(live)
+            begin = float(header["started"]) + settings.warmup_s
+        except (OSError, LoadError, ValueError, TypeError, KeyError):
+            return  # nothing readable yet: the load goes on
+        if settings.certain(measured, [x for x in samples if x.start >= begin]):
+            stop.touch()
+
+    return on_progress
 
 
 def _follow(proc: subprocess.Popen[str], progress: Callable[[dict[str, Any]], None] | None) -> str | None:

@@ -211,9 +211,22 @@ events.report_to_master.add_listener(_send_samples)  # type: ignore[no-untyped-c
 events.worker_report.add_listener(_receive_samples)  # type: ignore[no-untyped-call]
 
 
+def _write_live(plan: LoadPlan, written: int) -> int:
+    """Append the samples finished since the last call to the live file the parent judges from."""
+    if not plan.live_path or written >= len(Shared.samples):
+        return written
+    with Path(plan.live_path).open("a") as fh:
+        for sample in Shared.samples[written:]:
+            fh.write(json.dumps(asdict(sample)) + "\n")
+    return len(Shared.samples)
+
+
 def _progress(env: Environment, run_seconds: float) -> None:
+    written = 0
     while True:
         gevent.sleep(1.0)
+        assert Shared.plan is not None
+        written = _write_live(Shared.plan, written)  # before the progress line, so the parent reads them
         errors = sum(1 for s in Shared.samples if not s.ok)
         users = env.runner.user_count if env.runner else 0
         elapsed = time.perf_counter() - Shared.started
@@ -257,8 +270,11 @@ def run_master_or_local(plan: LoadPlan, out: Path, workers: int, master_port: in
     Shared.started = time.perf_counter()
     started_epoch = time.time()
     runner.start(plan.users, spawn_rate=max(plan.users, 1))
+    if plan.live_path:
+        Path(plan.live_path).write_text(json.dumps({"started": started_epoch}) + "\n")
     progress = gevent.spawn(_progress, env, plan.run_seconds)
-    gevent.sleep(plan.run_seconds)
+    _run_until_stopped(plan)
+    stopped_epoch = time.time()
     # Stop sending, let in-flight requests finish (stop_timeout), so long requests are not censored.
     runner.stop()
     if isinstance(runner, MasterRunner):
@@ -275,10 +291,21 @@ def run_master_or_local(plan: LoadPlan, out: Path, workers: int, master_port: in
     lag.kill()
     progress.kill()
     with out.open("w") as fh:
-        fh.write(json.dumps({"started": started_epoch, "lag_ms": Shared.lag_ms, "workers": workers}) + "\n")
+        header = {"started": started_epoch, "stopped": stopped_epoch, "lag_ms": Shared.lag_ms, "workers": workers}
+        fh.write(json.dumps(header) + "\n")
         for sample in Shared.samples:
             fh.write(json.dumps(asdict(sample)) + "\n")
     return 0
+
+
+def _run_until_stopped(plan: LoadPlan) -> None:
+    """Send load for the planned time, or until the parent asks to stop (its verdicts are certain)."""
+    deadline = time.perf_counter() + plan.run_seconds
+    stop = Path(plan.stop_path) if plan.stop_path else None
+    while (left := deadline - time.perf_counter()) > 0:
+        if stop is not None and stop.exists():
+            return
+        gevent.sleep(min(left, 0.25))
 
 
 def run_worker(master_port: int) -> int:

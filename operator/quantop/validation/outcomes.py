@@ -57,15 +57,22 @@ def as_flag(outcomes: ItemOutcomes) -> str:
 
 
 def pairing_refusal(baseline: ItemOutcomes, dataset: str, seed: int, items: int) -> str | None:
-    """Why the candidate cannot be paired with this baseline (one line), or None when it can."""
+    """Why the candidate cannot be paired with this baseline (one line), or None when it can.
+
+    Items are scored in draw order (`dataset.draw`), so any two runs of one dataset version and
+    seed scored the same first items: they are paired on the items both scored, whatever their
+    budgets (`items` is this run's budget, only for the message).
+    """
     if baseline.dataset != dataset:
         return (
             f"the baseline was scored on dataset version {baseline.dataset}, this run on {dataset}: "
             "re-validate the baseline on the same dataset, or compare against baseline.accuracy"
         )
-    if baseline.seed != seed or baseline.items != items:
+    if baseline.seed != seed:
         return (
-            f"the baseline was scored on {baseline.items} items drawn with seed {baseline.seed}, this run on "
-            f"{items} with seed {seed}: use the same validation.accuracy.samples as the baseline"
+            f"the baseline's items were drawn with seed {baseline.seed}, this run's {items} with seed {seed}: "
+            "use the baseline's validation.accuracy seed"
         )
+    if baseline.items == 0:
+        return "the baseline scored no items: there is nothing to pair with"
     return None

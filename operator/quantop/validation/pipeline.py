@@ -8,24 +8,35 @@ without reading pod logs.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from quantop.api import format_duration, parse_duration
-from quantop.api.status import GateResult, ValidationResults, Verdict
+from quantop.api.status import GateResult, ItemOutcomes, ValidationResults, Verdict
 from quantop.api.timestamps import now_rfc3339
 from quantop.api.validation_request import ValidationRequest
 
 from .accuracy import AccuracyResult, evaluate
 from .cost import cost
-from .dataset import DatasetError, Example, load_dataset, sample
+from .dataset import DatasetError, Example, draw, load_dataset
 from .evidence import read_evidence
-from .gates import Thresholds, accuracy_gates, gate_verdict, load_gates, overall_verdict, verdict_message
-from .load import LoadError, LoadSettings, LoadSummary, run_load, wait_until_ready
+from .gates import (
+    LoadEvidence,
+    Thresholds,
+    accuracy_gates,
+    certain,
+    gate_verdict,
+    load_gates,
+    overall_verdict,
+    verdict_message,
+)
+from .load import LoadError, LoadSettings, LoadSummary, Sample, run_load, summarize, wait_until_ready
+from .outcomes import fingerprint, pack, pairing_refusal, unpack
 from .report import (
     TABLE_HEADER,
     AccuracyReport,
@@ -163,6 +174,8 @@ class _Measured:
     summary: LoadSummary | None = None
     load: LoadReport | None = None
     accuracy: AccuracyReport | None = None
+    outcomes: ItemOutcomes | None = None
+    stopping: list[str] = field(default_factory=list)
 
 
 def _thresholds(r: ValidationRequest) -> Thresholds:
@@ -200,46 +213,163 @@ def _inputs(r: ValidationRequest, output: Output) -> tuple[list[Example], Valida
     return examples, baseline, out_dir
 
 
-def _measure(r: ValidationRequest, examples: list[Example], out_dir: Path, progress: Progress) -> _Measured:
-    """The load test, then the accuracy evaluation, each with its gates."""
+def _measure(
+    r: ValidationRequest, examples: list[Example], out_dir: Path, progress: Progress, baseline: ValidationReport | None
+) -> _Measured:
+    """The load test, then the accuracy evaluation, each with its gates, each stopping once they are certain."""
     thresholds, m = _thresholds(r), _Measured()
     if r.load.users:
-        settings = LoadSettings(
-            r.endpoint,
-            r.load.users,
-            r.load.duration_seconds,
-            r.load.warmup_seconds,
-            r.load.max_new_tokens,
-            [prompt_for(ex) for ex in examples],
-            r.load.processes,
-            r.api,
-            served_model=r.served_model,
-        )
-        m.summary = run_load(settings, out_dir, progress.load)
-        progress.done()
-        samples = out_dir / "load-samples.jsonl"
-        evidence = read_evidence(samples, r.load.warmup_seconds, r.load.duration_seconds, r.load.users)
-        m.gates += load_gates(m.summary, thresholds, evidence)
-        m.load = _load_report(m.summary, r)
+        _measure_load(r, thresholds, [prompt_for(ex) for ex in examples], out_dir, progress, m)
     if r.accuracy.samples:
-        result = asyncio.run(
-            evaluate(
-                r.endpoint,
-                sample(examples, r.accuracy.samples, r.accuracy.seed),
-                metric=r.accuracy.metric.value,
-                concurrency=r.accuracy.concurrency,
-                max_new_tokens=r.accuracy.max_new_tokens,
-                progress=progress.accuracy,
-                # --api openai asks through /v1/completions; generate and chat through TGI's /generate.
-                served_model=r.served_model if r.api == "openai" else None,
-            )
-        )
-        progress.done()
-        baseline = [c == "1" for c in r.gates.baseline_outcomes] if r.gates.baseline_outcomes else None
-        # Paired once AccuracyResult carries per-item outcomes; until then a one-sample bound, said so.
-        m.gates += accuracy_gates(result, thresholds, None, baseline)
-        m.accuracy = _accuracy_report(result, r.accuracy.dataset, thresholds)
+        _measure_accuracy(r, thresholds, examples, progress, baseline, m)
     return m
+
+
+def _planned_requests(requests: int, measured_s: float, planned_s: float) -> float:
+    """Requests the whole budget is expected to give: what the sequential bounds are tuned for, at every look."""
+    return requests * planned_s / measured_s if measured_s > 0 else float(requests)
+
+
+def _load_certain(r: ValidationRequest, t: Thresholds) -> Callable[[float, list[Sample]], bool]:
+    """Asked during the load with the finished samples of the measured window: are all load gates decided?"""
+
+    def check(measured_s: float, samples: list[Sample]) -> bool:
+        if not samples:
+            return False
+        summary = summarize(samples, started=samples[0].start, warmup_s=0.0, duration_s=measured_s)
+        evidence = LoadEvidence.from_samples(samples, r.load.users)
+        planned = _planned_requests(summary.requests, measured_s, r.load.duration_seconds)
+        return certain(load_gates(summary, t, evidence, planned_requests=planned))
+
+    return check
+
+
+def _measure_load(
+    r: ValidationRequest, t: Thresholds, prompts: list[str], out_dir: Path, progress: Progress, m: _Measured
+) -> None:
+    settings = LoadSettings(
+        r.endpoint,
+        r.load.users,
+        r.load.duration_seconds,
+        r.load.warmup_seconds,
+        r.load.max_new_tokens,
+        prompts,
+        r.load.processes,
+        r.api,
+        served_model=r.served_model,
+        certain=_load_certain(r, t) if _has_load_gates(t) else None,
+    )
+    m.summary = s = run_load(settings, out_dir, progress.load)
+    progress.done()
+    evidence = read_evidence(out_dir / "load-samples.jsonl", r.load.warmup_seconds, s.window_s, r.load.users)
+    planned = _planned_requests(s.requests, s.window_s, r.load.duration_seconds)
+    m.gates += load_gates(s, t, evidence, planned_requests=planned)
+    m.load = _load_report(s, r)
+    if s.window_s < r.load.duration_seconds:
+        m.stopping.append(
+            f"load: stopped after {s.window_s:.0f} of {r.load.duration_seconds:.0f} s measured, the verdict was certain"
+        )
+    else:
+        why = "a load gate was still undecided" if _has_load_gates(t) else "no load gate to decide"
+        m.stopping.append(f"load: ran its whole {r.load.duration_seconds:.0f} s ({why})")
+
+
+def _has_load_gates(t: Thresholds) -> bool:
+    return any(x is not None for x in (t.p95_ms, t.p99_ms, t.ttft_p95_ms, t.min_rps, t.max_error_rate))
+
+
+@dataclass(frozen=True)
+class _Pairing:
+    """The baseline's per-item outcomes to pair with (draw order), or why there are none to use."""
+
+    outcomes: list[bool] | None = None
+    unpaired: str | None = None
+    #: The baseline's accuracy on its own items, for the one-sample fallback when pairing is refused.
+    fallback_accuracy: float | None = None
+
+
+def _baseline_record(r: ValidationRequest, dataset: str, baseline: ValidationReport | None) -> ItemOutcomes | None:
+    g = r.gates
+    if g.baseline_outcomes:
+        seed = g.baseline_seed if g.baseline_seed is not None else r.accuracy.seed
+        # Without --baseline-dataset the version is not checked: the caller vouches for it.
+        return ItemOutcomes(
+            dataset=g.baseline_dataset or dataset, seed=seed, items=len(g.baseline_outcomes), correct=""
+        )
+    return baseline.outcomes if baseline is not None else None
+
+
+def _pairing(r: ValidationRequest, dataset: str, baseline: ValidationReport | None) -> _Pairing:
+    """Pair with the baseline's outcomes only on the very same items; otherwise say why, and fall back."""
+    record = _baseline_record(r, dataset, baseline)
+    if record is None:
+        return _Pairing()
+    try:
+        flags = [c == "1" for c in r.gates.baseline_outcomes] if r.gates.baseline_outcomes else unpack(record)
+    except ValueError as exc:
+        return _Pairing(unpaired=f"{exc}: not paired")
+    fallback = sum(flags) / len(flags) if flags else None
+    refusal = pairing_refusal(record, dataset, r.accuracy.seed, r.accuracy.samples)
+    if refusal is not None:
+        return _Pairing(unpaired=f"not paired: {refusal}", fallback_accuracy=fallback)
+    return _Pairing(outcomes=flags, fallback_accuracy=fallback)
+
+
+def _measure_accuracy(
+    r: ValidationRequest,
+    t: Thresholds,
+    examples: list[Example],
+    progress: Progress,
+    baseline: ValidationReport | None,
+    m: _Measured,
+) -> None:
+    dataset = fingerprint(examples)
+    pairing = _pairing(r, dataset, baseline)
+    if pairing.outcomes is not None or pairing.unpaired is not None:
+        t = dataclasses.replace(t, max_accuracy_drop=r.gates.max_accuracy_drop)
+        if t.baseline_accuracy is None and pairing.outcomes is None:
+            t = dataclasses.replace(t, baseline_accuracy=pairing.fallback_accuracy)
+    budget = r.accuracy.samples
+    if pairing.outcomes is not None and t.min_accuracy is None:
+        budget = min(budget, len(pairing.outcomes))  # items the baseline did not score cannot be paired
+
+    def judge(items: Sequence[bool]) -> list[GateResult]:
+        partial = AccuracyResult("", len(items), sum(items), {}, {})
+        return accuracy_gates(partial, t, items, pairing.outcomes, in_order=True, unpaired=pairing.unpaired)
+
+    gated = t.min_accuracy is not None or t.baseline_accuracy is not None or pairing.outcomes is not None
+    # Only a paired run stops early. An unpaired one may be the baseline of later candidates, which
+    # can pair only on items it scored: it scores its whole budget (and its one-sample gates need most).
+    sequential = pairing.outcomes is not None
+    result = asyncio.run(
+        evaluate(
+            r.endpoint,
+            draw(examples, budget, r.accuracy.seed),
+            metric=r.accuracy.metric.value,
+            concurrency=r.accuracy.concurrency,
+            max_new_tokens=r.accuracy.max_new_tokens,
+            progress=progress.accuracy,
+            # --api openai asks through /v1/completions; generate and chat through TGI's /generate.
+            served_model=r.served_model if r.api == "openai" else None,
+            stop=(lambda items: certain(judge(items))) if sequential else None,
+        )
+    )
+    progress.done()
+    m.gates += judge(result.outcomes)
+    m.accuracy = _accuracy_report(result, r.accuracy.dataset, t)
+    m.outcomes = pack(result.outcomes, dataset, r.accuracy.seed)
+    if result.samples < r.accuracy.samples:
+        why = "the verdict was certain" if certain(judge(result.outcomes)) else "the baseline scored no more"
+        m.stopping.append(f"accuracy: stopped after {result.samples} of {r.accuracy.samples} items, {why}")
+    else:
+        why = (
+            "an accuracy gate was still undecided"
+            if sequential
+            else "not paired: a run that may be a baseline scores its whole budget"
+            if gated
+            else "no accuracy gate to decide"
+        )
+        m.stopping.append(f"accuracy: scored all {result.samples} items ({why})")
 
 
 def _cost_report(r: ValidationRequest, summary: LoadSummary | None) -> CostReport | None:
@@ -269,7 +399,7 @@ def run_validation(request: ValidationRequest, output: Output | None = None) -> 
     try:
         examples, baseline, out_dir = _inputs(r, output)
         wait_until_ready(r.endpoint, parse_duration(r.ready_timeout))
-        m = _measure(r, examples, out_dir, Progress(output.progress))
+        m = _measure(r, examples, out_dir, Progress(output.progress), baseline)
     except _RunError as exc:
         return fail(output, r.revision, str(exc))
     except LoadError as exc:
@@ -290,6 +420,8 @@ def run_validation(request: ValidationRequest, output: Output | None = None) -> 
         accuracy=m.accuracy,
         cost=_cost_report(r, m.summary),
         gates=m.gates,
+        outcomes=m.outcomes,
+        stopping=m.stopping,
     )
     if baseline is not None:
         report.comparison = _compare(report, baseline)
@@ -337,6 +469,8 @@ def _print_summary(report: ValidationReport, baseline: ValidationReport | None) 
     if report.accuracy:
         a = report.accuracy
         print(f"accuracy {a.accuracy:.3f} (95% CI {a.ci_low:.3f}-{a.ci_high:.3f}, n={a.samples}, {a.metric})")
+    for line in report.stopping:
+        print(line)
     for gate in report.gates:
         word = {Verdict.PASSED: "PASS", Verdict.FAILED: "FAIL"}.get(gate_verdict(gate), "INCONCLUSIVE")
         print(f"  {word}  {gate.message}")

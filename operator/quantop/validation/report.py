@@ -108,6 +108,9 @@ class ValidationReport(_Report):
     comparison: Comparison | None = None
     gates: list[GateResult] = Field(default_factory=list)
     outcomes: ItemOutcomes | None = Field(default=None, description="Per-item accuracy results, for pairing.")
+    stopping: list[str] = Field(
+        default_factory=list, description="When and why load and accuracy stopped: verdicts certain, or budget spent."
+    )
 
     def dump(self) -> str:
         return self.model_dump_json(by_alias=True, indent=2, exclude_none=False)

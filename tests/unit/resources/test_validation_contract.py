@@ -215,8 +215,9 @@ def _big_file(tmp_path: Path) -> str:
         pytest.param(["--endpoint", "http://a", "--label", ""], "--label", id="empty-label"),
         pytest.param(["--endpoint", "http://a", "--confidence", "0.3"], "--confidence must be > 0.5", id="confidence"),
         pytest.param(
-            ["--endpoint", "http://a", "--samples", "3", "--baseline-outcomes", "10"], "has 2 items", id="unpaired"
+            ["--endpoint", "http://a", "--baseline-dataset", "../../etc"], "--baseline-dataset", id="dataset-not-hex"
         ),
+        pytest.param(["--endpoint", "http://a", "--baseline-seed", "-1"], "--baseline-seed", id="negative-seed"),
         pytest.param(["--endpoint", "http://a", "--baseline-outcomes", "1x0"], "--baseline-outcomes", id="not-01"),
     ],
 )

@@ -54,13 +54,18 @@ BASE = ItemOutcomes(dataset="v1", seed=0, items=400, correct="")
     [
         pytest.param("v1", 0, 400, None, id="same-items"),
         pytest.param("v2", 0, 400, "dataset version v1, this run on v2", id="dataset-changed"),
-        pytest.param("v1", 0, 200, "use the same validation.accuracy.samples", id="fewer-items"),
-        pytest.param("v1", 1, 400, "seed 0, this run on 400 with seed 1", id="other-seed"),
+        pytest.param("v1", 0, 200, None, id="fewer-items-paired-on-the-common-prefix"),
+        pytest.param("v1", 0, 1000, None, id="more-items-paired-on-the-common-prefix"),
+        pytest.param("v1", 1, 400, "drawn with seed 0, this run's 400 with seed 1", id="other-seed"),
     ],
 )
 def test_pairing_refusal(dataset: str, seed: int, items: int, needle: str | None) -> None:
     refusal = pairing_refusal(BASE, dataset, seed, items)
     assert refusal is None if needle is None else refusal is not None and needle in refusal
+
+
+def test_a_baseline_that_scored_nothing_is_not_paired() -> None:
+    assert pairing_refusal(ItemOutcomes(dataset="v1", seed=0, items=0, correct=""), "v1", 0, 400) is not None
 
 
 def test_outcomes_give_way_before_the_termination_message_breaks() -> None:
