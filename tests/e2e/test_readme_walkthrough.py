@@ -84,7 +84,7 @@ class Session:
         args = [str(self.guide) if a == GUIDE else a for a in args]
         return await kubectl(self.sb.kubeconfig, *args)
 
-    async def watch(self, args: list[str], done: Callable[[list[str]], bool], what: str) -> list[str]:
+    async def watch(self, args: list[str], done: Callable[[list[str]], Awaitable[bool]], what: str) -> list[str]:
         """`kubectl get -w` until its output shows `done` (what a user waits to see), then Ctrl-C."""
         assert KUBECTL
         proc = await asyncio.create_subprocess_exec(
@@ -99,16 +99,12 @@ class Session:
 
         reader = asyncio.create_task(read())
         try:
-            await self.until(what, lambda: _now(done(lines)))
+            await self.until(what, lambda: done(lines))
         finally:
             proc.terminate()
             await proc.wait()
             await reader
         return lines
-
-
-async def _now(value: bool) -> bool:
-    return value
 
 
 def rows(lines: list[str], name: str) -> list[list[str]]:
@@ -141,7 +137,7 @@ async def apply_guide(s: Session, args: list[str]) -> None:
 
 
 async def watch_all(s: Session, args: list[str]) -> None:
-    def default_filled_in(lines: list[str]) -> bool:
+    async def default_filled_in(lines: list[str]) -> bool:
         return any("Promoted" in r and len(numbers(r)) >= 3 for r in rows(lines, "phi35-default"))
 
     lines = await s.watch(args, default_filled_in, "phi35-default's row Promoted with P95, RPS, ACCURACY")
@@ -178,7 +174,7 @@ async def patch_spec(s: Session, args: list[str]) -> None:
 async def watch_promotion(s: Session, args: list[str]) -> None:
     first = s.seen["first"]
 
-    def promoted(lines: list[str]) -> bool:
+    async def promoted(lines: list[str]) -> bool:
         return any("Promoted" in r and revisions(r) not in ([], [first]) for r in rows(lines, EETQ))
 
     lines = await s.watch(args, promoted, "a row Promoted with a new STABLE")
@@ -215,10 +211,18 @@ async def annotate_fault(s: Session, args: list[str]) -> None:
 
 
 async def watch_failure(s: Session, args: list[str]) -> None:
-    def failed(lines: list[str]) -> bool:
-        return any({"Failed", "Error"} & set(r) for r in rows(lines, EETQ))
+    async def failed(lines: list[str]) -> bool:
+        # The row printed last shows the latest state: once the history records the new revision's
+        # verdict, that row says so (a row printed before it may show an older phase).
+        st, eetq = await s.status(), rows(lines, EETQ)
+        third = [h for h in st.get("history", []) if h["revision"] not in (s.seen["first"], s.seen["second"])]
+        return (
+            bool(third and eetq)
+            and third[-1]["verdict"] in ("Failed", "Error")
+            and bool({"Failed", "Error"} & set(eetq[-1]))
+        )
 
-    lines = await s.watch(args, failed, "a row saying the slow revision failed")
+    lines = await s.watch(args, failed, "the slow revision failed, and the last row says so")
     assert all(revisions(r)[:1] == [s.seen["first"]] for r in rows(lines, EETQ)), lines  # STABLE stays
     st = await s.status()
     assert st["stableRevision"] == s.seen["first"], st
