@@ -170,28 +170,25 @@ class Gates(_Request):
     ] = _spec_default(Validation, "confidence")
     baseline_outcomes: Annotated[
         str | None,
-        Field(pattern=r"^[01]+$", max_length=100_000),
+        Field(pattern=r"^(?:[0-9A-Za-z._-]{1,64}:[0-9]{1,10}:)?[01]+$", max_length=100_200),
         Flag(
             "--baseline-outcomes",
-            "the baseline's per-item results in draw order (1 right, 0 wrong), for a paired accuracy test",
+            "the baseline's per-item results in draw order (1 right, 0 wrong), for a paired accuracy test; "
+            "prefixed DATASET:SEED: (the dataset version's fingerprint and the draw's seed) they are checked "
+            "against this run's, and a mismatch is not paired",
             "no pairing",
-            "0110...",
+            "[DATASET:SEED:]0110...",
         ),
     ] = None
-    baseline_dataset: Annotated[
-        str | None,
-        Field(pattern=r"^[0-9a-f]{16}$"),
-        Flag(
-            "--baseline-dataset",
-            "fingerprint of the dataset version the baseline outcomes were scored on (a mismatch is not paired)",
-            "not checked",
-        ),
-    ] = None
-    baseline_seed: Annotated[
-        int | None,
-        Field(ge=0),
-        Flag("--baseline-seed", "seed of the baseline's draw (a different one is not paired)", "this run's --seed"),
-    ] = None
+
+    def baseline_parts(self) -> tuple[str | None, int | None, str] | None:
+        """(dataset fingerprint or None, seed or None, the 0/1 string) of --baseline-outcomes, or None."""
+        if self.baseline_outcomes is None:
+            return None
+        parts = self.baseline_outcomes.split(":")  # the pattern allows one part or three
+        if len(parts) == 3:
+            return parts[0], int(parts[1]), parts[2]
+        return None, None, parts[0]
 
 
 class CostInputs(_Request):

@@ -51,9 +51,11 @@ def unpack(outcomes: ItemOutcomes) -> list[bool]:
     return [bool(bits[i // 8] >> (i % 8) & 1) for i in range(outcomes.items)]
 
 
-def as_flag(outcomes: ItemOutcomes) -> str:
-    """The `--baseline-outcomes` form (1 right, 0 wrong, in draw order)."""
-    return "".join("1" if ok else "0" for ok in unpack(outcomes))
+def as_flag(outcomes: ItemOutcomes) -> str | None:
+    """The `--baseline-outcomes` form, DATASET:SEED:0110... (1 right, 0 wrong, in draw order), so the
+    run checks it scores the same items; None when there is nothing to pair with (no items)."""
+    bits = "".join("1" if ok else "0" for ok in unpack(outcomes))
+    return f"{outcomes.dataset}:{outcomes.seed}:{bits}" if bits else None
 
 
 def pairing_refusal(baseline: ItemOutcomes, dataset: str, seed: int, items: int) -> str | None:

@@ -289,13 +289,12 @@ class _Pairing:
 
 
 def _baseline_record(r: ValidationRequest, dataset: str, baseline: ValidationReport | None) -> ItemOutcomes | None:
-    g = r.gates
-    if g.baseline_outcomes:
-        seed = g.baseline_seed if g.baseline_seed is not None else r.accuracy.seed
-        # Without --baseline-dataset the version is not checked: the caller vouches for it.
-        return ItemOutcomes(
-            dataset=g.baseline_dataset or dataset, seed=seed, items=len(g.baseline_outcomes), correct=""
-        )
+    parts = r.gates.baseline_parts()
+    if parts is not None:
+        theirs, seed, bits = parts
+        # Plain 0/1 without DATASET:SEED: is not checked: whoever passed it vouches for the items.
+        seed = seed if seed is not None else r.accuracy.seed
+        return ItemOutcomes(dataset=theirs or dataset, seed=seed, items=len(bits), correct="")
     return baseline.outcomes if baseline is not None else None
 
 
@@ -305,7 +304,8 @@ def _pairing(r: ValidationRequest, dataset: str, baseline: ValidationReport | No
     if record is None:
         return _Pairing()
     try:
-        flags = [c == "1" for c in r.gates.baseline_outcomes] if r.gates.baseline_outcomes else unpack(record)
+        parts = r.gates.baseline_parts()
+        flags = [c == "1" for c in parts[2]] if parts is not None else unpack(record)
     except ValueError as exc:
         return _Pairing(unpaired=f"{exc}: not paired")
     fallback = sum(flags) / len(flags) if flags else None

@@ -215,9 +215,11 @@ def _big_file(tmp_path: Path) -> str:
         pytest.param(["--endpoint", "http://a", "--label", ""], "--label", id="empty-label"),
         pytest.param(["--endpoint", "http://a", "--confidence", "0.3"], "--confidence must be > 0.5", id="confidence"),
         pytest.param(
-            ["--endpoint", "http://a", "--baseline-dataset", "../../etc"], "--baseline-dataset", id="dataset-not-hex"
+            ["--endpoint", "http://a", "--baseline-outcomes", "a/b:0:0110"], "--baseline-outcomes", id="dataset-path"
         ),
-        pytest.param(["--endpoint", "http://a", "--baseline-seed", "-1"], "--baseline-seed", id="negative-seed"),
+        pytest.param(
+            ["--endpoint", "http://a", "--baseline-outcomes", "ab:-1:01"], "--baseline-outcomes", id="bad-seed"
+        ),
         pytest.param(["--endpoint", "http://a", "--baseline-outcomes", "1x0"], "--baseline-outcomes", id="not-01"),
     ],
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from quantop.api.status import ItemOutcomes, ValidationResults
+from quantop.api.validation_request import Gates
 from quantop.validation.dataset import load_dataset
 from quantop.validation.outcomes import MAX_ITEMS, as_flag, fingerprint, pack, pairing_refusal, unpack
 from quantop.validation.report import termination_message
@@ -15,7 +16,11 @@ def test_pack_round_trips(n: int) -> None:
     correct = [(i * 7) % 10 < 7 for i in range(n)]
     packed = pack(correct, "abc", 0)
     assert packed is not None and unpack(packed) == correct
-    assert as_flag(packed) == "".join("1" if c else "0" for c in correct)
+    bits = "".join("1" if c else "0" for c in correct)
+    assert as_flag(packed) == (f"abc:0:{bits}" if n else None)
+    if n:  # what the Job is given parses back into the same record
+        parts = Gates(baseline_outcomes=as_flag(packed)).baseline_parts()
+        assert parts == ("abc", 0, bits)
 
 
 def test_400_items_are_small_and_the_largest_still_fit_the_termination_message() -> None:

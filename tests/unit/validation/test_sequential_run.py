@@ -137,17 +137,17 @@ def _report(outcomes: ItemOutcomes | None) -> ValidationReport:
     ("gates", "baseline", "paired", "unpaired"),
     [
         pytest.param({}, None, None, None, id="no-baseline"),
-        pytest.param({"baselineOutcomes": "101101", "baselineDataset": FP}, None, BITS, None, id="flag-same-dataset"),
+        pytest.param({"baselineOutcomes": f"{FP}:0:101101"}, None, BITS, None, id="flag-same-dataset"),
         pytest.param({"baselineOutcomes": "101101"}, None, BITS, None, id="flag-dataset-not-given"),
         pytest.param({"baselineOutcomes": "1011"}, None, BITS[:4], None, id="baseline-stopped-early"),
         pytest.param(
-            {"baselineOutcomes": "101101", "baselineDataset": "0" * 16},
+            {"baselineOutcomes": "0123456789abcdef:0:101101"},
             None,
             None,
             "dataset version",
             id="other-dataset",
         ),
-        pytest.param({"baselineOutcomes": "101101", "baselineSeed": 9}, None, None, "seed 9", id="other-seed"),
+        pytest.param({"baselineOutcomes": f"{FP}:9:101101"}, None, None, "seed 9", id="other-seed"),
         pytest.param({}, pack(BITS, FP, 0), BITS, None, id="baseline-report"),
         pytest.param({}, pack(BITS, "f" * 16, 0), None, "dataset version", id="baseline-report-other-dataset"),
         pytest.param(
