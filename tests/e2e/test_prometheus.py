@@ -91,8 +91,10 @@ VLLM_REQUEST = ("/v1/completions", {"model": SERVED, "prompt": "hello", "max_tok
 class SteadyClient:
     """A bounded load on the model: a few threads, short answers, never more than `workers` in flight."""
 
-    def __init__(self, url: str, workers: int = 4, request: tuple[str, dict[str, Any]] = TGI_REQUEST) -> None:
-        self.url, self.request, self.stop = url, request, threading.Event()
+    def __init__(
+        self, url: str, workers: int = 4, request: tuple[str, dict[str, Any]] = TGI_REQUEST, pause: float = 0.0
+    ) -> None:
+        self.url, self.request, self.pause, self.stop = url, request, pause, threading.Event()
         self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(workers)]
 
     def _run(self) -> None:
@@ -103,6 +105,7 @@ class SteadyClient:
                     client.post(path, json=body)
                 except httpx.HTTPError:
                     time.sleep(0.05)
+                self.stop.wait(self.pause)
 
     def __enter__(self) -> SteadyClient:
         for t in self.threads:
@@ -209,7 +212,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             try:
                 wait_for(lambda: _ok(f"http://127.0.0.1:{prom_port}/-/ready"), "Prometheus to be ready", timeout=30)
                 os.environ["QUANTOP_SERVICE_URLS"] = str(tmp / "services.json")
-                with SteadyClient(tgi), SteadyClient(vllm, workers=2, request=VLLM_REQUEST):
+                with SteadyClient(tgi), SteadyClient(vllm, workers=1, request=VLLM_REQUEST, pause=0.02):
                     yield Stack(f"http://127.0.0.1:{prom_port}", tgi, metrics, ProductionProbe(metrics), vllm)
             finally:
                 os.environ.pop("QUANTOP_SERVICE_URLS", None)
