@@ -20,7 +20,7 @@ from quantop.resources import (
     build_stable_service,
     revision_name,
 )
-from quantop.resources.job import build_validation_job, validation_job_name
+from quantop.resources.job import build_validation_job
 
 from .actions import (
     Action,
@@ -91,21 +91,17 @@ def _replicas(n: int) -> dict[str, object]:
 
 
 async def _create_job(client: KubeClient, ctx: ModelContext, action: CreateJob) -> None:
-    """Create the Job; one that exists already (a retry after a lost answer) is left as it is."""
-    try:
-        await client.create(
-            build_validation_job(
-                ctx,
-                action.revision,
-                baseline_accuracy=action.baseline_accuracy,
-                price_per_hour=action.price_per_hour,
-                weights_gib=action.weights_gib,
-            )
+    """Create the Job. A 409 is reported, not hidden: the list in observe() did not show a Job of that name,
+    so the one holding it is not this revision's (or the list lags, and the next reconcile sees it)."""
+    await client.create(
+        build_validation_job(
+            ctx,
+            action.revision,
+            baseline_accuracy=action.baseline_accuracy,
+            price_per_hour=action.price_per_hour,
+            weights_gib=action.weights_gib,
         )
-    except KubeError as exc:
-        name = validation_job_name(ctx.name, action.revision)
-        if exc.status != 409 or await client.get("Job", ctx.namespace, name) is None:
-            raise
+    )
 
 
 async def _delete(client: KubeClient, namespace: str, action: Delete) -> None:

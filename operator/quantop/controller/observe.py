@@ -88,7 +88,10 @@ async def observe(
         listed[kind] = await client.list(kind, ctx.namespace, selector)
     pods = await client.list("Pod", ctx.namespace, selector)
     job_name = validation_job_name(ctx.name, ctx.revision)
-    job = next((j for j in listed["Job"] if j["metadata"]["name"] == job_name), None)
+    job = None
+    if ctx.revision != QuantizedModelStatus.model_validate(body.get("status") or {}).stable_revision:
+        # By name, not from the labelled list: a Job whose labels were edited still holds its name.
+        job = await client.get("Job", ctx.namespace, job_name)
     job_pods: list[dict[str, Any]] = []
     if job is not None and job_finished(job):
         job_pods = await client.list("Pod", ctx.namespace, {"job-name": job_name})
