@@ -124,8 +124,8 @@ PASSED_MAPPING = dash_m.ValueMap(
     }
 )
 # Every phase the API knows gets an entry, so a new phase cannot show as an uncoloured raw label.
-PHASE_COLORS = {"Deploying": "blue", "Validating": "purple", "AwaitingPromotion": "yellow", "Promoted": "green"}
-PHASE_COLORS |= {"Degraded": "orange", "Failed": "red"}
+PHASE_COLORS = {"Queued": "light-blue", "Deploying": "blue", "Validating": "purple", "AwaitingPromotion": "yellow"}
+PHASE_COLORS |= {"Promoted": "green", "Degraded": "orange", "Failed": "red"}
 PHASE_MAPPING = dash_m.ValueMap(
     options={
         phase.value: dash_m.ValueMappingResult(text=phase.value, color=PHASE_COLORS.get(phase.value, "text"), index=i)
