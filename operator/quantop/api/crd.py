@@ -25,6 +25,13 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "RPS", "type": "number", "jsonPath": ".status.results.requestsPerSecond"},
     {"name": "Accuracy", "type": "number", "jsonPath": ".status.results.accuracy"},
     {"name": "$/1M", "type": "number", "jsonPath": ".status.results.costPerMillionTokens", "priority": 1},
+    {
+        "name": "Verdict",
+        "type": "string",
+        "jsonPath": ".status.candidateResults.verdict",
+        "priority": 1,
+        "description": "The candidate's validation verdict: Passed, Failed, Inconclusive or Error",
+    },
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 

@@ -127,6 +127,7 @@ def _load_report(s: LoadSummary, r: ValidationRequest) -> LoadReport:
     return LoadReport(
         users=r.load.users,
         duration_seconds=r.load.duration_seconds,
+        measured_seconds=round(s.window_s, 1),
         warmup_seconds=r.load.warmup_seconds,
         max_new_tokens=r.load.max_new_tokens,
         workers=s.workers,

@@ -36,7 +36,10 @@ class QuantileValue(_Report):
 
 class LoadReport(_Report):
     users: int
-    duration_seconds: float
+    duration_seconds: float = Field(description="The budget: the most the measured window could last.")
+    measured_seconds: float | None = Field(
+        default=None, description="The measured window: less than the budget when the verdict was certain earlier."
+    )
     warmup_seconds: float
     max_new_tokens: int
     workers: int
