@@ -100,6 +100,7 @@ async def _create_job(client: KubeClient, ctx: ModelContext, action: CreateJob) 
             baseline_accuracy=action.baseline_accuracy,
             price_per_hour=action.price_per_hour,
             weights_gib=action.weights_gib,
+            baseline_outcomes=action.baseline_outcomes,
         )
     )
 

@@ -44,6 +44,8 @@ class CreateJob:
     baseline_accuracy: float | None
     price_per_hour: float | None
     weights_gib: float | None
+    #: The baseline's per-item accuracy results as --baseline-outcomes (DATASET:SEED:0110...), for pairing.
+    baseline_outcomes: str | None = None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from quantop.api.status import RevisionVerdict
 from quantop.api.timestamps import parse_rfc3339, rfc3339
 from quantop.resources import ANNOTATION_PROMOTE, revision_name
 from quantop.resources.job import validation_job_name
+from quantop.validation.outcomes import as_flag
 
 from .actions import (
     ApplyDeployment,
@@ -149,6 +150,17 @@ def baseline_cycle(d: Draft) -> None:
     settle_failed(d, message)
 
 
+def _baseline_outcomes(results: ValidationResults | None) -> str | None:
+    """The baseline's per-item outcomes for a paired accuracy test; None (one-sample bound, said so by the
+    Job) when the baseline's status has none or a broken record."""
+    if results is None or results.outcomes is None:
+        return None
+    try:
+        return as_flag(results.outcomes)
+    except ValueError:
+        return None
+
+
 def start_validation(d: Draft) -> None:
     _available(d)
     st, spec = d.status, d.ctx.spec
@@ -158,6 +170,7 @@ def start_validation(d: Draft) -> None:
             baseline_accuracy=d.seen.baseline.accuracy,
             price_per_hour=d.seen.price_per_hour,
             weights_gib=st.plan.weights_gi_b if st.plan else None,
+            baseline_outcomes=_baseline_outcomes(d.seen.baseline.results),
         )
     )
     load = spec.validation.load

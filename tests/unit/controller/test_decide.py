@@ -31,8 +31,8 @@ from tests.unit.controller.builders import (
     status,
 )
 
-from quantop.api import QuantizedModelStatus, get_condition
-from quantop.api.status import RevisionVerdict
+from quantop.api import QuantizedModelStatus, ValidationResults, get_condition
+from quantop.api.status import ItemOutcomes, RevisionVerdict
 from quantop.api.timestamps import rfc3339
 from quantop.controller.actions import (
     ApplyDeployment,
@@ -49,6 +49,7 @@ from quantop.controller.actions import (
 )
 from quantop.controller.decide import TABLE, Signal, State, decide, decision
 from quantop.controller.observe import Baseline, Observed
+from quantop.validation.outcomes import pack
 
 REV = context().revision
 OLD = other_revision(**{"quantization.method": "fp8"})
@@ -505,6 +506,24 @@ def test_decide_is_deterministic_and_leaves_its_input_alone() -> None:
     before = st.model_copy(deep=True)
     assert decide(ctx, st, seen, NOW) == decide(ctx, st, seen, NOW)
     assert st == before
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "flag"),
+    [
+        pytest.param(pack([True, False, True], "ds1", 7), "ds1:7:101", id="paired-with-the-baselines-items"),
+        pytest.param(None, None, id="baseline-without-items-is-one-sample"),
+        pytest.param(
+            ItemOutcomes(dataset="ds1", seed=7, items=3, correct="%%%"), None, id="broken-record-is-one-sample"
+        ),
+    ],
+)
+def test_the_job_gets_the_baselines_item_outcomes(outcomes: ItemOutcomes | None, flag: str | None) -> None:
+    results = ValidationResults(accuracy=0.8, outcomes=outcomes)
+    seen = observed(AVAILABLE, baseline=Baseline(accuracy=0.8, results=results))
+    _, actions = decide(context(), status(), seen, NOW)
+    (job,) = [a for a in actions if isinstance(a, CreateJob)]
+    assert job.baseline_outcomes == flag
 
 
 def test_a_promotion_decided_again_is_not_a_second_promotion() -> None:
