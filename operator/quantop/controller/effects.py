@@ -14,6 +14,7 @@ from quantop.api.timestamps import parse_rfc3339, rfc3339
 from quantop.resources import ANNOTATION_PROMOTE, revision_name
 from quantop.resources.job import validation_job_name
 from quantop.validation.outcomes import as_flag
+from quantop.validation.resolution import spec_budget_notes
 
 from .actions import (
     ApplyDeployment,
@@ -161,21 +162,31 @@ def _baseline_outcomes(results: ValidationResults | None) -> str | None:
         return None
 
 
+def budget_notes(d: Draft, *, paired: bool) -> list[str]:
+    """What the spec's budgets likely cannot decide (validation.resolution), sized by the baseline's latency."""
+    base = d.seen.baseline.results
+    median_s = base.p50_ms / 1000 if base is not None and base.p50_ms else None
+    p95 = base.p95_ms if base is not None else None
+    return spec_budget_notes(d.ctx.spec.validation, paired=paired, request_latency_s=median_s, p95_ms=p95)
+
+
 def start_validation(d: Draft) -> None:
     _available(d)
     st, spec = d.status, d.ctx.spec
-    d.do(
-        CreateJob(
-            d.rev,
-            baseline_accuracy=d.seen.baseline.accuracy,
-            price_per_hour=d.seen.price_per_hour,
-            weights_gib=st.plan.weights_gi_b if st.plan else None,
-            baseline_outcomes=_baseline_outcomes(d.seen.baseline.results),
-        )
+    job = CreateJob(
+        d.rev,
+        baseline_accuracy=d.seen.baseline.accuracy,
+        price_per_hour=d.seen.price_per_hour,
+        weights_gib=st.plan.weights_gi_b if st.plan else None,
+        baseline_outcomes=_baseline_outcomes(d.seen.baseline.results),
     )
+    d.do(job)
     load = spec.validation.load
     what = f"{load.users} users for {load.duration}, {spec.validation.accuracy.samples} accuracy samples"
     d.event("Normal", Reason.VALIDATING, f"validating revision {d.rev}: {what}")
+    notes = budget_notes(d, paired=job.baseline_outcomes is not None)
+    if notes:
+        d.event("Warning", Reason.VALIDATING, f"revision {d.rev}: " + "; ".join(notes))
     st.message = f"validating revision {d.rev} (Job {validation_job_name(d.ctx.name, d.rev)})"
 
 

@@ -526,6 +526,22 @@ def test_the_job_gets_the_baselines_item_outcomes(outcomes: ItemOutcomes | None,
     assert job.baseline_outcomes == flag
 
 
+@pytest.mark.parametrize(
+    ("overrides", "warned"),
+    [
+        pytest.param({"validation.baseline": {"accuracy": 0.8}}, True, id="200-items-cannot-resolve-one-point"),
+        pytest.param(
+            {"validation.baseline": {"accuracy": 0.8, "maxAccuracyDrop": 0.2}}, False, id="wide-margin-is-resolvable"
+        ),
+    ],
+)
+def test_a_budget_that_cannot_decide_is_said_when_the_job_starts(overrides: dict[str, Any], warned: bool) -> None:
+    _, actions = decide(context(**overrides), status(), observed(AVAILABLE), NOW)
+    warnings = [a for a in actions if isinstance(a, Event) and a.type == "Warning" and a.reason == "Validating"]
+    assert bool(warnings) is warned, warnings
+    assert not warned or "Inconclusive" in warnings[0].message
+
+
 def test_a_promotion_decided_again_is_not_a_second_promotion() -> None:
     """The status of a promotion, decided again on the world it produced: steady, no second count or Event."""
     ctx = context()
