@@ -21,6 +21,8 @@ from typing import Any
 import yaml
 
 from quantop.api.conditions import ConditionType
+from quantop.api.status import GateResult
+from quantop.validation.gates import evidence_summary
 
 from .migration import Migration, migrate_to_vllm
 from .runner import Sandbox, sandbox
@@ -54,17 +56,20 @@ def _fmt(value: Any, spec: str, suffix: str = "") -> str:
 
 def comparison_table(objs: list[dict[str, Any]]) -> str:
     """The guide's table from status: the stable results when promoted, the candidate's otherwise."""
-    header = ["QuantizedModel", "--quantize", "Phase", "Median", "P95", "P98", "Size", "Speed", "Accuracy", "$/1M tok"]
+    header = ["QuantizedModel", "--quantize", "Phase", "Verdict", "Median", "P95", "P98", "Size", "Speed", "Accuracy"]
+    header += ["$/1M tok", "Evidence"]
     rows = []
     for obj in objs:
         st = obj.get("status") or {}
         r = st.get("results") if st.get("phase") == "Promoted" else st.get("candidateResults")
         r = r or {}
+        gates = [GateResult.model_validate(g) for g in r.get("gates", [])]
         rows.append(
             [
                 obj["metadata"]["name"],
                 obj["spec"]["quantization"]["method"],
                 st.get("phase", "-"),
+                r.get("verdict") or "-",
                 _fmt(r.get("p50Ms"), ".0f"),
                 _fmt(r.get("p95Ms"), ".0f"),
                 _fmt(r.get("p98Ms"), ".0f"),
@@ -72,6 +77,7 @@ def comparison_table(objs: list[dict[str, Any]]) -> str:
                 _fmt(r.get("speedup"), ".2f", "x"),
                 _fmt(r.get("accuracy"), ".3f"),
                 _fmt(r.get("costPerMillionTokens"), ".2f"),
+                evidence_summary(gates) if gates else "-",
             ]
         )
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
