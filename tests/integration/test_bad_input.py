@@ -101,3 +101,34 @@ def test_malformed_specs_are_invalid_spec(spec: Any) -> None:
     compatible = next(c for c in outcome.status.conditions if c.type == "Compatible")
     assert (compatible.status, compatible.reason) == ("False", "InvalidSpec")
     assert writes == 0
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        pytest.param({"validation.timeout": "10s"}, id="timeout-the-crd-admits-but-quantop-refuses"),
+        pytest.param({"validation.baselineTimeout": "1s"}, id="baseline-timeout-too-short"),
+        pytest.param({"serving.startupTimeout": "999h"}, id="startup-timeout-too-long"),
+    ],
+)
+def test_the_resync_path_never_raises_on_an_invalid_spec(overrides: dict[str, Any]) -> None:
+    """What the resync timer runs (reconcile_and_report) on a spec the CRD may admit: a status, no traceback."""
+    from quantop.controller.persist import StatusWriter, reconcile_and_report
+
+    async def run() -> tuple[Any, dict[str, Any]]:
+        async with api_server() as cluster:
+            await cluster.create({**body(phi35_spec(**overrides)), "metadata": {"name": "fuzz", "namespace": "llm"}})
+            client = KubeClient(Credentials(server=str(cluster.api.url), verify=False))
+            try:
+                raw = await client.get("QuantizedModel", "llm", "fuzz")
+                assert raw is not None
+                config = default_config().model_copy(update={"hub_url": "http://127.0.0.1:9"})
+                failure = await reconcile_and_report(raw, client, config, StatusWriter(client, raw, lambda *_: None))
+                return failure, await client.get("QuantizedModel", "llm", "fuzz") or {}
+            finally:
+                await client.aclose()
+
+    failure, obj = asyncio.run(run())
+    assert failure is None
+    compatible = next(c for c in obj["status"]["conditions"] if c["type"] == "Compatible")
+    assert (compatible["status"], compatible["reason"]) == ("False", "InvalidSpec")
