@@ -16,7 +16,8 @@ from tests.hostile import hostile_server
 
 from quantop.api.status import ValidationResults, Verdict
 from quantop.sandbox.processes import free_port, quantop_command, tgi_emulator
-from quantop.validation.report import load_report
+from quantop.validation.outcomes import as_flag
+from quantop.validation.report import ValidationReport, load_report
 
 SHORT_LOAD = ["--users", "8", "--duration", "3s", "--warmup", "1s", "--max-new-tokens", "32"]
 
@@ -53,8 +54,8 @@ def test_passing_validation_writes_report_table_and_termination_message(
     term = tmp_path / "termination-log"
     run = subprocess.run(
         quantop_command(
-            "validate", "--endpoint", endpoint, *SHORT_LOAD, "--samples", "20", "--slo-p95-ms", "60000",
-            "--slo-max-error-rate", "0.01", "--baseline-accuracy", "0.5", "--max-accuracy-drop", "0.02",
+            "validate", "--endpoint", endpoint, *SHORT_LOAD, "--samples", "200", "--slo-p95-ms", "60000",
+            "--slo-max-error-rate", "0.05", "--baseline-accuracy", "0.5", "--max-accuracy-drop", "0.02",
             "--gpu-price-per-hour", "1.624", "--weights-gib", "3.6", "--label", "eetq", "--revision", "abc123",
             "--out-dir", str(tmp_path / "out"), "--termination-log", str(term), "--no-progress",
         ),
@@ -69,13 +70,76 @@ def test_passing_validation_writes_report_table_and_termination_message(
     p = report.load.latency_ms
     assert p["p50"].value <= p["p95"].value <= p["p98"].value <= p["p99"].value
     assert report.load.ttft_ms["p95"].value < p["p50"].value
-    assert report.accuracy.samples == 20 and 0 <= report.accuracy.ci_low <= report.accuracy.accuracy
+    # Decidable budgets: 200 items resolve accuracy ~0.69 against 0.48 (one-sample), ~600 requests the 5% error gate.
+    assert report.accuracy.samples == 200 and 0 <= report.accuracy.ci_low <= report.accuracy.accuracy
     assert report.cost.usd_per_million_tokens and report.cost.usd_per_million_tokens > 0
     assert {g.name for g in report.gates} == {"p95LatencyMs", "errorRate", "accuracyDrop"}
     assert (tmp_path / "out" / "latency-cdf.png").stat().st_size > 1000
     compact = results(term)
     assert compact.verdict == Verdict.PASSED and compact.revision == "abc123"
     assert compact.p95_ms == pytest.approx(p["p95"].value, abs=0.1) and compact.requests == report.load.requests
+    # Unpaired, so possibly someone's baseline: every item scored, kept for pairing in the termination message.
+    assert compact.outcomes and compact.outcomes.items == 200 and compact.outcomes.correct
+    assert report.stopping[-1].startswith("accuracy: scored all 200 items (not paired")
+
+
+@pytest.mark.parametrize(
+    ("slo_ms", "verdict", "code"),
+    [
+        pytest.param("60000", Verdict.PASSED, 0, id="clearly-fast-passes"),
+        pytest.param("5", Verdict.FAILED, 1, id="clearly-slow-fails"),
+    ],
+)
+def test_a_clear_load_verdict_stops_before_its_budget(
+    endpoint: str, profile: None, tmp_path: Path, slo_ms: str, verdict: Verdict, code: int
+) -> None:
+    """A minute of budget; the verdict is certain after the 20 s floor, so the load stops there."""
+    run = validate("--endpoint", endpoint, "--users", "8", "--duration", "60s", "--warmup", "1s",
+                   "--max-new-tokens", "32", "--samples", "0", "--slo-p95-ms", slo_ms, "--slo-max-error-rate", "0.05",
+                   "--out-dir", str(tmp_path), "--no-progress")  # fmt: skip
+    assert run.returncode == code, run.stdout + run.stderr
+    report = load_report((tmp_path / "report.json").read_text(), "r")
+    assert report.verdict == verdict and report.load and report.load.measured_seconds is not None
+    assert 20 <= report.load.measured_seconds < 60 and report.load.duration_seconds == 60
+    assert report.stopping == [
+        f"load: stopped after {report.load.measured_seconds:.0f} of 60 s measured, the verdict was certain"
+    ]
+    p95 = next(g for g in report.gates if g.name == "p95LatencyMs")
+    assert p95.verdict == verdict and p95.n == report.load.requests - report.load.errors
+
+
+def test_paired_accuracy_stops_once_certain_and_a_tie_on_the_margin_runs_to_the_budget(
+    endpoint: str, profile: None, tmp_path: Path
+) -> None:
+    base = validate("--endpoint", endpoint, "--users", "0", "--samples", "120", "--out-dir", str(tmp_path / "base"))
+    assert base.returncode == 0, base.stderr
+    record = load_report((tmp_path / "base" / "report.json").read_text(), "r").outcomes
+    assert record is not None and record.items == 120
+    flag = as_flag(record)
+    assert flag is not None
+
+    def candidate(name: str, margin: str, outcomes: str) -> ValidationReport:
+        run = validate("--endpoint", endpoint, "--users", "0", "--samples", "120", "--baseline-outcomes", outcomes,
+                       "--max-accuracy-drop", margin, "--out-dir", str(tmp_path / name))  # fmt: skip
+        assert run.returncode in (0, 1), run.stderr
+        return load_report((tmp_path / name / "report.json").read_text(), "r")
+
+    # The same server answers the same items the same way: no item changed, a drop of exactly 0.
+    clear = candidate("clear", "0.2", flag)
+    gate = clear.gates[0]
+    assert clear.verdict == Verdict.PASSED and (gate.losses, gate.gains) == (0, 0)
+    assert clear.accuracy and clear.accuracy.samples < 120 and gate.n == clear.accuracy.samples
+    assert clear.stopping == [f"accuracy: stopped after {gate.n} of 120 items, the verdict was certain"]
+    # A drop of 0 against a margin of 0 can never be proven either way: all 120 items, then Inconclusive.
+    tie = candidate("tie", "0", flag)
+    assert tie.verdict == Verdict.INCONCLUSIVE and tie.accuracy and tie.accuracy.samples == 120
+    assert tie.stopping == ["accuracy: scored all 120 items (an accuracy gate was still undecided)"]
+    # Another dataset version: refused, judged one-sample against the baseline's accuracy, and said so.
+    other = candidate("other", "0.2", "0123456789abcdef:0:" + flag.rsplit(":", 1)[1])
+    assert (
+        other.gates[0].losses is None
+        and "not paired: the baseline was scored on dataset version" in other.gates[0].message
+    )
 
 
 def test_latency_gate_failure_exits_1_and_says_by_how_much(endpoint: str, profile: None, tmp_path: Path) -> None:
