@@ -81,9 +81,11 @@ class LoadRequest(_Request):
     users: Annotated[
         int, Field(ge=0, le=100_000), Flag("--users", "concurrent streaming users (0: skip the load test)")
     ] = _spec_default(LoadTest, "users")
-    duration: Annotated[str, DurationBounds(0, 24 * 3600), Flag("--duration", "measured window after warm-up")] = (
-        _spec_default(LoadTest, "duration")
-    )
+    duration: Annotated[
+        str,
+        DurationBounds(0, 24 * 3600),
+        Flag("--duration", "measured window after warm-up, at most: the load stops once its verdict is certain"),
+    ] = _spec_default(LoadTest, "duration")
     warmup: Annotated[str, DurationBounds(0, 3600), Flag("--warmup", "load excluded from the figures")] = _spec_default(
         LoadTest, "warmup"
     )
@@ -125,9 +127,11 @@ class AccuracyRequest(_Request):
         ),
     ] = Field(default_factory=dict)
     metric: Annotated[AccuracyMetric, Flag("--metric", "how an answer is scored")] = _spec_default(Accuracy, "metric")
-    samples: Annotated[int, Field(ge=0, le=100_000), Flag("--samples", "examples scored (0: skip accuracy)")] = (
-        _spec_default(Accuracy, "samples")
-    )
+    samples: Annotated[
+        int,
+        Field(ge=0, le=100_000),
+        Flag("--samples", "examples scored (0: skip accuracy); paired, at most: it stops once certain"),
+    ] = _spec_default(Accuracy, "samples")
     concurrency: Annotated[
         int, Field(ge=1, le=1024), Flag("--accuracy-concurrency", "concurrent accuracy requests")
     ] = _spec_default(Accuracy, "concurrency")
