@@ -26,6 +26,7 @@ from .decide import decide
 from .kube import KubeClient
 from .observe import Observed, observe
 from .outcome import Event, Outcome, mark_synced, refuse, start, unsynced_status
+from .selecting import reconcile_selection
 
 ResolveModel = Callable[[ModelSource], Awaitable[ModelInfo]]
 #: Persists a decision before it is acted on: writes the status, posts the decision's Events.
@@ -56,6 +57,8 @@ async def reconcile(
         mark_synced(out.status, generation)
         return refuse(out, verdict.reason, verdict.message, generation, plan=verdict.plan)
     admitted(out, verdict, generation)
+    if verdict.selection is not None:
+        return await reconcile_selection(body, client, verdict, out, now=now, persist=persist)
     observed = await observe(
         client, verdict.ctx, body, price_per_hour=verdict.price_per_hour, pod_monitor_available=pod_monitor_available
     )

@@ -11,8 +11,9 @@ function (render), `admit_async` a coroutine function (the operator). Everything
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from quantop.api import (
@@ -26,12 +27,17 @@ from quantop.api import (
     parse_spec,
 )
 from quantop.api.guard import promotion_refusal
+from quantop.api.selection import MethodChoice, SelectionPhase, SelectionStatus
 from quantop.api.spec import ModelSource
 from quantop.planning import Level, MethodAssessment, ModelInfo, PlanningError, plan_spec, resolve_gpu
+from quantop.planning.selection import row_spec, start_selection
 
 from .context import ModelContext, UnknownGpuProfile, make_context
+from .names import revision_of
 from .policy import IMAGE_NOT_ALLOWED, SECRET_NOT_ALLOWED, image_refusal, secret_refusal
 
+#: The Compatible=False reason of a `method: auto` spec none of whose candidates can run.
+SELECTION_REFUSED = "SelectionRefused"
 #: Where a spec that names no metadata lands (render of a bare file); the operator always has them.
 PLACEHOLDER_UID = "00000000-0000-0000-0000-000000000000"
 
@@ -52,6 +58,10 @@ class Admission:
     ctx: ModelContext
     assessment: MethodAssessment
     price_per_hour: float | None
+    #: `method: auto`: the selection as it would start; ctx and assessment are then its first candidate's.
+    selection: SelectionStatus | None = None
+    #: `method: auto`: the user's spec (ctx.spec is the first candidate's).
+    auto_spec: QuantizedModelSpec | None = None
 
     @property
     def plan(self) -> PlanSummary:
@@ -125,6 +135,8 @@ def _deadline_refusal(spec: QuantizedModelSpec) -> str | None:
 
 def judge(ctx: ModelContext, model: ModelInfo, price_per_hour: float | None = None) -> Verdict:
     """The planner's verdict on a parsed spec, plus the rules that need the object's own name."""
+    if ctx.spec.quantization.method == MethodChoice.AUTO:
+        return judge_selection(ctx, model)
     assessment = plan_spec(ctx.spec, ctx.profile, model)
     plan = assessment.summary()
     if assessment.level == Level.NO:
@@ -137,6 +149,20 @@ def judge(ctx: ModelContext, model: ModelInfo, price_per_hour: float | None = No
             plan,
         )
     return Admission(ctx, assessment, price_per_hour)
+
+
+def judge_selection(ctx: ModelContext, model: ModelInfo, now: dt.datetime | None = None) -> Verdict:
+    """`method: auto`: the selection's pruning. Every candidate refused (or a bad GPU or budget) is a Refusal
+    that names each candidate's reason; otherwise the admission of the first candidate the selection runs."""
+    selection = start_selection(ctx.spec, ctx.config.gpu_profiles, model, revision_of, now or dt.datetime.now(dt.UTC))
+    if selection.phase == SelectionPhase.REFUSED:
+        return Refusal(SELECTION_REFUSED, selection.reason)
+    first = next(r for r in selection.candidates if r.revision is not None)
+    cctx = make_context(ctx.name, ctx.namespace, ctx.uid, row_spec(ctx.spec, first), ctx.config)
+    verdict = judge(cctx, model, resolve_gpu(cctx.profile).price_per_hour)
+    if isinstance(verdict, Refusal):
+        return verdict
+    return replace(verdict, selection=selection, auto_spec=ctx.spec)
 
 
 def admit(body: Mapping[str, Any], config: OperatorConfig, resolve_model: ResolveModel) -> Verdict:

@@ -73,11 +73,27 @@ def _validation_job(admission: Admission) -> dict[str, Any]:
     )
 
 
+def _say_selection(admission: Admission) -> None:
+    """`method: auto` renders its first candidate: say so, with the order the rest would run in."""
+    sel = admission.selection
+    assert sel is not None
+    order = ", ".join(r.label + (" (baseline)" if r.baseline else "") for r in sel.candidates if r.revision)
+    refused = "; ".join(f"{r.label}: {r.reason}" for r in sel.candidates if r.revision is None)
+    print(
+        f"# {admission.ctx.name}: method auto runs a selection (objective {sel.objective}); rendered is its first "
+        f"candidate, {admission.ctx.spec.quantization.method.value} on {admission.ctx.spec.gpu.type}. "
+        f"Order: {order}" + (f". Refused: {refused}" if refused else ""),
+        file=sys.stderr,
+    )
+
+
 def render_one(doc: dict[str, Any], config: OperatorConfig, args: argparse.Namespace) -> list[dict[str, Any]]:
     """Manifests for one QuantizedModel, admitted as the operator admits it; raises Refused otherwise."""
     verdict = admit(doc, config, functools.partial(resolve_architecture, hub_url=args.hub_url))
     if isinstance(verdict, Refusal):
         raise Refused(verdict)
+    if verdict.selection is not None:
+        _say_selection(verdict)
     if verdict.caveat is not None:
         print(f"# warning ({verdict.assessment.reason}): {verdict.caveat}", file=sys.stderr)
     objects = build_all(verdict.ctx, args.stable_revision, pod_monitor=not args.no_pod_monitor)

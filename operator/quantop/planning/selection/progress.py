@@ -72,7 +72,7 @@ def _refused(base: SelectionStatus, rows: list[CandidateRow], why: str, now: dt.
 def _all_refused(rows: list[CandidateRow]) -> str:
     if not rows:
         return "no candidate to try: list methods in quantization.candidates or leave it unset for the planner's"
-    each = "; ".join(f"{r.label}: {r.reason}" for r in rows)
+    each = "; ".join(f"{r.label}: {r.reason}" for r in rows if r.state == S.REFUSED)
     return (
         f"every candidate was refused by the planner ({each}): add candidates that run and fit, "
         "or a larger GPU in gpu.candidates"
