@@ -165,6 +165,30 @@ class AnnotationRequest(_Status):
     time: str = Field(default="", description="When it was first seen (RFC 3339).")
 
 
+class GuardState(StrEnum):
+    """Where the production guard of one promoted revision stands (docs/guard.md)."""
+
+    GUARDING = "Guarding"
+    #: Prometheus answered without data for the revision: neither passing nor rolling back.
+    NO_DATA = "NoData"
+    #: Prometheus could not be read: neither passing nor rolling back.
+    UNREACHABLE = "Unreachable"
+    PASSED = "Passed"
+    ROLLED_BACK = "RolledBack"
+    #: A signal breached but the previous revision's Deployment is gone: nothing to return to, it keeps serving.
+    BREACHED = "Breached"
+
+
+class GuardStatus(_Status):
+    """The production guard of the last promoted revision, kept in status so a restarted operator continues it."""
+
+    revision: str = Field(description="The promoted revision the guard judges.")
+    started_at: str = Field(description="When the guard started: the promotion (RFC 3339).")
+    state: GuardState = Field(description="Guarding, NoData, Unreachable, Passed, RolledBack or Breached.")
+    message: str = Field(default="", description="The last verdict in words: signal, value and threshold.")
+    checked_at: str | None = Field(default=None, description="When the guard last judged (RFC 3339).")
+
+
 class QuantizedModelStatus(_Status):
     """Observed state of a QuantizedModel."""
 
@@ -188,4 +212,7 @@ class QuantizedModelStatus(_Status):
     )
     baseline_wait_started: str | None = Field(
         default=None, description="When the candidate began waiting for its baseline.modelRef (RFC 3339)."
+    )
+    guard: GuardStatus | None = Field(
+        default=None, description="The production guard of the last promoted revision (promotion.guard)."
     )

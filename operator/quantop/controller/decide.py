@@ -7,9 +7,8 @@ is read from status and from the observation, never from memory, so a restarted 
 continues where the last one stopped and never promotes twice. A candidate never touches the
 stable Service until it has passed.
 
-A post-promotion guard would add a state (Guarding: the spec's revision is stable and within its
-guard window) with signals GuardHolding/GuardPassed/GuardBreached; `_state` returns it and the
-table gains its rows, nothing else changes shape.
+With promotion.guard, a promotion starts a guard (status.guard): the spec's revision is then
+Guarding rather than Stable until the guard passes or rolls it back (guarding.py, docs/guard.md).
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from quantop.api.status import RevisionVerdict
 from quantop.resources import LABEL_REVISION, LABEL_ROLE, ModelContext
 
 from . import effects as fx
-from . import requests
+from . import guarding, requests
 from .actions import (
     Action,
     ApplyDeployment,
@@ -38,6 +37,7 @@ from .actions import (
 )
 from .diagnosis import diagnose
 from .draft import Draft, last_verdict
+from .guard_reading import guard_active
 from .observe import Observed
 from .outcome import start
 from .results import job_results
@@ -49,6 +49,7 @@ class State(StrEnum):
     """Where the spec's revision stands, read from status alone."""
 
     STABLE = "Stable"  # it is the revision the stable Service serves
+    GUARDING = "Guarding"  # stable, and its production guard (promotion.guard) has not ended
     CANDIDATE = "Candidate"  # on its way: deploying, waiting for the baseline, validating
     PASSED = "Passed"  # validated (or inconclusive and allowed through), not promoted yet
     FAILED = "Failed"  # a terminal verdict: stays down until the spec changes
@@ -74,6 +75,11 @@ class Signal(StrEnum):
     APPROVED = "Approved"
     UNAPPROVED = "Unapproved"
     TERMINAL = "Terminal"
+    GUARD_HOLDING = "GuardHolding"  # within the guard, no signal breached
+    GUARD_NO_DATA = "GuardNoData"  # Prometheus unreachable or without data: neither pass nor roll back
+    GUARD_PASSED = "GuardPassed"
+    GUARD_BREACHED = "GuardBreached"
+    GUARD_BREACHED_STUCK = "GuardBreachedStuck"  # breached, but the previous Deployment is gone
 
 
 @dataclass(frozen=True)
@@ -101,15 +107,21 @@ TABLE: dict[tuple[State, Signal], Transition] = {
     (State.CANDIDATE, Signal.JOB_INCONCLUSIVE_ALLOWED): Transition(
         Phase.AWAITING_PROMOTION, fx.job_inconclusive, then=State.PASSED
     ),
-    (State.PASSED, Signal.APPROVED): Transition(Phase.PROMOTED, fx.promote),
+    (State.PASSED, Signal.APPROVED): Transition(Phase.PROMOTED, guarding.promote),
     (State.PASSED, Signal.UNAPPROVED): Transition(Phase.AWAITING_PROMOTION, fx.await_approval),
     (State.FAILED, Signal.TERMINAL): Transition(Phase.FAILED, fx.stay_failed),
+    (State.GUARDING, Signal.GUARD_HOLDING): Transition(Phase.PROMOTED, guarding.hold),
+    (State.GUARDING, Signal.GUARD_NO_DATA): Transition(Phase.PROMOTED, guarding.hold),
+    (State.GUARDING, Signal.GUARD_PASSED): Transition(Phase.PROMOTED, guarding.passed),
+    (State.GUARDING, Signal.GUARD_BREACHED): Transition(Phase.FAILED, guarding.breached),
+    (State.GUARDING, Signal.GUARD_BREACHED_STUCK): Transition(Phase.PROMOTED, guarding.breached_stuck),
 }
 
 
-def state_of(status: QuantizedModelStatus, revision: str) -> State:
+def state_of(status: QuantizedModelStatus, revision: str, ctx: ModelContext | None = None) -> State:
     if revision == status.stable_revision:
-        return State.STABLE
+        guarded = ctx is not None and guard_active(ctx.spec, status, revision)
+        return State.GUARDING if guarded else State.STABLE
     verdict = last_verdict(status, revision)
     if verdict in TERMINAL:
         return State.FAILED
@@ -125,6 +137,8 @@ def signal_of(d: Draft, state: State) -> Signal:
         return Signal.SERVING if d.available(stable) >= max(d.ctx.spec.serving.replicas, 1) else Signal.UNAVAILABLE
     if state == State.FAILED:
         return Signal.TERMINAL
+    if state == State.GUARDING:
+        return _guard_signal(d)
     if state == State.PASSED:
         return Signal.APPROVED if requests.promotion_approved(d) else Signal.UNAPPROVED
     return _candidate_signal(d)
@@ -153,6 +167,17 @@ def _candidate_signal(d: Draft) -> Signal:
     return Signal.JOB_FAILED
 
 
+def _guard_signal(d: Draft) -> Signal:
+    match guarding.verdict(d):
+        case guarding.Breach():
+            return Signal.GUARD_BREACHED if guarding.can_roll_back(d) else Signal.GUARD_BREACHED_STUCK
+        case guarding.Pass():
+            return Signal.GUARD_PASSED
+        case guarding.NoData():
+            return Signal.GUARD_NO_DATA
+    return Signal.GUARD_HOLDING
+
+
 def _baseline_signal(d: Draft) -> Signal:
     if d.seen.baseline.cycle:
         return Signal.BASELINE_CYCLE
@@ -174,10 +199,10 @@ def decision(ctx: ModelContext, status: QuantizedModelStatus, observed: Observed
         d.do(ApplyPodMonitor())
     _drop_abandoned(d, keep={ctx.revision} | {r for r in (status.stable_revision, status.previous_revision) if r})
     requests.rollback_if_asked(d)
-    state: State | None = state_of(d.status, ctx.revision)
-    if state != State.STABLE:
+    state: State | None = state_of(d.status, ctx.revision, ctx)
+    if state not in (State.STABLE, State.GUARDING):
         d.status.candidate_revision = ctx.revision
-    d.approved = requests.read_promote(d, ctx.revision if state != State.STABLE else None)
+    d.approved = requests.read_promote(d, ctx.revision if state not in (State.STABLE, State.GUARDING) else None)
     while state is not None:
         signal = signal_of(d, state)
         d.path.append((state, signal))

@@ -282,15 +282,18 @@ def stay_failed(d: Draft) -> None:
         )
 
 
-def steady(d: Draft) -> None:
-    """The spec's revision is the stable one: keep it running, retire the previous after the delay."""
+def steady(d: Draft, *, keep_previous: bool = False) -> None:
+    """The spec's revision is the stable one: keep it running, retire the previous after the delay.
+
+    keep_previous: a guard with keepPrevious holds the previous revision up until it ends (guarding.py).
+    """
     st = d.status
     stable = st.stable_revision
     assert stable is not None
     d.do(ApplyDeployment(), ApplyRevisionService(), ApplyStableService(stable))
     st.candidate_revision = None
     previous = st.previous_revision
-    if previous:
+    if previous and not keep_previous:
         promoted_at = parse_rfc3339(st.promoted_at) or d.now
         delay = dt.timedelta(seconds=d.ctx.spec.promotion.scale_down_delay_seconds)
         live = d.deployment(previous)

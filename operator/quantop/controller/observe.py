@@ -11,11 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from quantop.api import PlanSummary, QuantizedModelStatus, ValidationResults
+from quantop.api import OperatorConfig, PlanSummary, QuantizedModelStatus, ValidationResults
+from quantop.monitoring.guard import Observation
 from quantop.resources import LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_REVISION, MANAGED_BY, ModelContext
 from quantop.resources.job import validation_job_name
 from quantop.resources.names import label_value
 
+from .guard_reading import read_guard
 from .kube import KubeClient
 
 #: How far a chain of baseline.modelRef is followed looking for a cycle (each hop is one GET).
@@ -62,6 +64,8 @@ class Observed:
     price_per_hour: float | None = None
     #: Whether the cluster serves the PodMonitor kind (Prometheus Operator installed).
     pod_monitor_available: bool = True
+    #: Prometheus' reading of the guarded stable revision; None when no guard is active or it was not read.
+    guard: Observation | None = None
 
     def deployment(self, name: str) -> Mapping[str, Any] | None:
         return self.deployments.get(name)
@@ -80,8 +84,10 @@ async def observe(
     *,
     price_per_hour: float | None,
     pod_monitor_available: bool = True,
+    config: OperatorConfig | None = None,
 ) -> Observed:
     meta = body.get("metadata") or {}
+    status = QuantizedModelStatus.model_validate(body.get("status") or {})
     selector = {LABEL_INSTANCE: label_value(ctx.name), LABEL_MANAGED_BY: MANAGED_BY}
     listed: dict[str, list[dict[str, Any]]] = {}
     for kind in ("Deployment", "Service", "Job"):
@@ -89,12 +95,13 @@ async def observe(
     pods = await client.list("Pod", ctx.namespace, selector)
     job_name = validation_job_name(ctx.name, ctx.revision)
     job = None
-    if ctx.revision != QuantizedModelStatus.model_validate(body.get("status") or {}).stable_revision:
+    if ctx.revision != status.stable_revision:
         # By name, not from the labelled list: a Job whose labels were edited still holds its name.
         job = await client.get("Job", ctx.namespace, job_name)
     job_pods: list[dict[str, Any]] = []
     if job is not None and job_finished(job):
         job_pods = await client.list("Pod", ctx.namespace, {"job-name": job_name})
+    baseline = await resolve_baseline(client, ctx)
     return Observed(
         generation=meta.get("generation"),
         annotations=dict(meta.get("annotations") or {}),
@@ -103,9 +110,10 @@ async def observe(
         pods=tuple(pods),
         job=job,
         job_pods=tuple(job_pods),
-        baseline=await resolve_baseline(client, ctx),
+        baseline=baseline,
         price_per_hour=price_per_hour,
         pod_monitor_available=pod_monitor_available,
+        guard=await read_guard(ctx, status, config, baseline.accuracy),
     )
 
 

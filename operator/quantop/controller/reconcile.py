@@ -60,7 +60,12 @@ async def reconcile(
     if verdict.selection is not None:
         return await reconcile_selection(body, client, verdict, out, now=now, persist=persist)
     observed = await observe(
-        client, verdict.ctx, body, price_per_hour=verdict.price_per_hour, pod_monitor_available=pod_monitor_available
+        client,
+        verdict.ctx,
+        body,
+        price_per_hour=verdict.price_per_hour,
+        pod_monitor_available=pod_monitor_available,
+        config=config,
     )
     status, actions = decide(verdict.ctx, out.status, observed, now or dt.datetime.now(dt.UTC))
     mark_synced(status, generation)

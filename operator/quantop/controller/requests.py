@@ -148,7 +148,7 @@ def rollback_if_asked(d: Draft) -> None:
     _roll_back(d, previous, current)
 
 
-def _roll_back(d: Draft, previous: str, current: str) -> None:
+def _roll_back(d: Draft, previous: str, current: str, *, counted: bool = True) -> None:
     st = d.status
     d.do(Scale(previous, d.ctx.spec.serving.replicas), ApplyStableService(previous))
     back = next(
@@ -162,4 +162,5 @@ def _roll_back(d: Draft, previous: str, current: str) -> None:
     message = f"rolled back from {current} to {previous}; revision {current} stays rolled back until the spec changes"
     d.record(current, RevisionVerdict.ROLLED_BACK, message)
     d.condition(ConditionType.PROMOTED, False, Reason.ROLLED_BACK, message, event_type="Warning")
-    d.count("rollback", previous)
+    if counted:  # the guard counts its own rollbacks, with the signal as the reason
+        d.count("rollback", previous)

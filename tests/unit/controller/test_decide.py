@@ -496,7 +496,9 @@ def test_decide(case: Case) -> None:
 
 
 def test_every_row_of_the_table_has_a_case() -> None:
-    reached = {row for param in CASES for row in param.values[0].path}
+    from tests.unit.controller.test_guarding import GUARD_CASES  # the Guarding rows' table
+
+    reached = {row for param in [*CASES, *GUARD_CASES] for row in param.values[0].path}
     assert reached == set(TABLE)
 
 

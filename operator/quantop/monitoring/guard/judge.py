@@ -248,7 +248,8 @@ def judge(policy: GuardPolicy, obs: Observation, elapsed_s: float) -> GuardVerdi
             return breach
     missing = _missing(policy, obs)
     if missing:
-        return NoData("; ".join(m.why for m in missing), unreachable=any(m.unreachable for m in missing))
+        why = "; ".join(dict.fromkeys(m.why for m in missing))  # one unreachable Prometheus is said once
+        return NoData(why, unreachable=any(m.unreachable for m in missing))
     if elapsed_s >= policy.duration_s:
         return Pass(_summary(policy, obs))
     return Continue(remaining_s=policy.duration_s - elapsed_s)
