@@ -120,7 +120,18 @@ class OperatorMetrics:
 
     def _operator_metrics(self, r: CollectorRegistry) -> None:
         self.promotions = Counter(n.PROMOTIONS.removesuffix("_total"), "Revisions promoted.", MODEL, registry=r)
-        self.rollbacks = Counter(n.ROLLBACKS.removesuffix("_total"), "Rollbacks done.", MODEL, registry=r)
+        self.rollbacks = Counter(
+            n.ROLLBACKS.removesuffix("_total"),
+            "Rollbacks done, by reason: Manual or the guard's breached signal.",
+            [*MODEL, "reason"],
+            registry=r,
+        )
+        self.guard_state = Gauge(
+            n.GUARD_STATE,
+            "1 for the production guard's current state while a revision is guarded, 0 for the others.",
+            [*MODEL, "revision", "state"],
+            registry=r,
+        )
         self.failed = Counter(
             n.VALIDATIONS_FAILED.removesuffix("_total"),
             "Validations failed, by reason.",
@@ -200,7 +211,9 @@ class OperatorMetrics:
             if counter == "promotion":
                 self.promotions.labels(namespace, name).inc()
             elif counter == "rollback":
-                self.rollbacks.labels(namespace, name).inc()
+                self.rollbacks.labels(namespace, name, "Manual").inc()
+            elif counter == "guard_rollback":
+                self.rollbacks.labels(namespace, name, label).inc()
             elif counter == "validation_failed":
                 self.failed.labels(namespace, name, label).inc()
 
@@ -222,6 +235,10 @@ class OperatorMetrics:
         if status.candidate_revision:
             seen = self._candidate_seen.setdefault((namespace, name, status.candidate_revision), time.time())
             self._set(self.candidate_started, (namespace, name, status.candidate_revision), seen, key)
+        guard = status.guard
+        if guard is not None and guard.state.value in n.GUARD_STATES:  # only while guarded: the series go after
+            for state in n.GUARD_STATES:
+                self._set(self.guard_state, (*key, guard.revision, state), 1 if guard.state == state else 0, key)
         self._results(key, method, "stable", status.results)
         self._results(key, method, "candidate", status.candidate_results)
         if spec.spec is not None:  # an invalid spec has no SLOs to export

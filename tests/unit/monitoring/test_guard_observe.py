@@ -20,7 +20,8 @@ TARGET = Target("llm", "phi35", "7a2b44")
 POLICY = GuardPolicy(duration_s=1800, p95_slo_s=3.0, max_error_ratio=0.01, accuracy_floor=0.6)
 SEL = '{namespace="llm", model="phi35", revision="7a2b44", role="stable"}'
 PROBE_SEL = '{namespace="llm", model="phi35", revision="7a2b44"}'
-# Per-second rates of the test_rules.py shape: p95 3.25 s; 188 of 200 requests/s within 3 s.
+# Per-second rates of the test_rules.py shape: p95 3.25 s; 3 s lies in the 2-4 s bucket, so the 196 of 200
+# requests/s up to 4 s count as within it (burn.count_at_most): only the 4/s certainly slower are bad.
 BUCKETS = [("1", "20"), ("2", "180"), ("4", "196"), ("8", "200"), ("+Inf", "200")]
 
 
@@ -58,7 +59,7 @@ async def test_observe_reads_every_rule_of_the_stable_revision_and_counts() -> N
     assert sorted(seen) == sorted(q for q in seen if healthy(q) is not None) and len(seen) == 8
     assert isinstance(obs.latency, dict) and isinstance(obs.errors, dict)
     long = obs.latency["30m"]
-    assert (long.total, long.bad) == pytest.approx((200 * 1800, 12 * 1800))
+    assert (long.total, long.bad) == pytest.approx((200 * 1800, 4 * 1800))
     assert long.value == pytest.approx(3.25)
     assert obs.errors["5m"] == Counts(bad=pytest.approx(0.005 * 200 * 300), total=200 * 300, value=0.005)
     assert obs.accuracy == Counts(bad=pytest.approx(18), total=60, value=0.7)

@@ -42,21 +42,19 @@ def total(buckets: Buckets) -> float:
 
 
 def count_at_most(buckets: Buckets, threshold: float) -> float:
-    """Observations <= threshold, interpolated linearly inside a bucket as histogram_quantile does.
+    """Observations that may be <= threshold: everything up to the upper bound of the bucket holding it.
 
-    Past the highest finite bound the histogram cannot tell; those observations count as within
-    the threshold, so that a coarse histogram never causes a rollback by itself.
+    Conservative on purpose, unlike histogram_quantile's interpolation: a histogram cannot say where
+    inside a bucket its observations lie, and vLLM's first latency bucket is 0-0.3 s, so interpolating a
+    150 ms SLO would count requests of 10 ms as half slow. Counted this way, an observation is slow only
+    when it is certainly above the SLO, so a rollback needs a certain breach. Past the highest finite
+    bound the histogram cannot tell either; those count as within the threshold too.
     """
-    lower, below = 0.0, 0.0
+    count = 0.0
     for le, count in _sorted(buckets):
-        if math.isinf(le):
+        if math.isinf(le) or threshold <= le:
             return count
-        if threshold <= le:
-            width = le - lower
-            share = 1.0 if width <= 0 else (threshold - lower) / width
-            return below + (count - below) * share
-        lower, below = le, count
-    return below
+    return count
 
 
 def quantile(buckets: Buckets, q: float) -> float:
