@@ -24,7 +24,7 @@ from quantop.api.status import RevisionVerdict
 from quantop.resources import LABEL_REVISION, LABEL_ROLE, ModelContext
 
 from . import effects as fx
-from . import guarding, requests
+from . import guarding, in_place, requests
 from .actions import (
     Action,
     ApplyDeployment,
@@ -152,7 +152,7 @@ def _candidate_signal(d: Draft) -> Signal:
     d.problem = diagnose(p for p in _serving_pods(d) if _label(p, LABEL_REVISION) == d.rev)
     if d.problem is not None:
         return Signal.POD_FAILED
-    if d.available(d.rev) < max(d.ctx.spec.serving.replicas, 1):
+    if d.available(d.rev) < in_place.wanted(d):
         return Signal.STARTUP_TIMEOUT if fx.startup_expired(d) else Signal.STARTING
     if job is None:
         return Signal.JOB_ABSENT

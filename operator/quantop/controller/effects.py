@@ -16,6 +16,7 @@ from quantop.resources.job import validation_job_name
 from quantop.validation.outcomes import as_flag
 from quantop.validation.resolution import spec_budget_notes
 
+from . import in_place
 from .actions import (
     ApplyDeployment,
     ApplyRevisionService,
@@ -37,7 +38,11 @@ from .results import (
 
 
 def ensure_candidate(d: Draft, replicas: int | None = None) -> None:
-    """The candidate's Deployment and Service exist; the stable Service keeps pointing where it did."""
+    """The candidate's Deployment and Service exist; the stable Service keeps pointing where it did.
+
+    InPlace: the candidate's replica is taken from the stable revision (in_place.candidate_replicas).
+    """
+    replicas = in_place.candidate_replicas(d, replicas)
     d.do(ApplyStableService(d.status.stable_revision), ApplyDeployment(replicas), ApplyRevisionService())
     _stable_not_at_zero(d)
 
@@ -73,7 +78,7 @@ def pod_failed(d: Draft) -> None:
 
 
 def startup_timeout(d: Draft) -> None:
-    wanted = max(d.ctx.spec.serving.replicas, 1)
+    wanted = in_place.wanted(d)
     message = (
         f"revision {d.rev}: {d.available(d.rev)}/{wanted} replicas available after serving.startupTimeout "
         f"({d.ctx.spec.serving.startup_timeout})"
@@ -83,7 +88,7 @@ def startup_timeout(d: Draft) -> None:
 
 def deploying(d: Draft) -> None:
     ensure_candidate(d)
-    available, wanted = d.available(d.rev), max(d.ctx.spec.serving.replicas, 1)
+    available, wanted = d.available(d.rev), in_place.wanted(d)
     progress = f"{available}/{wanted} replicas available"
     d.condition(ConditionType.CANDIDATE_AVAILABLE, False, Reason.DEPLOYING, f"revision {d.rev}: {progress}")
     spec = d.ctx.spec
@@ -92,7 +97,7 @@ def deploying(d: Draft) -> None:
 
 def _available(d: Draft) -> None:
     ensure_candidate(d)
-    available, wanted = d.available(d.rev), max(d.ctx.spec.serving.replicas, 1)
+    available, wanted = d.available(d.rev), in_place.wanted(d)
     message = f"revision {d.rev}: {available}/{wanted} replicas available"
     d.condition(ConditionType.CANDIDATE_AVAILABLE, True, Reason.AVAILABLE, message)
 
@@ -290,7 +295,8 @@ def steady(d: Draft, *, keep_previous: bool = False) -> None:
     st = d.status
     stable = st.stable_revision
     assert stable is not None
-    d.do(ApplyDeployment(), ApplyRevisionService(), ApplyStableService(stable))
+    # InPlace: replicas move from the previous revision one at a time (in_place.handover).
+    d.do(ApplyDeployment(in_place.handover(d)), ApplyRevisionService(), ApplyStableService(stable))
     st.candidate_revision = None
     previous = st.previous_revision
     if previous and not keep_previous:

@@ -15,6 +15,7 @@ from quantop.monitoring.guard import Breach, GuardVerdict, NoData, Pass, guard_o
 from quantop.monitoring.guard.outcome import GuardOutcome
 
 from . import effects as fx
+from . import in_place
 from .actions import ApplyStableService, Scale
 from .draft import Draft
 from .guard_reading import baseline_accuracy
@@ -72,12 +73,19 @@ def _apply(d: Draft, outcome: GuardOutcome, state: GuardState) -> None:
         d.event(*outcome.event)
 
 
+def keeps_previous(d: Draft) -> bool:
+    """keepPrevious, except under InPlace: holding the previous revision's GPUs would need the spare ones
+    InPlace exists to avoid, so its replicas move to the new revision and a rollback is a cold start."""
+    guard = d.ctx.spec.promotion.guard
+    return guard is not None and guard.keep_previous and not in_place.in_place(d)
+
+
 def _keep_previous_at_full_replicas(d: Draft) -> None:
     """keepPrevious: the previous revision stays at serving.replicas, so a rollback only switches the Service."""
-    guard, previous = d.ctx.spec.promotion.guard, d.status.previous_revision
+    previous = d.status.previous_revision
     live = d.deployment(previous) if previous else None
     wanted = d.ctx.spec.serving.replicas
-    held = guard is not None and guard.keep_previous and previous and live is not None
+    held = keeps_previous(d) and previous and live is not None
     if held and previous and live is not None and (live.get("spec") or {}).get("replicas", 0) != wanted:
         d.do(Scale(previous, wanted))
 
@@ -85,8 +93,7 @@ def _keep_previous_at_full_replicas(d: Draft) -> None:
 def hold(d: Draft) -> None:
     """Continue or NoData: serve as promoted, keep the way back open, say what the guard sees."""
     outcome = guard_outcome(verdict(d), d.rev)
-    keep = d.ctx.spec.promotion.guard is not None and d.ctx.spec.promotion.guard.keep_previous
-    fx.steady(d, keep_previous=keep)
+    fx.steady(d, keep_previous=keeps_previous(d))
     _keep_previous_at_full_replicas(d)
     _apply(d, outcome, GuardState(outcome.state or GuardState.GUARDING))
     d.status.message = outcome.message
