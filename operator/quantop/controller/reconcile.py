@@ -26,7 +26,7 @@ from .decide import decide
 from .kube import KubeClient
 from .observe import Observed, observe
 from .outcome import Event, Outcome, mark_synced, refuse, start, unsynced_status
-from .selecting import reconcile_selection
+from .selection_run import reconcile_selection, refused_selection
 
 ResolveModel = Callable[[ModelSource], Awaitable[ModelInfo]]
 #: Persists a decision before it is acted on: writes the status, posts the decision's Events.
@@ -55,10 +55,14 @@ async def reconcile(
     verdict = await admit_async(body, config, lookup)
     if isinstance(verdict, Refusal):
         mark_synced(out.status, generation)
+        if verdict.selection is not None:  # method auto, nothing can run: each candidate's row says why
+            out.status.selection = refused_selection(out.status.selection, verdict.selection)
         return refuse(out, verdict.reason, verdict.message, generation, plan=verdict.plan)
     admitted(out, verdict, generation)
     if verdict.selection is not None:
-        return await reconcile_selection(body, client, verdict, out, now=now, persist=persist)
+        return await reconcile_selection(
+            body, client, verdict, out, now=now, persist=persist, pod_monitor_available=pod_monitor_available
+        )
     observed = await observe(
         client,
         verdict.ctx,

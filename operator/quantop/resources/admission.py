@@ -49,6 +49,8 @@ class Refusal:
     reason: str
     message: str
     plan: PlanSummary | None = None
+    #: `method: auto` refused: every candidate's row with its reason, for status.selection.
+    selection: SelectionStatus | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class Admission:
     selection: SelectionStatus | None = None
     #: `method: auto`: the user's spec (ctx.spec is the first candidate's).
     auto_spec: QuantizedModelSpec | None = None
+    #: `method: auto`: the model the candidates were planned for (the winner's plan is made from it).
+    model: ModelInfo | None = None
 
     @property
     def plan(self) -> PlanSummary:
@@ -156,13 +160,13 @@ def judge_selection(ctx: ModelContext, model: ModelInfo, now: dt.datetime | None
     that names each candidate's reason; otherwise the admission of the first candidate the selection runs."""
     selection = start_selection(ctx.spec, ctx.config.gpu_profiles, model, revision_of, now or dt.datetime.now(dt.UTC))
     if selection.phase == SelectionPhase.REFUSED:
-        return Refusal(SELECTION_REFUSED, selection.reason)
+        return Refusal(SELECTION_REFUSED, selection.reason, selection=selection)
     first = next(r for r in selection.candidates if r.revision is not None)
     cctx = make_context(ctx.name, ctx.namespace, ctx.uid, row_spec(ctx.spec, first), ctx.config)
     verdict = judge(cctx, model, resolve_gpu(cctx.profile).price_per_hour)
     if isinstance(verdict, Refusal):
         return verdict
-    return replace(verdict, selection=selection, auto_spec=ctx.spec)
+    return replace(verdict, selection=selection, auto_spec=ctx.spec, model=model)
 
 
 def admit(body: Mapping[str, Any], config: OperatorConfig, resolve_model: ResolveModel) -> Verdict:

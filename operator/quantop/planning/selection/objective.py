@@ -83,10 +83,13 @@ def _p95(row: CandidateRow) -> Figure | None:
 
 def _balanced(row: CandidateRow, baseline: CandidateRow | None) -> Figure | None:
     p95 = _p95(row)
-    ref_p95 = baseline.p95_ms if baseline else None
-    weights, ref_weights = row.weights_gi_b, baseline.weights_gi_b if baseline else None
-    if p95 is None or not ref_p95 or weights is None or not ref_weights:
+    weights = row.weights_gi_b
+    if p95 is None or weights is None:
         return None
+    # Without a measured baseline (baseline.accuracy or modelRef given) the ratios' common scale is left out:
+    # it is the same for every candidate, so the ranking is unchanged.
+    ref_p95 = (baseline.p95_ms if baseline else None) or 1.0
+    ref_weights = (baseline.weights_gi_b if baseline else None) or 1.0
     factor = (weights / ref_weights) ** BALANCED_MEMORY_EXPONENT / ref_p95
     return Figure(p95.point * factor, p95.low * factor, p95.high * factor, p95.has_interval)
 
