@@ -52,6 +52,17 @@ def test_figure_per_objective(
     assert (f.point, f.low, f.high, f.has_interval) == pytest.approx(expected)
 
 
+def test_balanced_without_a_measured_baseline_ranks_as_with_one() -> None:
+    """baseline.accuracy or modelRef: no baseline row; the missing common scale leaves the order unchanged."""
+    small = row("bitsandbytes-nf4", p95_ms=6400, weights_gi_b=2.2)
+    fast = row("eetq", p95_ms=5700, weights_gi_b=3.7)
+    with_base = [figure(SO.BALANCED, r, BASE) for r in (small, fast)]
+    without = [figure(SO.BALANCED, r, None) for r in (small, fast)]
+    assert all(f is not None for f in with_base + without)
+    order = sorted(range(2), key=lambda i: with_base[i].point)  # type: ignore[union-attr]
+    assert order == sorted(range(2), key=lambda i: without[i].point)  # type: ignore[union-attr]
+
+
 BEST = row("eetq", p95_ms=5700, p95_low_ms=5650, p95_high_ms=5750, weights_gi_b=3.7)
 
 CANNOT_WIN_CASES = [
