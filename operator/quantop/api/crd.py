@@ -19,6 +19,12 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Model", "type": "string", "jsonPath": ".spec.model.id"},
     {"name": "Method", "type": "string", "jsonPath": ".spec.quantization.method"},
     {"name": "GPU", "type": "string", "jsonPath": ".spec.gpu.type"},
+    {
+        "name": "Chosen",
+        "type": "string",
+        "jsonPath": ".status.selection.winner",
+        "description": "method: auto: the candidate the selection chose, e.g. eetq@a10",
+    },
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
     {"name": "Stable", "type": "string", "jsonPath": ".status.stableRevision"},
     {"name": "P95", "type": "number", "jsonPath": ".status.results.p95Ms", "description": "p95 latency, ms"},

@@ -55,7 +55,7 @@ def test_printer_columns_and_names() -> None:
     crd = build_crd()
     version = crd["spec"]["versions"][0]
     names = {c["name"] for c in version["additionalPrinterColumns"]}
-    assert {"Model", "Method", "GPU", "Phase", "P95", "Accuracy", "Age", "RPS"} <= names
+    assert {"Model", "Method", "GPU", "Chosen", "Phase", "P95", "Accuracy", "Age", "RPS"} <= names
     assert crd["spec"]["names"]["shortNames"] == ["qm"]
     assert version["subresources"] == {"status": {}}
 
