@@ -21,6 +21,7 @@ from quantop.api import Phase, QuantizedModelSpec, QuantizedModelStatus, Validat
 from quantop.api.timestamps import parse_rfc3339
 
 from . import names as n
+from .selection_metrics import SelectionMetrics
 
 # `*_created` series double every counter and no rule or dashboard reads them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -94,6 +95,7 @@ class OperatorMetrics:
         self._validation_metrics(r)
         self._operator_metrics(r)
         self._production_metrics(r)
+        self.selection = SelectionMetrics(r)
         self._series: dict[tuple[str, ...], set[tuple[Any, tuple[str, ...]]]] = {}
         self._candidate_seen: dict[tuple[str, str, str], float] = {}
 
@@ -239,6 +241,7 @@ class OperatorMetrics:
         if guard is not None and guard.state.value in n.GUARD_STATES:  # only while guarded: the series go after
             for state in n.GUARD_STATES:
                 self._set(self.guard_state, (*key, guard.revision, state), 1 if guard.state == state else 0, key)
+        self.selection.record(self._set, key, status.selection)
         self._results(key, method, "stable", status.results)
         self._results(key, method, "candidate", status.candidate_results)
         if spec.spec is not None:  # an invalid spec has no SLOs to export

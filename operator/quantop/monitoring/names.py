@@ -60,6 +60,22 @@ PRODUCTION_ACCURACY = "quantop_production_accuracy"
 PRODUCTION_ACCURACY_SAMPLES = "quantop_production_accuracy_samples"
 PRODUCTION_PROBE_TIMESTAMP = "quantop_production_probe_timestamp_seconds"
 
+# `method: auto` selections (status.selection). Per {namespace, model}: the phase, enum style (Running | Chosen |
+# NoCandidatePassed | Refused), and GPU-seconds used (status says GPU-minutes; Prometheus wants base units).
+# Per candidate {namespace, model, method, gpu} (gpu as the row's label: a10, a10x2): its state (1, with
+# {state}), its measured figures, and 1 on the winner.
+SELECTION_PHASE = "quantop_selection_phase"
+SELECTION_PHASES = ("Running", "Chosen", "NoCandidatePassed", "Refused")
+SELECTION_GPU_SECONDS = "quantop_selection_gpu_seconds"
+SELECTION_CANDIDATE_STATE = "quantop_selection_candidate_state"  # + {state}
+SELECTION_CANDIDATE_P95 = "quantop_selection_candidate_p95_seconds"
+SELECTION_CANDIDATE_ACCURACY = "quantop_selection_candidate_accuracy"
+SELECTION_CANDIDATE_TOKENS = "quantop_selection_candidate_output_tokens_per_second"
+SELECTION_CANDIDATE_COST = "quantop_selection_candidate_cost_usd_per_million_tokens"
+SELECTION_CANDIDATE_WEIGHTS = "quantop_selection_candidate_weights_bytes"
+SELECTION_CANDIDATE_GPU_SECONDS = "quantop_selection_candidate_gpu_seconds"
+SELECTION_WINNER = "quantop_selection_winner"
+
 # --- scraped from TGI pods (relabeled with namespace, pod, model, quantization, revision, role, gpu) ---
 TGI_REQUEST_DURATION = "tgi_request_duration"  # histogram, seconds
 TGI_QUEUE_DURATION = "tgi_request_queue_duration"
