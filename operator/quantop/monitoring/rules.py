@@ -476,6 +476,7 @@ def alerting_rules(p: RuleParams) -> list[dict[str, Any]]:
             "run, and every quantop_* based alert is blind.",
         ),
         *guard_alerts(),
+        *selection_alerts(),
     ]
 
 
@@ -509,6 +510,22 @@ def guard_alerts() -> list[dict[str, Any]]:
             f"The production guard rolled {MODEL} back {{{{ $value | humanize }}}} time(s) in the last hour on "
             "{{ $labels.reason }}: the promoted revision breached its SLO in production. The Event on the "
             "QuantizedModel names the signal and its value.",
+        ),
+    ]
+
+
+def selection_alerts() -> list[dict[str, Any]]:
+    """A `method: auto` selection that ended without a winner: nothing new is promoted until the spec changes."""
+    return [
+        _alert(
+            "QuantopSelectionNoCandidatePassed",
+            _expr('max by (namespace, model) (${phase}{phase="NoCandidatePassed"}) == 1', phase=n.SELECTION_PHASE),
+            "1m",
+            "warning",
+            f"{MODEL}: its method: auto selection found no candidate that passes",
+            f"The selection of {MODEL} ended with no candidate passing every gate (phase gauge {{{{ $value }}}}): "
+            "nothing new was promoted and the stable revision, if any, keeps serving. status.selection lists "
+            "each candidate's verdict, and its reason says what to relax or add.",
         ),
     ]
 

@@ -689,6 +689,41 @@ def guard_tests() -> list[dict[str, Any]]:
     ]
 
 
+def selection_tests() -> list[dict[str, Any]]:
+    alert = "QuantopSelectionNoCandidatePassed"
+
+    def phase(model: str, **values: str) -> list[dict[str, str]]:
+        return [s("quantop_selection_phase", op(model, phase=k), v) for k, v in values.items()]
+
+    return [
+        fires(
+            alert,
+            phase("phi35-auto", Running="1x10 0x20", NoCandidatePassed="0x10 1x20"),
+            "15m",
+            [
+                {
+                    "exp_labels": {"namespace": "llm", "model": "phi35-auto", "severity": "warning"},
+                    "exp_annotations": annotations(
+                        alert,
+                        "llm/phi35-auto: its method: auto selection found no candidate that passes",
+                        "The selection of llm/phi35-auto ended with no candidate passing every gate (phase gauge 1): "
+                        "nothing new was promoted and the stable revision, if any, keeps serving. status.selection "
+                        "lists each candidate's verdict, and its reason says what to relax or add.",
+                    ),
+                }
+            ],
+            pending_at="10m",
+        ),
+        quiet(
+            alert,
+            "while running and once chosen",
+            phase("phi35-auto", Running="1x10 0x20", Chosen="0x10 1x20", NoCandidatePassed="0x30"),
+            "15m",
+            "30m",
+        ),
+    ]
+
+
 def _labels(labels: dict[str, str], engine: str) -> str:
     return "{" + ",".join([*(f'{k}="{labels[k]}"' for k in SERIES_KEYS), f'engine="{engine}"']) + "}"
 
@@ -807,6 +842,7 @@ def unit_tests() -> list[dict[str, Any]]:
         *no_data_tests(),
         *operator_tests(),
         *guard_tests(),
+        *selection_tests(),
     ]
 
 
