@@ -30,6 +30,12 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "P95", "type": "number", "jsonPath": ".status.results.p95Ms", "description": "p95 latency, ms"},
     {"name": "RPS", "type": "number", "jsonPath": ".status.results.requestsPerSecond"},
     {"name": "Accuracy", "type": "number", "jsonPath": ".status.results.accuracy"},
+    {
+        "name": "Candidate",
+        "type": "string",
+        "jsonPath": ".status.candidatePhase",
+        "description": "Phase of the spec's revision while another one serves (e.g. Failed); empty once it serves",
+    },
     {"name": "$/1M", "type": "number", "jsonPath": ".status.results.costPerMillionTokens", "priority": 1},
     {
         "name": "Verdict",

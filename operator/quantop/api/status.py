@@ -197,6 +197,13 @@ class QuantizedModelStatus(_Status):
     observed_generation: int | None = Field(default=None, description="Last .metadata.generation reconciled.")
     stable_revision: str | None = Field(default=None, description="Revision behind the stable Service.")
     candidate_revision: str | None = Field(default=None, description="Revision being deployed or validated.")
+    candidate_phase: Phase | None = Field(
+        default=None,
+        description=(
+            "Phase of the spec's revision while it is not the stable one (Queued, Deploying, Validating, "
+            "AwaitingPromotion, Failed); unset once it serves. `phase` says the same, `stableRevision` what serves."
+        ),
+    )
     previous_revision: str | None = Field(default=None, description="Revision promoted before the stable one.")
     promoted_at: str | None = Field(default=None, description="When the stable revision was promoted (RFC 3339).")
     conditions: list[Condition] = Field(default_factory=list, description="Kubernetes-style conditions.")
