@@ -891,6 +891,8 @@ def quantization_comparison() -> dash.Dashboard:
         ),
     )
 
+    layout.row("Selection (method: auto)").add(*selection_panels())
+
     by = "namespace, model, quantization, engine"
     legend = "{{quantization}} {{engine}} ({{model}})"
     layout.row("Serving").add(
@@ -917,6 +919,55 @@ def quantization_comparison() -> dash.Dashboard:
         ),
     )
     return board
+
+
+def selection_panels() -> list[Any]:
+    """The guide's six-row study as a `method: auto` selection ran it: one row per candidate (method on a GPU),
+    its state and figures, and the GPU time each selection used."""
+    cand = "namespace, model, method, gpu"
+    figures = [
+        (n.SELECTION_CANDIDATE_P95, "p95", SECONDS),
+        (n.SELECTION_CANDIDATE_ACCURACY, "Accuracy", RATIO),
+        (n.SELECTION_CANDIDATE_TOKENS, "Output tokens/s", TOKENS_PER_SECOND),
+        (n.SELECTION_CANDIDATE_COST, "$ / 1M tokens", USD),
+        (n.SELECTION_CANDIDATE_WEIGHTS, "Weights", "bytes"),
+        (n.SELECTION_CANDIDATE_GPU_SECONDS, "GPU time", SECONDS),
+    ]
+    refs = "BCDEFG"
+    table_panel = _table(
+        "Selection candidates",
+        "Each candidate of a method: auto selection (status.selection): its state (Passed, Failed, CannotWin: "
+        "stopped early, OverBudget, Refused by the planner, ...), its validated figures, its GPU time. The "
+        "winner is in the Chosen column of kubectl get qm and in quantop_selection_winner.",
+        [
+            _instant(_gauge(n.SELECTION_CANDIDATE_STATE, f"{cand}, state")),
+            *(_instant(_gauge(metric, cand)) for metric, _, _ in figures),
+            _instant(_gauge(n.SELECTION_WINNER, cand)),
+        ],
+        exclude=["namespace", "Value #A"],
+        columns=[
+            ("model", "Model"),
+            ("method", "Method"),
+            ("gpu", "GPU"),
+            ("state", "State"),
+            *((f"Value #{ref}", label) for ref, (_, label, _) in zip(refs, figures, strict=True)),
+            ("Value #H", "Winner"),
+        ],
+        units={label: unit for _, label, unit in figures} | {"Winner": "none"},
+        sort_by="p95",
+        span=16,
+    )
+    return [
+        table_panel,
+        _bars(
+            "GPU time used",
+            SECONDS,
+            _gauge(n.SELECTION_GPU_SECONDS, "namespace, model"),
+            legend="{{model}}",
+            by="selection",
+            what="each model's selection (GPUs x time its candidates ran; the guide's manual study: 6 x 5 minutes)",
+        ),
+    ]
 
 
 def _latency_vs_accuracy(rev: str) -> xychart.Panel:
@@ -970,11 +1021,18 @@ def _latency_vs_accuracy(rev: str) -> xychart.Panel:
     )
 
 
-def _bars(title: str, unit: str, expr: str) -> bargauge.Panel:
+def _bars(
+    title: str,
+    unit: str,
+    expr: str,
+    legend: str = "{{quantization}} {{model}} {{revision}} ({{role}})",
+    what: str = "each validated revision",
+    by: str = "quantization",
+) -> bargauge.Panel:
     panel = (
         bargauge.Panel()
-        .title(f"{title} by quantization")
-        .description(f"{title} of each validated revision.")
+        .title(f"{title} by {by}")
+        .description(f"{title} of {what}.")
         .datasource(DATASOURCE)
         .unit(unit)
         .min(0)
@@ -985,7 +1043,7 @@ def _bars(title: str, unit: str, expr: str) -> bargauge.Panel:
         .reduce_options(common_b.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
         .thresholds(_thresholds((None, "blue")))
     )
-    return _targets(panel, [_query(expr, "{{quantization}} {{model}} {{revision}} ({{role}})", instant=True)])
+    return _targets(panel, [_query(expr, legend, instant=True)])
 
 
 # --- output --------------------------------------------------------------------------------------

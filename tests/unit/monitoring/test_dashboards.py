@@ -381,6 +381,24 @@ def _scraped_series() -> list[dict[str, str]]:
     probe = {name: revision[name] for name in REVISION if name != "role"}
     out.append(_series(names.PRODUCTION_ACCURACY, probe, "0.6x80"))
     out.append(_series(names.PROMOTIONS, model, "0x40 1x40"))
+    return out + _selection_series(model)
+
+
+def _selection_series(model: dict[str, str]) -> list[dict[str, str]]:
+    """A finished method: auto selection of the same model, as the exporter writes it."""
+    row = {**model, "method": "eetq", "gpu": "a10"}
+    out = [_series(names.SELECTION_CANDIDATE_STATE, {**row, "state": "Passed"}, "1x80")]
+    figures = [
+        names.SELECTION_CANDIDATE_P95,
+        names.SELECTION_CANDIDATE_ACCURACY,
+        names.SELECTION_CANDIDATE_TOKENS,
+        names.SELECTION_CANDIDATE_COST,
+        names.SELECTION_CANDIDATE_WEIGHTS,
+        names.SELECTION_CANDIDATE_GPU_SECONDS,
+        names.SELECTION_WINNER,
+    ]
+    out += [_series(g, row, "1x80") for g in figures]
+    out.append(_series(names.SELECTION_GPU_SECONDS, model, "600x80"))
     return out
 
 
@@ -419,3 +437,15 @@ def test_every_panel_query_returns_data_from_scraped_series(name: str, tmp_path:
     assert result.returncode == 0, (
         f"{name}: queries without data (exp: nil, got: absent):\n{result.stdout}{result.stderr}"
     )
+
+
+def test_comparison_shows_selection_candidates_by_method_and_gpu() -> None:
+    board = PARSED["quantop-quantization-comparison.json"]
+    table = by_title(board, "Selection candidates")
+    exprs = [t["expr"] for t in table["targets"]]
+    assert all("method, gpu" in e for e in exprs), exprs
+    assert any(names.SELECTION_CANDIDATE_STATE in e and "state" in e for e in exprs)
+    assert any(names.SELECTION_CANDIDATE_P95 in e for e in exprs) and any(names.SELECTION_WINNER in e for e in exprs)
+    renamed = table["transformations"][1]["options"]["renameByName"]
+    assert {"state": "State", "Value #B": "p95", "Value #H": "Winner"}.items() <= renamed.items()
+    assert names.SELECTION_GPU_SECONDS in by_title(board, "GPU time used by selection")["targets"][0]["expr"]
