@@ -48,6 +48,8 @@ class _Run:
     d: Draft
     pod_monitor_available: bool
     groups: Groups = dataclasses.field(default_factory=list)
+    #: What each stepped row is doing (deploying, validating ...), for status.message.
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def status(self) -> QuantizedModelStatus:
@@ -95,6 +97,8 @@ async def reconcile_selection(
         await _winner(run, sel, before_phase)
     else:
         settle(d, sel, before_phase)
+        if sel.phase == SelectionPhase.RUNNING and run.notes:
+            d.status.message = f"{d.status.message}; {'; '.join(run.notes)}"[:1000]
         if sel.phase == SelectionPhase.NO_CANDIDATE_PASSED:
             rows = {r.revision for r in sel.candidates if r.revision}
             d.do(*delete_revisions(ctx.name, seen.children, rows, run.keep))
@@ -139,8 +143,11 @@ async def _step(run: _Run, sel: SelectionStatus, row: CandidateRow, *, fresh: bo
     if not row.baseline:
         seen = dataclasses.replace(seen, baseline=await _selection_baseline(run, sel, seen.baseline))
     d = dataclasses.replace(d, seen=seen)
+    d.status.message = ""  # what this row's step says, if anything (settle() writes the whole message)
     new = step_row(d, sel, row, price)
     run.groups.append((rctx, d.actions))
+    if d.status.message:
+        run.notes.append(f"{row.label}: {d.status.message}")
     return new
 
 
