@@ -159,6 +159,28 @@ async def test_reselect_annotation_starts_one_new_selection(cluster: Cluster) ->
     assert (await deployment(cluster, f"sel4-{eetq}"))["spec"]["replicas"] == 1, "the stable kept serving"
 
 
+async def test_a_spec_change_reselects_beside_the_stable_revision(cluster: Cluster) -> None:
+    obj = auto("sel6", **{"validation.baseline": {"accuracy": 0.8}, "quantization.candidates": ["eetq"]})
+    eetq, fp8 = rev(obj, "eetq"), rev(obj, "fp8")
+    async with operator(cluster):
+        await cluster.create(obj)
+        await run_candidate(cluster, "sel6", eetq, measured(5000))
+        await promote_winner(cluster, "sel6", eetq)
+        await cluster.patch(*_qm("sel6"), {"spec": {"quantization": {"candidates": ["eetq", "fp8"]}}})
+        await cluster.wait_for(lambda: deployment(cluster, f"sel6-{fp8}"), bool, WAIT)
+        mid = await cluster.qm("llm", "sel6")
+        service = await cluster.get("v1", "services", "llm", "sel6")
+        assert service["spec"]["selector"]["quantop.dev/revision"] == eetq, "the stable keeps the traffic"
+        assert (await deployment(cluster, f"sel6-{eetq}"))["spec"]["replicas"] == 1
+        await run_candidate(cluster, "sel6", fp8, measured(5800))
+        done = await cluster.wait_for(
+            lambda: cluster.qm("llm", "sel6"), lambda o: selection(o).get("phase") == "Chosen", WAIT
+        )
+        await cluster.wait_for(lambda: deployment(cluster, f"sel6-{fp8}"), lambda d: d is None, WAIT)
+    assert rows(mid) == {"eetq": "Passed", "fp8": "Running"}, "the stable eetq is not load-tested again"
+    assert selection(done)["winner"] == "eetq@a10" and done["status"]["stableRevision"] == eetq
+
+
 async def test_all_refused_deploys_nothing_and_says_why(cluster: Cluster) -> None:
     obj = auto("sel5", **{"quantization.candidates": ["awq", "gptq"]})
     async with operator(cluster):
