@@ -80,8 +80,8 @@ def test_another_revision_or_an_unreachable_prometheus_is_missing_data_not_a_ver
 
 
 def test_guard_judges_a_vllm_revision_through_the_same_rules(stack: Stack) -> None:
-    # vLLM's end-to-end latency histogram starts at a 0.3 s bucket (0.3, 0.5, 0.8, 1, ...): a 150 ms SLO
-    # falls inside its first bucket, where any count is an interpolation. 0.5 s is a bucket bound.
+    # vLLM's end-to-end latency histogram starts at a 0.3 s bucket (0.3, 0.5, 0.8, 1, ...): with a 150 ms SLO
+    # the guard could only count requests above 0.3 s as slow (burn.count_at_most). 0.5 s is a bucket bound.
     policy = GuardPolicy(duration_s=1800, p95_slo_s=0.5, max_error_ratio=0.05, accuracy_floor=None)
     vllm = Target(NS, VLLM_MODEL, VLLM_REV)
 
