@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from quantop.api import QuantizedModelSpec, QuantizedModelStatus
@@ -32,9 +32,20 @@ from .kube import KubeClient
 from .observe import Baseline, Observed, job_finished, observe
 from .outcome import Event, Outcome, mark_synced, unsynced_status
 from .results import job_results
-from .selecting import SELECTION_STARTED, delete_revisions, read_reselect, settle, stable_row, step_row, stop_row
+from .selecting import (
+    SELECTION_CHOSE,
+    SELECTION_STARTED,
+    delete_revisions,
+    read_reselect,
+    settle,
+    stable_row,
+    step_row,
+    stop_row,
+)
 
 Groups = list[tuple[ModelContext, list[Action]]]
+#: Writes the status and posts the decision's Events before the actions that must follow it (reconcile.Persist).
+Persist = Callable[[QuantizedModelStatus, Sequence[Event]], Awaitable[None]]
 
 
 @dataclasses.dataclass
@@ -72,7 +83,7 @@ async def reconcile_selection(
     out: Outcome,
     *,
     now: dt.datetime | None = None,
-    persist: Any = None,
+    persist: Persist | None = None,
     pod_monitor_available: bool = True,
 ) -> Outcome:
     """Reconcile one `method: auto` object (admitted: at least one candidate can run)."""
@@ -198,7 +209,7 @@ async def _winner(run: _Run, sel: SelectionStatus, before: SelectionPhase) -> No
     st, rev = run.status, row.revision
     st.plan = plan_spec(wctx.spec, wctx.profile, run.admission.model).summary()
     if before != SelectionPhase.CHOSEN:
-        run.d.event("Normal", "SelectionChose", progress_message(sel)[:1000])
+        run.d.event("Normal", SELECTION_CHOSE, progress_message(sel)[:1000])
     price = resolve_gpu(wctx.profile).price_per_hour
     seen = await observe(
         run.client,
@@ -221,7 +232,7 @@ async def _winner(run: _Run, sel: SelectionStatus, before: SelectionPhase) -> No
     run.groups.append((wctx, actions))
 
 
-async def _act_and_persist(run: _Run, generation: int | None, persist: Any) -> Outcome:
+async def _act_and_persist(run: _Run, generation: int | None, persist: Persist | None) -> Outcome:
     from .reconcile import ordered  # reconcile imports this module: the shared ordering, imported late
 
     out = run.d.out
