@@ -82,3 +82,13 @@ def test_selection_exposition_passes_promtool_check_metrics() -> None:
 
 def _selection_samples(m: OperatorMetrics) -> list[str]:
     return [line for line in generate_latest(m.registry).decode().splitlines() if line.startswith("quantop_selection")]
+
+
+def test_an_auto_models_validated_series_carry_the_chosen_method() -> None:
+    m = OperatorMetrics()
+    out = outcome(SelectionPhase.CHOSEN, EETQ, winner="eetq@a10")
+    out.status.stable_revision = "e1"
+    m.record("demo", "auto", qm("auto", "demo", **{"quantization.method": "auto"}), out)
+    info = {**MODEL, "model_id": "microsoft/Phi-3.5-mini-instruct", "gpu": "a10", "stable_revision": "e1"}
+    assert value(m, n.MODEL_INFO, **info, quantization="eetq") == 1
+    assert value(m, n.MODEL_INFO, **info, quantization="auto") is None
