@@ -70,6 +70,8 @@ class Reason(StrEnum):
     GUARD_BREACHED = "GuardBreached"
     #: Prometheus answered without data for the revision: the guard neither passes nor rolls back.
     GUARD_NO_DATA = "GuardNoData"
+    #: The guard ended without a verdict: promotion.guard removed, a manual rollback, or the revision no longer stable.
+    GUARD_ENDED = "GuardEnded"
     #: Prometheus could not be read: the guard neither passes nor rolls back.
     PROMETHEUS_UNREACHABLE = "PrometheusUnreachable"
     NOT_PROMOTED = "NotPromoted"

@@ -177,6 +177,8 @@ class GuardState(StrEnum):
     ROLLED_BACK = "RolledBack"
     #: A signal breached but the previous revision's Deployment is gone: nothing to return to, it keeps serving.
     BREACHED = "Breached"
+    #: Ended without a verdict: promotion.guard removed, a manual rollback, or the revision no longer stable.
+    ENDED = "Ended"
 
 
 class GuardStatus(_Status):
@@ -184,7 +186,7 @@ class GuardStatus(_Status):
 
     revision: str = Field(description="The promoted revision the guard judges.")
     started_at: str = Field(description="When the guard started: the promotion (RFC 3339).")
-    state: GuardState = Field(description="Guarding, NoData, Unreachable, Passed, RolledBack or Breached.")
+    state: GuardState = Field(description="Guarding, NoData, Unreachable, Passed, RolledBack, Breached or Ended.")
     message: str = Field(default="", description="The last verdict in words: signal, value and threshold.")
     checked_at: str | None = Field(default=None, description="When the guard last judged (RFC 3339).")
 

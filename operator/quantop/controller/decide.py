@@ -210,6 +210,7 @@ def decision(ctx: ModelContext, status: QuantizedModelStatus, observed: Observed
         transition.effect(d)
         d.status.phase = transition.phase
         state = transition.then
+    guarding.settle(d)
     # The Candidate printer column: a failed candidate shows beside the Stable revision that still serves.
     d.status.candidate_phase = None if d.status.stable_revision == ctx.revision else d.status.phase
     if d.path[-1][1] not in (Signal.BASELINE_PENDING, Signal.BASELINE_TIMEOUT):

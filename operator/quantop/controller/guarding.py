@@ -8,7 +8,7 @@ action) is decided by `guard_outcome`; here it becomes status and typed actions.
 
 from __future__ import annotations
 
-from quantop.api import ConditionType
+from quantop.api import ConditionStatus, ConditionType, Reason
 from quantop.api.status import GuardState, GuardStatus
 from quantop.api.timestamps import parse_rfc3339, rfc3339
 from quantop.monitoring.guard import Breach, GuardVerdict, NoData, Pass, guard_outcome, judge, policy_for
@@ -18,10 +18,22 @@ from . import effects as fx
 from . import in_place
 from .actions import ApplyStableService, Scale
 from .draft import Draft
-from .guard_reading import baseline_accuracy
+from .guard_reading import ACTIVE, baseline_accuracy, guard_active
 from .requests import _roll_back
 
-__all__ = ["Breach", "NoData", "Pass", "breached", "breached_stuck", "hold", "passed", "promote", "start", "verdict"]
+__all__ = [
+    "Breach",
+    "NoData",
+    "Pass",
+    "breached",
+    "breached_stuck",
+    "hold",
+    "passed",
+    "promote",
+    "settle",
+    "start",
+    "verdict",
+]
 
 NOT_READ = (
     "Prometheus was not read for this revision: the operator's config has no prometheus.url "
@@ -147,3 +159,18 @@ def breached_stuck(d: Draft) -> None:
     fx.steady(d)
     _apply(d, stuck, GuardState.BREACHED)
     d.status.message = message
+
+
+def settle(d: Draft) -> None:
+    """A guard that no longer applies ends without a verdict, so its state (and the alert on it) does not linger."""
+    g = d.status.guard
+    if g is None or g.state not in ACTIVE or guard_active(d.ctx.spec, d.status, g.revision):
+        return
+    why = (
+        "promotion.guard was removed from the spec"
+        if d.ctx.spec.promotion.guard is None
+        else f"revision {g.revision} is no longer the stable revision"
+    )
+    message = f"the guard of revision {g.revision} ended without a verdict: {why}"
+    d.status.guard = g.model_copy(update={"state": GuardState.ENDED, "message": message, "checked_at": rfc3339(d.now)})
+    d.condition(ConditionType.GUARD_PASSED, ConditionStatus.UNKNOWN, Reason.GUARD_ENDED, message)

@@ -244,8 +244,24 @@ GUARD_CASES = [
             [(S, Signal.SERVING)],
             excludes=(Count,),
             history=KEPT,
+            conditions={"GuardPassed": ("Unknown", "GuardEnded")},
+            fields={"message": f"revision {REV} serving"},
         ),
         id="guard-removed-from-the-spec-ends-it",
+    ),
+    pytest.param(
+        Case(
+            guarded(state=GuardState.UNREACHABLE),
+            observed(AVAILABLE, PREVIOUS_UP, guard=UNREACHABLE, annotations={"quantop.dev/rollback": "true"}),
+            "Failed",
+            [(F, Signal.TERMINAL)],
+            includes=(ApplyStableService(OLD), Count("rollback", OLD)),
+            spec=GUARD,
+            conditions={"GuardPassed": ("Unknown", "GuardEnded")},
+            history=ROLLED,
+            fields={"stable_revision": OLD},
+        ),
+        id="a-manual-rollback-ends-the-guard-and-its-alert",
     ),
 ]
 
@@ -253,6 +269,20 @@ GUARD_CASES = [
 @pytest.mark.parametrize("case", GUARD_CASES)
 def test_guard_rows(case: Case) -> None:
     check_case(case)
+
+
+@pytest.mark.parametrize(
+    ("spec", "annotations", "why"),
+    [
+        pytest.param({}, {}, "promotion.guard was removed from the spec", id="guard-removed"),
+        pytest.param(GUARD, {"quantop.dev/rollback": "true"}, f"revision {REV} is no longer the stable", id="rollback"),
+    ],
+)
+def test_a_guard_that_no_longer_applies_ends(spec: dict[str, Any], annotations: dict[str, str], why: str) -> None:
+    """Its state leaves Unreachable, so quantop_guard_state (and QuantopGuardCannotReadPrometheus) goes."""
+    seen = observed(AVAILABLE, PREVIOUS_UP, guard=UNREACHABLE, annotations=annotations)
+    new, _ = decide(context(**spec), guarded(state=GuardState.UNREACHABLE), seen, NOW)
+    assert new.guard is not None and new.guard.state == GuardState.ENDED and why in new.guard.message
 
 
 @pytest.mark.parametrize(
