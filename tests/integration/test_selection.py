@@ -87,6 +87,8 @@ async def test_full_selection_promotes_the_lowest_p95(cluster: Cluster) -> None:
     assert "lowest p95" in sel["reason"] and "fp8@a10" in sel["reason"], "the overlapping runner-up is named"
     assert (await cluster.get("v1", "services", "llm", "sel1"))["spec"]["selector"]["quantop.dev/revision"] == eetq
     assert done["status"]["phase"] == "Promoted"
+    compatible = next(c for c in done["status"]["conditions"] if c["type"] == "Compatible")
+    assert compatible["message"].startswith("method auto, objective latency: validates none@a10 (baseline), ")
     assert await deployment(cluster, f"sel1-{base}") is None, "the baseline's revision is removed after the choice"
 
 

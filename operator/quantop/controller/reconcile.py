@@ -58,11 +58,11 @@ async def reconcile(
         if verdict.selection is not None:  # method auto, nothing can run: each candidate's row says why
             out.status.selection = refused_selection(out.status.selection, verdict.selection)
         return refuse(out, verdict.reason, verdict.message, generation, plan=verdict.plan)
-    admitted(out, verdict, generation)
-    if verdict.selection is not None:
+    if verdict.selection is not None:  # method auto: Compatible says what the selection will run
         return await reconcile_selection(
             body, client, verdict, out, now=now, persist=persist, pod_monitor_available=pod_monitor_available
         )
+    admitted(out, verdict, generation)
     observed = await observe(
         client,
         verdict.ctx,

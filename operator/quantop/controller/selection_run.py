@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from quantop.api import QuantizedModelSpec, QuantizedModelStatus
+from quantop.api import ConditionType, QuantizedModelSpec, QuantizedModelStatus, Reason
 from quantop.api.selection import CandidateRow, CandidateState, SelectionPhase, SelectionStatus
 from quantop.api.timestamps import rfc3339
 from quantop.planning import plan_spec, resolve_gpu
@@ -91,6 +91,7 @@ async def reconcile_selection(
     now = now or dt.datetime.now(dt.UTC)
     generation = (body.get("metadata") or {}).get("generation")
     ctx = admission.ctx
+    _compatible(out, admission.selection, generation)
     seen = await observe(client, ctx, body, price_per_hour=None, pod_monitor_available=pod_monitor_available)
     d = Draft(ctx=ctx, seen=seen, now=now, out=out)
     run = _Run(body, client, admission, admission.auto_spec, d, pod_monitor_available)
@@ -114,6 +115,16 @@ async def reconcile_selection(
             rows = {r.revision for r in sel.candidates if r.revision}
             d.do(*delete_revisions(ctx.name, seen.children, rows, run.keep))
     return await _act_and_persist(run, generation, persist)
+
+
+def _compatible(out: Outcome, sel: SelectionStatus, generation: int | None) -> None:
+    """Compatible=True: which candidates the selection runs, in order, and which the planner refused."""
+    order = ", ".join(r.label + (" (baseline)" if r.baseline else "") for r in sel.candidates if r.revision)
+    refused = ", ".join(r.label for r in sel.candidates if r.state == CandidateState.REFUSED)
+    message = f"method auto, objective {sel.objective}: validates {order}" + (
+        f"; refused: {refused}" if refused else ""
+    )
+    out.condition(ConditionType.COMPATIBLE, True, Reason.PLANNED, message, generation, event_type="Normal")
 
 
 def _begin(run: _Run, fresh: SelectionStatus) -> SelectionStatus:
