@@ -164,13 +164,17 @@ def breached_stuck(d: Draft) -> None:
 def settle(d: Draft) -> None:
     """A guard that no longer applies ends without a verdict, so its state (and the alert on it) does not linger."""
     g = d.status.guard
-    if g is None or g.state not in ACTIVE or guard_active(d.ctx.spec, d.status, g.revision):
+    if g is None or g.state not in ACTIVE:
         return
-    why = (
-        "promotion.guard was removed from the spec"
-        if d.ctx.spec.promotion.guard is None
-        else f"revision {g.revision} is no longer the stable revision"
-    )
+    if d.ctx.revision == g.revision and guard_active(d.ctx.spec, d.status, g.revision):
+        return
+    if d.ctx.spec.promotion.guard is None:
+        why = "promotion.guard was removed from the spec"
+    elif d.ctx.revision != g.revision:
+        # The guard judges only the revision the spec asks for; the next promotion starts a new one.
+        why = f"the spec now asks for revision {d.ctx.revision}"
+    else:
+        why = f"revision {g.revision} is no longer the stable revision"
     message = f"the guard of revision {g.revision} ended without a verdict: {why}"
     d.status.guard = g.model_copy(update={"state": GuardState.ENDED, "message": message, "checked_at": rfc3339(d.now)})
     d.condition(ConditionType.GUARD_PASSED, ConditionStatus.UNKNOWN, Reason.GUARD_ENDED, message)

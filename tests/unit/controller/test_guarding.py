@@ -276,12 +276,16 @@ def test_guard_rows(case: Case) -> None:
     [
         pytest.param({}, {}, "promotion.guard was removed from the spec", id="guard-removed"),
         pytest.param(GUARD, {"quantop.dev/rollback": "true"}, f"revision {REV} is no longer the stable", id="rollback"),
+        pytest.param(
+            {**GUARD, "serving.maxTotalTokens": 2000}, {}, "the spec now asks for revision", id="a-new-revision"
+        ),
     ],
 )
 def test_a_guard_that_no_longer_applies_ends(spec: dict[str, Any], annotations: dict[str, str], why: str) -> None:
     """Its state leaves Unreachable, so quantop_guard_state (and QuantopGuardCannotReadPrometheus) goes."""
     seen = observed(AVAILABLE, PREVIOUS_UP, guard=UNREACHABLE, annotations=annotations)
     new, _ = decide(context(**spec), guarded(state=GuardState.UNREACHABLE), seen, NOW)
+    assert new.guard is not None and new.guard.revision == REV
     assert new.guard is not None and new.guard.state == GuardState.ENDED and why in new.guard.message
 
 
