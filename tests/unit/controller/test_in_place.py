@@ -27,10 +27,11 @@ from tests.unit.controller.test_decide import Case
 from tests.unit.controller.test_decide import test_decide as check_case
 
 from quantop.api import QuantizedModelStatus
-from quantop.api.status import RevisionVerdict
+from quantop.api.status import GuardState, GuardStatus, RevisionVerdict
 from quantop.api.timestamps import rfc3339
 from quantop.controller.actions import Action, ApplyDeployment, ApplyStableService, CreateJob, Scale
 from quantop.controller.decide import Signal, State, decide
+from quantop.monitoring.guard import Counts, Observation
 
 N = 3
 IN_PLACE = {"promotion.strategy": "InPlace", "serving.replicas": N}
@@ -189,6 +190,18 @@ CASES = [
 @pytest.mark.parametrize("case", CASES)
 def test_in_place_rows(case: Case) -> None:
     check_case(case)
+
+
+def test_a_guard_under_in_place_does_not_hold_the_previous_revisions_gpus() -> None:
+    """keepPrevious would need N spare replicas: under InPlace the handover goes on while the guard judges."""
+    window = {"5m": Counts(0, 300, 0.01), "30m": Counts(0, 1800, 0.01)}
+    healthy = Observation(latency=window, errors=window, accuracy=None)
+    guard = GuardStatus(revision=REV, started_at=rfc3339(NOW), state=GuardState.GUARDING)
+    spec = {**IN_PLACE, "promotion.guard": {"duration": "30m", "keepPrevious": True}}
+    seen = observed(dep(REV, 1), dep(OLD, N - 1), guard=healthy)
+    new, actions = decide(context(**spec), status(stable_revision=REV, previous_revision=OLD, guard=guard), seen, NOW)
+    assert new.guard is not None and new.guard.state == GuardState.GUARDING
+    assert Scale(OLD, N - 2) in actions and Scale(OLD, N) not in actions
 
 
 class Cluster:
