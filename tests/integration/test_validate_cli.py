@@ -108,6 +108,23 @@ def test_a_clear_load_verdict_stops_before_its_budget(
     assert p95.verdict == verdict and p95.n == report.load.requests - report.load.errors
 
 
+def test_a_load_on_its_error_threshold_runs_its_whole_budget(endpoint: str, profile: None, tmp_path: Path) -> None:
+    """Errors at exactly the allowed rate: neither side can be proven, so the load is never stopped early.
+
+    At confidence 0.998 a rate truly on its threshold is decided either way at most 0.4% of the time."""
+    httpx.patch(f"{endpoint}/emulator/profile", json={"error_rate": 0.1, "error_kinds": "generation"})
+    run = validate("--endpoint", endpoint, "--users", "8", "--duration", "25s", "--warmup", "1s",
+                   "--max-new-tokens", "32", "--samples", "0", "--slo-max-error-rate", "0.1", "--confidence", "0.998",
+                   "--out-dir", str(tmp_path), "--no-progress")  # fmt: skip
+    assert run.returncode == 1, run.stdout + run.stderr
+    report = load_report((tmp_path / "report.json").read_text(), "r")
+    assert report.verdict == Verdict.INCONCLUSIVE and report.load and report.load.measured_seconds == 25
+    assert report.stopping == ["load: ran its whole 25 s (a load gate was still undecided)"]
+    (gate,) = report.gates
+    assert gate.name == "errorRate" and gate.lower is not None and gate.upper is not None
+    assert gate.lower <= 0.1 <= gate.upper
+
+
 def test_paired_accuracy_stops_once_certain_and_a_tie_on_the_margin_runs_to_the_budget(
     endpoint: str, profile: None, tmp_path: Path
 ) -> None:
