@@ -12,6 +12,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from quantop.sandbox.tgi_emulator import Emulator, profile_for
+from quantop.sandbox.tgi_emulator.answers import REFERENCE_ACCURACY, knows
 from quantop.validation.dataset import load_dataset
 from quantop.validation.scoring import execution_match, extract_sql, prompt_for
 from quantop.validation.sse import SseParser, StreamEvent
@@ -177,6 +178,29 @@ async def test_answer_model_is_scored_by_the_real_scorer(accuracy: str, expect_c
             body = {"inputs": prompt_for(ex), "parameters": {"max_new_tokens": 256}}
             text = (await client.post("/generate", json=body)).json()["generated_text"]
             assert execution_match(ex.context, ex.answer, extract_sql(text)).correct is expect_correct, text
+
+
+async def test_served_answers_carry_the_profiles_discordance() -> None:
+    # The emulator must serve the answer model with the profile's discordance: a 4-bit profile gains
+    # some questions the reference configuration misses, which a nested model never does.
+    examples = load_dataset("builtin:text-to-sql")
+    profile = profile_for("a10", "bitsandbytes-nf4").override(FAST)
+    assert profile.discordance > 0
+    right = {}
+    async for client in serve(Emulator(profile)):
+        replies = await asyncio.gather(
+            *(
+                client.post("/generate", json={"inputs": prompt_for(ex), "parameters": {"max_new_tokens": 256}})
+                for ex in examples
+            )
+        )
+        for ex, reply in zip(examples, replies, strict=True):
+            sql = extract_sql(reply.json()["generated_text"])
+            right[ex.prompt] = execution_match(ex.context, ex.answer, sql).correct
+    reference = {ex.prompt: knows(ex.prompt, REFERENCE_ACCURACY, 0, 0.0) for ex in examples}
+    gains = sum(right[q] and not reference[q] for q in right)
+    losses = sum(reference[q] and not right[q] for q in right)
+    assert gains > 0 and losses > gains, (gains, losses)
 
 
 async def test_bad_json_body_is_a_422(tgi: httpx.AsyncClient) -> None:

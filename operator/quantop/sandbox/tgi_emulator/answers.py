@@ -72,7 +72,7 @@ def wrong_answer(question: str) -> str:
     return "SELECT NULL"
 
 
-def sql_for(prompt: str, accuracy: float, seed: int, discordance: float = 0.0) -> str:
+def sql_for(prompt: str, accuracy: float, seed: int, discordance: float) -> str:
     match = QUESTION.search(prompt)
     question = match.group(1) if match else ""
     example = _builtin().get(question)
@@ -81,7 +81,7 @@ def sql_for(prompt: str, accuracy: float, seed: int, discordance: float = 0.0) -
     return example.answer if knows(question, accuracy, seed, discordance) else wrong_answer(question)
 
 
-def answer_text(prompt: str, accuracy: float, seed: int, discordance: float = 0.0) -> str:
+def answer_text(prompt: str, accuracy: float, seed: int, discordance: float) -> str:
     """The full answer: the query in a fenced block, then an explanation, as chat models write."""
     return f"```sql\n{sql_for(prompt, accuracy, seed, discordance)}\n```\n\n{EXPLANATION * 4}"
 

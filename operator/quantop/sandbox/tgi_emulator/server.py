@@ -159,7 +159,7 @@ class Emulator:
                     self.metrics.observe("tgi_batch_next_size", 1)
                     # One slowness factor per request, so the spread of whole-request latency is the profile's.
                     factor = math.exp(self.rng.gauss(0.0, p.sigma))
-                    text = answers.answer_text(gen.prompt, p.accuracy, p.seed)
+                    text = answers.answer_text(gen.prompt, p.accuracy, p.seed, p.discordance)
                     pieces = answers.tokenize(text)[: gen.max_new_tokens]
                     gen.planned = len(pieces)
                     gen.finish_reason = "length" if len(pieces) == gen.max_new_tokens else "eos_token"

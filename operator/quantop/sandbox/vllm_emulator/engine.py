@@ -109,7 +109,7 @@ class EmulatedEngine:
         scheduled = time.perf_counter()
         self.metrics.observe("vllm:request_queue_time_seconds", scheduled - req.start)
         factor = math.exp(self.rng.gauss(0.0, p.sigma))  # one slowness per request, as the TGI emulator
-        pieces = answers.tokenize(answers.answer_text(req.prompt, p.accuracy, p.seed))[: req.max_tokens]
+        pieces = answers.tokenize(answers.answer_text(req.prompt, p.accuracy, p.seed, p.discordance))[: req.max_tokens]
         req.planned = len(pieces)
         req.finish_reason = "length" if len(pieces) == req.max_tokens else "stop"
         fail_at = self.rng.randint(1, max(len(pieces) - 1, 1)) if req.fault else None
