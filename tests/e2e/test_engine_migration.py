@@ -114,6 +114,7 @@ async def test_engine_change_is_a_candidate_validated_and_promoted(tmp_path: Pat
             await selected(sb, migration.after)  # the client keeps going across the switch itself
         # Both engines' revisions are in the history, each with what it measured: the comparison.
         rows = {r["revision"]: r for r in migration.rows}
+        assert len(migration.rows) == len(rows), f"one row per revision: {migration.rows}"
         assert set(rows) == {tgi_rev, migration.after}
         assert all(r["p95Ms"] is not None and r["accuracy"] is not None for r in rows.values()), rows
         assert failures == [], failures[:5]

@@ -32,7 +32,7 @@ class Migration:
     before: str | None
     after: str
     promoted: bool
-    #: The status history rows of both revisions: the comparison of the two engines.
+    #: The latest status history row of each revision: the comparison of the two engines.
     rows: list[dict[str, Any]]
 
 
@@ -62,5 +62,6 @@ async def migrate_to_vllm(sb: Sandbox, namespace: str, name: str, timeout: float
         return st.get("stableRevision") == after or ended
 
     st: dict[str, Any] = await sb.cluster.wait_for(status, settled, timeout)
-    rows = [h for h in st.get("history", []) if h["revision"] in (before, after)]
-    return Migration(before, after, st.get("stableRevision") == after, rows)
+    # History has a row per verdict (Passed, then Promoted): the comparison shows each revision's latest.
+    latest = {h["revision"]: h for h in st.get("history", []) if h["revision"] in (before, after)}
+    return Migration(before, after, st.get("stableRevision") == after, list(latest.values()))
