@@ -27,6 +27,8 @@ BAD_INPUTS = [
     pytest.param("report", [MISSING], id="report-missing-report"),
     pytest.param("emulate-tgi", ["--profile", "b200-none"], id="emulate-unknown-profile"),
     pytest.param("sandbox", ["-f", MISSING], id="sandbox-missing-manifest"),
+    pytest.param("sandbox", ["--config", MISSING], id="sandbox-missing-config"),
+    pytest.param("sandbox", ["--config", "BAD_CONFIG"], id="sandbox-invalid-config"),
 ]
 REGISTERED = {name for names, _ in COMMAND_MODULES for name in names}
 if "emulate" in REGISTERED:  # `quantop emulate --engine tgi|vllm`, where that command is wired in

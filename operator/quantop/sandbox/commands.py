@@ -21,8 +21,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 async def _main(args: argparse.Namespace) -> int:
     import yaml
 
+    from quantop.api import OperatorConfig
+    from quantop.api.command_errors import checked
+
     from .runner import sandbox
 
+    if args.config:  # fail before starting anything, in the operator's own words
+        checked(OperatorConfig.load, args.config, f"--config {args.config}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -34,7 +39,7 @@ async def _main(args: argparse.Namespace) -> int:
                     await sb.cluster.create(doc)
         print(f"sandbox API server: {sb.cluster.api.url}")
         print(f"export KUBECONFIG={sb.kubeconfig.resolve()}")
-        print("then: kubectl apply --validate=false -f examples/guide-a10/ && kubectl get qm -A -w")
+        print("then: kubectl apply -f examples/guide-a10/ && kubectl get qm -A -w")
         print("Ctrl-C stops everything.", flush=True)
         await stop.wait()
     return 0
