@@ -16,7 +16,6 @@ from pydantic.alias_generators import to_camel
 
 from .durations import DurationBounds
 from .image_ref import ImageRefError, RepositoryPattern, parse_repository_pattern
-from .spec import DEFAULT_TGI_IMAGE
 
 
 class _Config(BaseModel):
@@ -97,7 +96,6 @@ class OperatorConfig(_Config):
     """Everything the operator reads from its ConfigMap."""
 
     gpu_profiles: dict[str, GpuProfile] = Field(description="GPU profiles by name (spec.gpu.type).")
-    default_image: str = Field(default=DEFAULT_TGI_IMAGE, description="TGI image when spec.serving.image is unset.")
     model_cache: ModelCache = Field(default_factory=ModelCache)
     shm_size: str = Field(default="1Gi")
     validation: ValidationDefaults = Field(default_factory=ValidationDefaults)
