@@ -25,7 +25,9 @@ import re
 from functools import cache
 
 from quantop.validation.dataset import Example, load_dataset
-from quantop.validation.scoring import execution_match, wrong_sql_variants
+from quantop.validation.scoring import execution_match
+
+from .sql_variants import wrong_sql_variants
 
 QUESTION = re.compile(r"^Question:\s*(.+?)\s*$", re.MULTILINE)
 EXPLANATION = (
