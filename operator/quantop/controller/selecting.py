@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from quantop.api import Phase, Reason, ValidationResults
+from quantop.api import ConditionType, Phase, Reason, ValidationResults
 from quantop.api.selection import CandidateRow, CandidateState, SelectionPhase, SelectionStatus
 from quantop.api.status import AnnotationRequest
 from quantop.api.timestamps import rfc3339
@@ -192,3 +192,7 @@ def settle(d: Draft, sel: SelectionStatus, before: SelectionPhase | None) -> Non
         st.message = progress_message(sel) + serving
         if before != SelectionPhase.NO_CANDIDATE_PASSED:
             d.event("Warning", NO_CANDIDATE_PASSED, st.message[:1000])
+        if not st.stable_revision:
+            d.condition(
+                ConditionType.READY, False, Reason.NO_STABLE_REVISION, f"no revision is serving: {sel.reason}"[:1000]
+            )

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from tests.unit.controller.builders import LONG_AGO, NAME, NOW, context, deployment, finished, observed, passed, pod
 
-from quantop.api import QuantizedModelStatus, ValidationResults, Verdict
+from quantop.api import QuantizedModelStatus, ValidationResults, Verdict, get_condition
 from quantop.api.selection import CandidateRow, CandidateState, SelectionPhase, SelectionStatus
 from quantop.api.status import AnnotationRequest
 from quantop.api.timestamps import rfc3339
@@ -223,6 +223,11 @@ def test_no_candidate_passed_says_so_once_and_keeps_the_stable() -> None:
     again = draft(Observed(), d.status)
     settle(again, done, SelectionPhase.NO_CANDIDATE_PASSED)
     assert not again.actions, "the Warning is posted when the selection ends, not on every resync"
+
+    alone = draft(Observed(), QuantizedModelStatus())
+    settle(alone, done, SelectionPhase.RUNNING)
+    ready = get_condition(alone.status.conditions, "Ready")
+    assert ready is not None and ready.status == "False" and "no candidate passed" in ready.message
 
 
 def test_child_of_stable_never_in_delete() -> None:
