@@ -16,12 +16,12 @@ from quantop.api.selection import CandidateRow, CandidateState, SelectionPhase, 
 from quantop.api.status import AnnotationRequest
 from quantop.api.timestamps import rfc3339
 from quantop.planning.selection import RESELECT_ANNOTATION, finish_row, progress_message, record_result
-from quantop.resources import revision_name
+from quantop.resources import LABEL_REVISION, LABEL_ROLE, revision_name
 from quantop.resources.job import validation_job_name
 from quantop.validation.outcomes import as_flag
 
 from . import effects as fx
-from .actions import ClearAnnotation, CreateJob, Delete
+from .actions import ClearAnnotation, CreateJob, Delete, LabelPod
 from .decide import Signal as G
 from .decide import State, signal_of
 from .draft import Draft
@@ -196,3 +196,18 @@ def settle(d: Draft, sel: SelectionStatus, before: SelectionPhase | None) -> Non
             d.condition(
                 ConditionType.READY, False, Reason.NO_STABLE_REVISION, f"no revision is serving: {sel.reason}"[:1000]
             )
+
+
+def label_roles(d: Draft, running: set[str]) -> None:
+    """quantop.dev/role on serving pods while a selection runs: every running candidate is a candidate
+    (decide() labels once the winner is handed to it), so scraped tgi_* series say which is which."""
+    stable = d.status.stable_revision
+    for pod in d.seen.pods:
+        meta = pod.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        revision = labels.get(LABEL_REVISION)
+        if not revision or labels.get("app.kubernetes.io/component") != "server":
+            continue
+        role = "stable" if revision == stable else "candidate" if revision in running else "previous"
+        if labels.get(LABEL_ROLE) != role:
+            d.do(LabelPod(str(meta["name"]), role))

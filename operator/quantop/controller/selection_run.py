@@ -36,6 +36,7 @@ from .selecting import (
     SELECTION_CHOSE,
     SELECTION_STARTED,
     delete_revisions,
+    label_roles,
     read_reselect,
     settle,
     stable_row,
@@ -109,6 +110,7 @@ async def reconcile_selection(
         await _winner(run, sel, before_phase)
     else:
         settle(d, sel, before_phase)
+        label_roles(d, {r.revision for r in sel.candidates if r.revision and r.state == CandidateState.RUNNING})
         if sel.phase == SelectionPhase.RUNNING and run.notes:
             d.status.message = f"{d.status.message}; {'; '.join(run.notes)}"[:1000]
         if sel.phase == SelectionPhase.NO_CANDIDATE_PASSED:

@@ -16,7 +16,15 @@ from quantop.api import QuantizedModelStatus, ValidationResults, Verdict, get_co
 from quantop.api.selection import CandidateRow, CandidateState, SelectionPhase, SelectionStatus
 from quantop.api.status import AnnotationRequest
 from quantop.api.timestamps import rfc3339
-from quantop.controller.actions import ApplyDeployment, ApplyStableService, ClearAnnotation, CreateJob, Delete, Scale
+from quantop.controller.actions import (
+    ApplyDeployment,
+    ApplyStableService,
+    ClearAnnotation,
+    CreateJob,
+    Delete,
+    LabelPod,
+    Scale,
+)
 from quantop.controller.decide import TABLE, Signal, State
 from quantop.controller.draft import Draft
 from quantop.controller.observe import Baseline, Child, Observed
@@ -24,6 +32,7 @@ from quantop.controller.outcome import Event, Outcome
 from quantop.controller.selecting import (
     ROW_TABLE,
     delete_revisions,
+    label_roles,
     read_reselect,
     settle,
     stable_row,
@@ -233,3 +242,10 @@ def test_no_candidate_passed_says_so_once_and_keeps_the_stable() -> None:
 def test_child_of_stable_never_in_delete() -> None:
     kids = [Child("Deployment", revision_name(NAME, STABLE), STABLE), Child("Job", "j", REV)]
     assert delete_revisions(NAME, kids, {STABLE, REV}, {STABLE}) == [Delete("Job", "j")]
+
+
+def test_running_candidates_are_labelled_candidate_and_the_stable_stable() -> None:
+    pods = (pod(REV), pod("f8f8f8", role="candidate"), pod(STABLE, role="candidate"), pod("old", role="previous"))
+    d = draft(Observed(pods=pods))
+    label_roles(d, {REV, "f8f8f8"})
+    assert d.actions == [LabelPod(f"{REV}-pod", "candidate"), LabelPod(f"{STABLE}-pod", "stable")]
