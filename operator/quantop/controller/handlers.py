@@ -10,23 +10,32 @@ import time
 from collections.abc import Mapping
 from typing import Any, ClassVar, cast
 
+import httpx
 import kopf
 
 from quantop.api import KIND, PLURAL, VERSION, OperatorConfig, default_config
 from quantop.api.resource import GROUP
 from quantop.resources import LABEL_MANAGED_BY, MANAGED_BY
 
-from .kube import Credentials, KubeClient
+from .kube import Credentials, KubeClient, KubeError
 from .outcome import Event
 from .persist import StatusWriter, reconcile_and_report
 from .probe import ProductionProbe
-from .retry import backoff
+from .retry import backoff, describe, transient
 
 log = logging.getLogger("quantop")
 
 RESYNC_SECONDS = float(os.environ.get("QUANTOP_RESYNC_SECONDS", "30"))
 #: How often the probe timer checks whether a model's accuracy probe is due (its own interval decides).
 PROBE_TICK_SECONDS = float(os.environ.get("QUANTOP_PROBE_TICK_SECONDS", "30"))
+
+
+def api_timeout_seconds() -> float:
+    """Total time one API request may take (quantop's and kopf's, watches aside); the fault suite shortens it.
+
+    Read at startup, not import: tests start several operators in one process.
+    """
+    return float(os.environ.get("QUANTOP_API_TIMEOUT_SECONDS") or 30)
 
 
 class _Runtime:
@@ -51,7 +60,7 @@ class _Runtime:
             raise kopf.TemporaryError("not logged in to the API server yet", delay=1)
         if cls.client is None or cls.client_credentials != cls.credentials:
             # A re-login (expired token, new server) gets a fresh client.
-            cls.client = KubeClient(cls.credentials)
+            cls.client = KubeClient(cls.credentials, timeout=api_timeout_seconds())
             cls.client_credentials = cls.credentials
         return cls.client
 
@@ -69,6 +78,7 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         prefix="kopf.quantop.dev", key="last-handled-configuration"
     )
     settings.posting.level = logging.WARNING
+    settings.networking.request_timeout = api_timeout_seconds()
     RUNTIME.locks.clear()  # locks belong to the event loop of this operator run
     RUNTIME.stopping = False
     path = os.environ.get("QUANTOP_CONFIG")
@@ -122,7 +132,12 @@ async def reconcile_named(namespace: str, name: str, *, coalesce: bool = False, 
     async with lock:
         client = RUNTIME.kube()
         assert RUNTIME.config is not None
-        raw = await client.get("QuantizedModel", namespace, name)
+        try:
+            raw = await client.get("QuantizedModel", namespace, name)
+        except (KubeError, httpx.HTTPError) as exc:
+            # Not kopf's default minute: a failed read is retried as soon as a failed write.
+            delay = backoff(retry if transient(exc) else 64, random.random())
+            raise kopf.TemporaryError(f"API error: {describe(exc)}", delay=delay) from exc
         if raw is None or (raw.get("metadata") or {}).get("deletionTimestamp"):
             return
         writer = StatusWriter(client, raw, post_event)

@@ -1,0 +1,110 @@
+"""The lifecycle under a faulty API: 10% of requests get 409, 500 (before or after the write), an answer past
+the client's timeout, or a cut watch, and chosen writes fail once. The end state is the fault-free one.
+
+Three models run at once (tests/integration/lifecycle.py): deploy, validate, promote, a spec change, a
+rollback; a manual promotion that never carries over to the next revision; a failing candidate. The
+seed is printed on failure: QUANTOP_FAULT_SEED=<seed> replays the same draws.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+import pytest
+from tests.integration.lifecycle import (
+    SCENARIOS,
+    Kubelet,
+    Recorder,
+    end_state,
+    playing_kubelet,
+)
+
+from quantop.sandbox.cluster import Cluster
+from quantop.sandbox.faults import FaultRates, fault_proxy, operator_behind
+
+pytestmark = pytest.mark.integration
+SEED = int(os.environ.get("QUANTOP_FAULT_SEED") or 1)
+
+
+def expected(revs: dict[str, dict[str, str]]) -> dict[str, dict[str, Any]]:
+    """The end state a fault-free run reaches, stated once (a fault-free run of this file checks it too)."""
+    auto, manual, failing = revs["auto"], revs["manual"], revs["failing"]
+    return {
+        "auto": {
+            "phase": "Failed",  # the rolled-back revision is the candidate, and it failed
+            "stable": auto["first"],
+            "history": [
+                (auto["first"], "Passed"),
+                (auto["first"], "Promoted"),
+                (auto["second"], "Passed"),
+                (auto["second"], "Promoted"),
+                (auto["second"], "RolledBack"),
+            ],
+            "annotations": [],
+            "selector": auto["first"],
+            "replicas": {f"auto-{auto['first']}": 1, f"auto-{auto['second']}": 0},
+        },
+        "manual": {
+            "phase": "AwaitingPromotion",
+            "stable": manual["first"],
+            "history": [(manual["first"], "Passed"), (manual["first"], "Promoted"), (manual["second"], "Passed")],
+            "annotations": [],
+            "selector": manual["first"],
+            "replicas": {f"manual-{manual['first']}": 1, f"manual-{manual['second']}": 1},
+        },
+        "failing": {
+            "phase": "Failed",
+            "stable": failing["first"],
+            "history": [(failing["first"], "Passed"), (failing["first"], "Promoted"), (failing["second"], "Failed")],
+            "annotations": [],
+            "selector": failing["first"],
+            "replicas": {f"failing-{failing['first']}": 1, f"failing-{failing['second']}": 0},
+        },
+    }
+
+
+def annotation_clear(key: str) -> Any:
+    """quantop's merge patch that removes the one-shot annotation (kopf's own patches are JSON lists)."""
+    return lambda method, path, body: (
+        method == "PATCH" and isinstance(body, dict) and key in ((body.get("metadata") or {}).get("annotations") or {})
+    )
+
+
+def stable_switch(method: str, path: str, body: Any) -> bool:
+    """The patch that points model auto's stable Service at a revision."""
+    selector = ((body.get("spec") or {}).get("selector") or {}) if isinstance(body, dict) else {}
+    return (
+        method == "PATCH" and path.endswith("/services/auto") and selector.get("quantop.dev/revision", "none") != "none"
+    )
+
+
+@pytest.mark.parametrize("rate", [pytest.param(0.0, id="fault-free"), pytest.param(0.1, id="10pct-faults")])
+async def test_the_lifecycle_under_faults_ends_where_it_ends_without_them(cluster: Cluster, rate: float) -> None:
+    kubelet, recorder = Kubelet(cluster), Recorder()
+    async with (
+        fault_proxy(str(cluster.api.url), FaultRates(rate, slow_seconds=3.0), seed=SEED) as proxy,
+        playing_kubelet(cluster, kubelet, recorder),
+        operator_behind(proxy.url, api_timeout_seconds=2.0),
+    ):
+        if rate:
+            for match in (
+                annotation_clear("quantop.dev/rollback"),
+                annotation_clear("quantop.dev/promote"),
+                stable_switch,
+            ):
+                proxy.fail_once(match)
+        names = list(SCENARIOS)
+        revs = dict(zip(names, await asyncio.gather(*(SCENARIOS[n](cluster, kubelet) for n in names)), strict=True))
+        proxy.enabled = False  # the end state is read once the operator is in sync again
+        ends = {name: await end_state(cluster, name) for name in names}
+    context = f"seed {SEED}, {len(proxy.injected)} faults injected: {proxy.injected[:40]}"
+    assert ends == expected(revs), context
+    jobs = recorder.jobs_created()
+    assert jobs and all(n == 1 for n in jobs.values()), f"a Job created twice: {jobs}; {context}"
+    assert len(jobs) == 6, f"one Job per revision: {sorted(jobs)}; {context}"
+    assert recorder.stable_gaps(set(names)) == [], context
+    if rate:
+        assert len(proxy.injected) > 20, context
+        assert sum(f.startswith("chosen") for f in proxy.injected) == 3, context
