@@ -12,9 +12,11 @@ FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY operator ./operator
-# quantop's wheel plus wheels of its runtime dependencies only (no [test] extra), so the final
-# stage installs offline and carries no build tooling.
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# quantop's wheel plus wheels of its runtime dependencies only (no [test] or [sandbox] extra), so the
+# final stage installs offline and carries no build tooling. .dockerignore keeps operator/quantop/sandbox
+# out of the context; the rm makes sure of it should a build use another ignore file.
+RUN rm -rf operator/quantop/sandbox \
+ && pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM ${PYTHON_IMAGE}
 ENV VIRTUAL_ENV=/opt/venv \
@@ -30,7 +32,8 @@ RUN groupadd --gid 65532 quantop \
 # A bind mount rather than COPY, so the wheels never become a layer of the image.
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     pip install --no-cache-dir --no-index --find-links /wheels quantop \
- && quantop --help >/dev/null
+ && quantop --help >/dev/null \
+ && python -c "import importlib.util as u, sys; sys.exit(any(u.find_spec(m) for m in ('quantop.sandbox', 'kmock', 'celpy')))"
 USER 65532:65532
 EXPOSE 8080 8081
 ENTRYPOINT ["quantop"]

@@ -17,7 +17,7 @@ help:
 $(BIN)/quantop: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,sandbox]'
 	touch $@
 
 venv: $(BIN)/quantop
@@ -30,8 +30,8 @@ demo: venv
 	$(BIN)/python -m quantop.sandbox.demo
 
 lint: venv
-	$(BIN)/ruff check operator tests scripts bench
-	$(BIN)/ruff format --check operator tests scripts bench
+	$(BIN)/ruff check operator tests scripts bench tools
+	$(BIN)/ruff format --check operator tests scripts bench tools
 	$(BIN)/lint-imports
 
 typecheck: venv
@@ -52,8 +52,8 @@ bench: venv tools
 generate: venv
 	$(BIN)/quantop crd > crds/quantizedmodels.quantop.dev.yaml
 	cp crds/quantizedmodels.quantop.dev.yaml charts/quantop/crds/
-	$(BIN)/python -m quantop.validation.sqlgen --out operator/quantop/validation/data/text-to-sql.jsonl
-	$(BIN)/python -m quantop.monitoring.dashboards --out-dir dashboards --out-dir charts/quantop/files/dashboards
+	PYTHONPATH=tools $(BIN)/python -m quantop_build.sqlgen --out operator/quantop/validation/data/text-to-sql.jsonl
+	PYTHONPATH=tools $(BIN)/python -m quantop_build.dashboards --out-dir dashboards --out-dir charts/quantop/files/dashboards
 	$(BIN)/python -m quantop.monitoring.rules --out operator/quantop/monitoring/rules.yaml --out charts/quantop/files/rules.yaml
 	$(BIN)/python scripts/generate_docs.py
 

@@ -27,16 +27,17 @@ import httpx
 import pytest
 import yaml
 from tests.conftest import qm
+from tests.dashboard_queries import panel_queries
 
 from quantop.api import Phase, QuantizedModelStatus, ValidationResults, Verdict
 from quantop.controller.outcome import Outcome
 from quantop.controller.probe import ProductionProbe
 from quantop.monitoring import rules as r
-from quantop.monitoring.dashboards import all_dashboards, panel_queries
 from quantop.monitoring.exporter import OperatorMetrics
 from quantop.monitoring.rules import rules_yaml
 from quantop.sandbox.processes import free_port, tgi_emulator
 from quantop.sandbox.vllm_emulator.process import vllm_emulator
+from quantop_build.dashboards import all_dashboards
 
 NS, MODEL, REV = "demo", "phi35", "5b67eb"
 TGI_LABELS = {"namespace": NS, "model": MODEL, "quantization": "eetq", "revision": REV, "role": "stable", "gpu": "a10"}

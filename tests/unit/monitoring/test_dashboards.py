@@ -9,15 +9,16 @@ from typing import Any
 
 import pytest
 import yaml
+from tests import dashboard_queries as q
 
 from quantop.monitoring import POD_LABELS, names
-from quantop.monitoring import dashboards as d
 from quantop.monitoring import rules as r
 from quantop.monitoring.exporter import REVISION
+from quantop_build import dashboards as d
 
 ROOT = Path(__file__).resolve().parents[3]
 COPIES = [ROOT / "dashboards", ROOT / "charts" / "quantop" / "files" / "dashboards"]
-REGENERATE = "regenerate with: .venv/bin/python -m quantop.monitoring.dashboards --out-dir dashboards --out-dir charts/quantop/files/dashboards"
+REGENERATE = "regenerate with: PYTHONPATH=tools .venv/bin/python -m quantop_build.dashboards --out-dir dashboards --out-dir charts/quantop/files/dashboards"
 
 DASHBOARDS = d.all_dashboards()
 PARSED = {name: json.loads(text) for name, text in DASHBOARDS.items()}
@@ -41,7 +42,7 @@ def panels(board: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def all_queries(board: dict[str, Any]) -> list[str]:
-    return d.panel_queries(board) + d.annotation_queries(board)
+    return q.panel_queries(board) + q.annotation_queries(board)
 
 
 def variable(board: dict[str, Any], name: str) -> dict[str, Any]:
@@ -73,7 +74,7 @@ def test_committed_dashboards_match_the_code(directory: Path) -> None:
     committed = {p.name: p.read_text(encoding="utf-8") for p in sorted(directory.glob("*.json"))}
     assert set(committed) == set(DASHBOARDS), f"{directory} holds other dashboards than the code builds; {REGENERATE}"
     for name, text in DASHBOARDS.items():
-        assert committed[name] == text, f"{directory / name} drifted from quantop.monitoring.dashboards; {REGENERATE}"
+        assert committed[name] == text, f"{directory / name} drifted from quantop_build.dashboards; {REGENERATE}"
 
 
 def test_main_writes_every_dashboard(tmp_path: Path) -> None:
@@ -191,7 +192,7 @@ def test_rates_are_taken_of_counters_only(name: str) -> None:
 
 def test_panel_queries_substitute_every_template_variable() -> None:
     board = PARSED["quantop-model.json"]
-    queries = d.panel_queries(board)
+    queries = q.panel_queries(board)
     raw = [t["expr"] for p in panels(board) for t in p["targets"]]
     assert len(queries) == len(raw)
     assert not [q for q in queries if "$" in q]
@@ -199,9 +200,9 @@ def test_panel_queries_substitute_every_template_variable() -> None:
 
 
 def test_substitute_refuses_an_unknown_variable() -> None:
-    assert d.substitute('up{job=~"${namespace}"}[$__interval]') == 'up{job=~".*"}[1m]'
+    assert q.substitute('up{job=~"${namespace}"}[$__interval]') == 'up{job=~".*"}[1m]'
     with pytest.raises(ValueError, match=r"\$instance"):
-        d.substitute('up{instance="$instance"}')
+        q.substitute('up{instance="$instance"}')
 
 
 def _promtool() -> str:
@@ -405,7 +406,7 @@ def _selection_series(model: dict[str, str]) -> list[dict[str, str]]:
 @pytest.mark.parametrize("name", list(PARSED))
 def test_every_panel_query_returns_data_from_scraped_series(name: str, tmp_path: Path) -> None:
     # absent(q) is empty exactly when q returns something, so expecting no samples asserts data.
-    queries = d.panel_queries(PARSED[name])
+    queries = q.panel_queries(PARSED[name])
     # Both engines reach the panels through the shipped recording rules, each labelled with its engine.
     engines = {
         "expr": f"count by (engine, role) ({r.RPS})",

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from quantop.validation import sqlgen
 from quantop.validation.dataset import BUILTIN
+from quantop_build import sqlgen
 
 COMMITTED = BUILTIN["text-to-sql"]
-REGENERATE = "python -m quantop.validation.sqlgen --out operator/quantop/validation/data/text-to-sql.jsonl"
+REGENERATE = "PYTHONPATH=tools python -m quantop_build.sqlgen --out operator/quantop/validation/data/text-to-sql.jsonl"
 GRETEL_FIELDS = {
     "id",
     "domain",

@@ -7,14 +7,13 @@ both engines and a TGI → vLLM migration shows both revisions side by side. Ope
 quantop_* series (names.py). TGI exports no time-to-first-token histogram and no KV-cache usage:
 those panels show vLLM revisions live and every revision's validated TTFT.
 
-    python -m quantop.monitoring.dashboards --out-dir dashboards
+    PYTHONPATH=tools python -m quantop_build.dashboards --out-dir dashboards
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
-import re
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -31,9 +30,8 @@ from grafana_foundation_sdk.models import prometheus as prom_m
 from grafana_foundation_sdk.models import xychart as xychart_m
 
 from quantop.api import Phase
-
-from . import names as n
-from . import rules as r
+from quantop.monitoring import names as n
+from quantop.monitoring import rules as r
 
 TAG = "quantop"
 DATASOURCE = dash_m.DataSourceRef(type_val="prometheus", uid="${datasource}")
@@ -1063,57 +1061,9 @@ def all_dashboards() -> dict[str, str]:
     return {name: render(build()) for name, build in BUILDERS.items()}
 
 
-# --- reading queries back, for tests that run them -----------------------------------------------
-# Values a test Prometheus accepts in place of Grafana's variables: regex-safe matchers and fixed ranges.
-TEST_VARIABLES = {
-    "namespace": ".*",
-    "model": ".*",
-    "model_id": ".*",
-    "__rate_interval": "1m",
-    "__interval": "1m",
-    "__range": "1h",
-    "datasource": "",
-}
-_VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)")
-
-
-def substitute(expr: str, values: dict[str, str] | None = None) -> str:
-    """Replace Grafana template variables in a PromQL expression; an unknown variable is an error."""
-    values = TEST_VARIABLES if values is None else values
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        if name not in values:
-            raise ValueError(f"no test value for template variable ${name} in {expr!r}")
-        return values[name]
-
-    return _VARIABLE.sub(replace, expr)
-
-
-def _panels(panels: list[Any]) -> Iterator[dict[str, Any]]:
-    for panel in panels:
-        yield panel
-        yield from _panels(panel.get("panels") or [])  # collapsed rows keep their panels inside
-
-
-def panel_queries(dashboard_json: dict[str, Any]) -> list[str]:
-    """Every panel's PromQL, in dashboard order, with template variables replaced by test values."""
-    return [
-        substitute(target["expr"])
-        for panel in _panels(dashboard_json.get("panels") or [])
-        for target in panel.get("targets") or []
-        if target.get("expr")
-    ]
-
-
-def annotation_queries(dashboard_json: dict[str, Any]) -> list[str]:
-    """The PromQL of the dashboard's annotations (they may rightly return nothing: no promotion yet)."""
-    return [substitute(a["expr"]) for a in (dashboard_json.get("annotations") or {}).get("list") or [] if a.get("expr")]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m quantop.monitoring.dashboards", description="Write quantop's Grafana dashboards as JSON."
+        prog="python -m quantop_build.dashboards", description="Write quantop's Grafana dashboards as JSON."
     )
     parser.add_argument(
         "--out-dir", type=Path, action="append", required=True, help="directory to write into (repeatable)"

@@ -529,7 +529,7 @@ def dumps(rows: list[dict[str, object]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m quantop.validation.sqlgen", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m quantop_build.sqlgen", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, help="JSONL file to write (default: standard output)")
     parser.add_argument("--seed", type=int, default=20260101)
     parser.add_argument("-n", type=int, default=400, help="number of rows (default: 400)")
