@@ -200,3 +200,18 @@ async def test_all_refused_deploys_nothing_and_says_why(cluster: Cluster) -> Non
 
 def _qm(name: str) -> tuple[str, str, str, str]:
     return ("quantop.dev/v1alpha1", "quantizedmodels", "llm", name)
+
+
+async def test_a_spec_made_all_refused_leaves_no_candidate_behind(cluster: Cluster) -> None:
+    obj = auto("sel7", **{"validation.baseline": {"accuracy": 0.8}})
+    eetq = rev(obj, "eetq")
+    async with operator(cluster):
+        await cluster.create(obj)
+        await cluster.wait_for(lambda: deployment(cluster, f"sel7-{eetq}"), bool, WAIT)
+        await cluster.patch(*_qm("sel7"), {"spec": {"quantization": {"candidates": ["awq"]}}})
+        done = await cluster.wait_for(
+            lambda: cluster.qm("llm", "sel7"), lambda o: selection(o).get("phase") == "Refused", WAIT
+        )
+        await cluster.wait_for(lambda: deployment(cluster, f"sel7-{eetq}"), lambda d: d is None, WAIT)
+    assert rows(done) == {"awq": "Refused"}
+    assert await cluster.get("batch/v1", "jobs", "llm", f"sel7-{eetq}-validate") is None

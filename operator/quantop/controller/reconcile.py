@@ -26,7 +26,7 @@ from .decide import decide
 from .kube import KubeClient
 from .observe import Observed, observe
 from .outcome import Event, Outcome, mark_synced, refuse, start, unsynced_status
-from .selection_run import reconcile_selection, refused_selection
+from .selection_run import drop_refused, reconcile_selection, refused_selection
 
 ResolveModel = Callable[[ModelSource], Awaitable[ModelInfo]]
 #: Persists a decision before it is acted on: writes the status, posts the decision's Events.
@@ -56,6 +56,7 @@ async def reconcile(
     if isinstance(verdict, Refusal):
         mark_synced(out.status, generation)
         if verdict.selection is not None:  # method auto, nothing can run: each candidate's row says why
+            await drop_refused(client, body, out.status.selection, verdict.selection)
             out.status.selection = refused_selection(out.status.selection, verdict.selection)
         return refuse(out, verdict.reason, verdict.message, generation, plan=verdict.plan)
     if verdict.selection is not None:  # method auto: Compatible says what the selection will run

@@ -267,6 +267,22 @@ async def _act_and_persist(run: _Run, generation: int | None, persist: Persist |
     return outcome
 
 
+async def drop_refused(
+    client: KubeClient, body: Mapping[str, Any], old: SelectionStatus | None, new: SelectionStatus
+) -> None:
+    """A spec now refused: the candidates of the selection before it go, once (never the stable or previous).
+
+    Before the status write: a failed delete leaves the old selection in status, so the retry deletes again."""
+    if old is None or (old.fingerprint, old.phase) == (new.fingerprint, SelectionPhase.REFUSED):
+        return
+    meta = body.get("metadata") or {}
+    st = QuantizedModelStatus.model_validate(body.get("status") or {})
+    keep = {r for r in (st.stable_revision, st.previous_revision) if r}
+    for row in old.candidates:
+        for action in stop_row(meta["name"], row, keep):
+            await client.delete(action.kind, meta["namespace"], action.name)
+
+
 def refused_selection(old: SelectionStatus | None, new: SelectionStatus) -> SelectionStatus:
     """The refused selection for status; the one already there when it says the same (no rewrite per resync)."""
     same = old is not None and (old.fingerprint, old.phase, old.reason) == (new.fingerprint, new.phase, new.reason)
