@@ -215,3 +215,17 @@ async def test_a_spec_made_all_refused_leaves_no_candidate_behind(cluster: Clust
         await cluster.wait_for(lambda: deployment(cluster, f"sel7-{eetq}"), lambda d: d is None, WAIT)
     assert rows(done) == {"awq": "Refused"}
     assert await cluster.get("batch/v1", "jobs", "llm", f"sel7-{eetq}-validate") is None
+
+
+async def test_leaving_auto_for_one_method_ends_the_selection(cluster: Cluster) -> None:
+    obj = auto("sel8", **{"validation.baseline": {"accuracy": 0.8}})
+    eetq, fp8 = rev(obj, "eetq"), rev(obj, "fp8")
+    async with operator(cluster):
+        await cluster.create(obj)
+        await cluster.wait_for(lambda: deployment(cluster, f"sel8-{eetq}"), bool, WAIT)
+        patch = {"spec": {"quantization": {"method": "fp8", "candidates": None}}}
+        await cluster.patch(*_qm("sel8"), patch)
+        await cluster.wait_for(lambda: deployment(cluster, f"sel8-{fp8}"), bool, WAIT)
+        await cluster.wait_for(lambda: deployment(cluster, f"sel8-{eetq}"), lambda d: d is None, WAIT)
+        done = await cluster.qm("llm", "sel8")
+    assert "selection" not in done["status"]

@@ -64,6 +64,7 @@ async def reconcile(
             body, client, verdict, out, now=now, persist=persist, pod_monitor_available=pod_monitor_available
         )
     admitted(out, verdict, generation)
+    out.status.selection = None  # no longer method auto: its selection (and its metrics) end here
     observed = await observe(
         client,
         verdict.ctx,
