@@ -360,7 +360,11 @@ class LoadTest(_Model):
 
     users: int = Field(default=100, ge=1, le=10_000, description="Concurrent simulated users (streams).")
     duration: Annotated[
-        str, Field(description="Longest measured load, after warm-up: the load stops earlier once every latency, error and throughput gate is decided."), DurationBounds(5, 6 * 3600)
+        str,
+        Field(
+            description="Longest measured load, after warm-up: the load stops earlier once every latency, error and throughput gate is decided."
+        ),
+        DurationBounds(5, 6 * 3600),
     ] = "5m"
     warmup: Annotated[str, Field(description="Warm-up excluded from the measurement."), DurationBounds(0, 3600)] = "10s"
     max_new_tokens: int = Field(default=128, ge=1, le=1_048_576, description="max_new_tokens of each request.")
@@ -431,7 +435,12 @@ class Accuracy(_Model):
         default=AccuracyMetric.EXECUTION_ACCURACY,
         description="execution-accuracy runs gold and predicted SQL on SQLite; exact, contains, regex for other tasks.",
     )
-    samples: int = Field(default=200, ge=1, le=100_000, description="Most examples scored (drawn in one seeded order): a paired run stops earlier once the accuracy gates are decided.")
+    samples: int = Field(
+        default=200,
+        ge=1,
+        le=100_000,
+        description="Most examples scored (drawn in one seeded order): a paired run stops earlier once the accuracy gates are decided.",
+    )
     concurrency: int = Field(default=8, ge=1, le=1024, description="Concurrent accuracy requests.")
 
 
