@@ -6,10 +6,11 @@ BIN := $(VENV)/bin
 TOOLS := $(CURDIR)/.tools/bin
 export PATH := $(TOOLS):$(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv tools demo test lint typecheck unit integration e2e bench generate check-generated clean
+.PHONY: help venv tools demo demo-auto test lint typecheck unit integration e2e bench generate check-generated clean
 
 help:
 	@echo "make demo      - quantop on an embedded sandbox cluster (no GPU needed)"
+	@echo "make demo-auto - two method: auto models choose their quantization in the sandbox"
 	@echo "make test      - lint, type-check and the whole test suite (what CI runs)"
 	@echo "make bench     - benchmarks that print figures"
 	@echo "make generate  - regenerate the CRD, dashboards, dataset and chart copies"
@@ -28,6 +29,11 @@ tools:
 
 demo: venv
 	$(BIN)/python -m quantop.sandbox.demo
+
+# The two method: auto models of examples/auto/ (objective latency and memory) run the study themselves
+# (~16 min on 2 cores: the sandbox validates one candidate at a time).
+demo-auto: venv
+	$(BIN)/python -m quantop.sandbox.selection_demo
 
 lint: venv
 	$(BIN)/ruff check operator tests scripts bench tools
