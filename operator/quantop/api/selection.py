@@ -149,3 +149,9 @@ class SelectionStatus(_Status):
     max_gpu_minutes: float | None = Field(default=None, description="The budget, when the spec sets one.")
     started_at: str | None = Field(default=None, description="When the selection began (RFC 3339).")
     finished_at: str | None = Field(default=None, description="When it chose or gave up (RFC 3339).")
+
+    def choice(self) -> str:
+        """The winner and why, naming the winner once (`eetq@a10: lowest p95 ...`), or the reason alone."""
+        if self.winner is None or self.reason.startswith(f"{self.winner}:"):
+            return self.reason
+        return f"{self.winner}: {self.reason}" if self.reason else self.winner

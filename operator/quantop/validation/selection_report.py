@@ -83,11 +83,9 @@ def row_cells(row: CandidateRow, winner: str | None) -> list[str]:
 
 def summary_lines(sel: SelectionStatus) -> list[str]:
     budget = f" of maxGpuMinutes {sel.max_gpu_minutes:g}" if sel.max_gpu_minutes is not None else ""
-    outcome = f"winner {sel.winner}" if sel.winner else sel.phase.value
+    outcome = f"winner {sel.choice()}" if sel.winner else f"{sel.phase.value}: {sel.reason}".rstrip(": ")
     return [
-        f"objective: {sel.objective}; {outcome}: {sel.reason}"
-        if sel.reason
-        else f"objective: {sel.objective}; {outcome}",
+        f"objective: {sel.objective}; {outcome}",
         f"GPU-minutes used: {sel.gpu_minutes:.1f}{budget} (the guide's manual study: 6 configurations x 5 min "
         f"= {GUIDE_MANUAL_GPU_MINUTES} GPU-minutes of load alone, plus its accuracy runs by hand)",
     ]

@@ -246,7 +246,7 @@ def test_progress_message_says_what_runs_what_ended_and_the_gpu_minutes() -> Non
         "selection (latency): running eetq@a10; 1 passed, 4 pending; 7.0 GPU-minutes of 90"
     )
     final, _ = run_all(spec)
-    assert progress_message(final).startswith("selection (latency): chose eetq@a10 (eetq@a10: lowest p95")
+    assert progress_message(final).startswith("selection (latency): chose eetq@a10: lowest p95")
     refused = begin(spec_of(**{"quantization.candidates": ["gptq"]}))
     assert progress_message(refused).startswith("selection (balanced) Refused: every candidate was refused")
 

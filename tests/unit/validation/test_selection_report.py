@@ -54,7 +54,7 @@ def test_render_is_the_guides_table_with_the_winner_and_gpu_minutes() -> None:
     for cell in ("5700 [5650-5760]", "0.610 [0.570-0.650]", "1.90x", "1.12x", "2.31", "Passed"):
         assert cell in eetq
     assert any(line.startswith("| none@a10 (baseline)") for line in lines)
-    assert "objective: latency; winner eetq@a10: eetq@a10: lowest p95" in text
+    assert "objective: latency; winner eetq@a10: lowest p95" in text
     assert "GPU-minutes used: 21.5 of maxGpuMinutes 60" in text and "6 configurations x 5 min = 30" in text
 
 

@@ -17,7 +17,7 @@ def progress_message(sel: SelectionStatus) -> str:
     used = f"{sel.gpu_minutes:.1f} GPU-minutes{budget}"
     head = f"selection ({sel.objective})"
     if sel.phase == SelectionPhase.CHOSEN:
-        return f"{head}: chose {sel.winner} ({sel.reason}); {used}"
+        return f"{head}: chose {sel.choice()}; {used}"
     if sel.phase != SelectionPhase.RUNNING:
         return f"{head} {sel.phase.value}: {sel.reason}"
     counts = Counter(r.state for r in sel.candidates)
