@@ -150,6 +150,11 @@ class SelectionStatus(_Status):
     started_at: str | None = Field(default=None, description="When the selection began (RFC 3339).")
     finished_at: str | None = Field(default=None, description="When it chose or gave up (RFC 3339).")
 
+    def served_method(self, spec_method: str) -> str:
+        """The method that serves: the winner's for `method: auto` once chosen, else the spec's."""
+        row = next((r for r in self.candidates if r.label == self.winner), None) if self.winner else None
+        return row.method if row is not None else spec_method
+
     def choice(self) -> str:
         """The winner and why, naming the winner once (`eetq@a10: lowest p95 ...`), or the reason alone."""
         if self.winner is None or self.reason.startswith(f"{self.winner}:"):

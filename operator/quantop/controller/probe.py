@@ -113,9 +113,10 @@ class ProductionProbe:
         correct, total = sum(c for c, _ in window), sum(n for _, n in window)
         accuracy = correct / total if total else 0.0
         if self.metrics is not None:
-            self.metrics.record_production_accuracy(
-                namespace, name, spec.quantization.method.value, revision, accuracy, total
-            )
+            method = spec.quantization.method.value
+            if status.selection is not None:  # method: auto: label with what serves, as the exporter does
+                method = status.selection.served_method(method)
+            self.metrics.record_production_accuracy(namespace, name, method, revision, accuracy, total)
         if result.request_errors:
             log.warning("accuracy probe for %s/%s: request errors %s", namespace, name, result.request_errors)
         return accuracy

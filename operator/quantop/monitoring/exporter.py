@@ -221,9 +221,7 @@ class OperatorMetrics:
 
     def _gauges(self, namespace: str, name: str, spec: SpecView, status: QuantizedModelStatus, outcome: Any) -> None:
         key = (namespace, name)
-        method = spec.method
-        if method == "auto" and status.selection is not None and status.selection.winner:
-            method = status.selection.winner.split("@")[0]  # what serves: the chosen method, not "auto"
+        method = status.selection.served_method(spec.method) if status.selection is not None else spec.method
         self._set(
             self.info,
             (namespace, name, spec.model_id, method, spec.gpu, status.stable_revision or ""),

@@ -87,3 +87,31 @@ def test_status_selection_round_trips_through_the_status_schema() -> None:
     ].keys()
     assert QuantizedModelStatus.model_validate(dumped).selection == sel
     assert row.label == "eetq@a10" and row.model_copy(update={"gpu_count": 2}).label == "eetq@a10x2"
+
+
+def _selection(winner: str | None, reason: str) -> SelectionStatus:
+    rows = [
+        CandidateRow(method="none", gpu="a10", state=CandidateState.PASSED, baseline=True),
+        CandidateRow(method="eetq", gpu="a10", state=CandidateState.PASSED),
+        CandidateRow(method="fp8", gpu="l4", gpu_count=2, state=CandidateState.PASSED),
+    ]
+    phase = SelectionPhase.CHOSEN if winner else SelectionPhase.RUNNING
+    return SelectionStatus(
+        fingerprint="abc", objective="latency", phase=phase, candidates=rows, winner=winner, reason=reason
+    )
+
+
+@pytest.mark.parametrize(
+    ("winner", "served", "choice"),
+    [
+        pytest.param("eetq@a10", "eetq", "eetq@a10: lowest p95", id="chosen"),
+        pytest.param("fp8@l4x2", "fp8", "fp8@l4x2: lowest p95", id="chosen-on-two-gpus"),
+        pytest.param(None, "auto", "eetq@a10: lowest p95", id="still-running"),
+        pytest.param("gptq@a10", "auto", "gptq@a10: eetq@a10: lowest p95", id="winner-not-a-row"),
+    ],
+)
+def test_what_serves_and_why_name_the_winner_once(winner: str | None, served: str, choice: str) -> None:
+    reason = f"{winner}: lowest p95" if winner in ("eetq@a10", "fp8@l4x2") else "eetq@a10: lowest p95"
+    sel = _selection(winner, reason)
+    assert sel.served_method("auto") == served
+    assert sel.choice() == choice
