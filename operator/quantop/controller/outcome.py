@@ -83,6 +83,8 @@ def refuse(
     outcome.status.plan = plan
     outcome.condition(ConditionType.COMPATIBLE, False, reason, message, generation, event_type="Warning")
     outcome.status.candidate_revision = None
+    # The Candidate column: the refused spec failed beside the revision that serves (none serving: PHASE says it).
+    outcome.status.candidate_phase = None if outcome.status.stable_revision is None else Phase.FAILED
     outcome.status.phase = Phase.FAILED if outcome.status.stable_revision is None else Phase.DEGRADED
     outcome.status.message = message
     if outcome.status.stable_revision is None:

@@ -15,6 +15,7 @@ from quantop.api import QuantizedModelStatus
 from quantop.api.status import RevisionVerdict
 from quantop.api.timestamps import rfc3339
 from quantop.controller.decide import decide
+from quantop.controller.outcome import refuse, start
 
 REV = context().revision
 AVAILABLE = deployment(REV, created=LONG_AGO)
@@ -49,3 +50,17 @@ def test_candidate_phase(
 ) -> None:
     new, _ = decide(context(**spec), st, seen, NOW)
     assert (new.phase, new.candidate_phase) == (phase, candidate), new.message
+
+
+@pytest.mark.parametrize(
+    ("stable", "before", "candidate"),
+    [
+        pytest.param(OLD, "Deploying", "Failed", id="refused-beside-a-stable-is-a-failed-candidate"),
+        pytest.param(None, "Deploying", None, id="refused-with-nothing-serving-phase-says-it"),
+    ],
+)
+def test_a_refused_spec_leaves_no_stale_candidate_phase(stable: str | None, before: str, candidate: str | None) -> None:
+    old = status(stable_revision=stable, candidate_revision=REV, candidate_phase=before)
+    out = refuse(start(old, 2), "InvalidSpec", "spec.x: bad", 2)
+    assert out.status.candidate_phase == candidate
+    assert out.status.candidate_revision is None
