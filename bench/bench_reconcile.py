@@ -1,4 +1,6 @@
-"""How long one reconcile takes against the emulated API server, first pass vs steady state, as models grow.
+"""How long one reconcile takes against the emulated API server, first pass vs steady state, as models grow;
+and how many API reads an idle resync of a promoted model costs (the resync timer's path: a GET of the
+model, then reconcile_and_report).
 
 Prints figures; asserts nothing. Run with `make bench`.
 """
@@ -7,12 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.integration.kubelet plays kubelet
+
+from tests.integration.kubelet import finish_job, make_available, results
 
 from quantop.api import default_config
 from quantop.controller import KubeClient, reconcile
 from quantop.controller.kube import Credentials
-from quantop.sandbox.cluster import api_server
+from quantop.controller.persist import StatusWriter, reconcile_and_report
+from quantop.resources.job import validation_job_name
+from quantop.sandbox.cluster import Cluster, api_server
 
 
 def body(i: int) -> dict[str, object]:
@@ -52,7 +62,54 @@ async def run(n: int) -> None:
             await client.aclose()
 
 
+async def resync(client: KubeClient, name: str) -> dict[str, object]:
+    """What the resync timer does for one model (handlers.reconcile_named): read it, reconcile, write status."""
+    raw = await client.get("QuantizedModel", "bench", name)
+    assert raw is not None
+    await reconcile_and_report(raw, client, default_config(), StatusWriter(client, raw, lambda _r, _e: None))
+    return raw
+
+
+async def promote(cluster: Cluster, client: KubeClient, name: str) -> None:
+    """Reconcile, playing kubelet in between, until the model's first revision is promoted."""
+    for _ in range(8):
+        raw = await resync(client, name)
+        status = raw.get("status") or {}
+        if status.get("phase") == "Promoted":
+            return
+        rev = status.get("candidateRevision")
+        if rev and status.get("phase") == "Deploying":
+            await make_available(cluster, "bench", f"{name}-{rev}")
+        job = validation_job_name(name, rev) if rev else ""
+        found = await cluster.get("batch/v1", "jobs", "bench", job) if rev else None
+        if found is not None and not (found.get("status") or {}).get("conditions"):
+            await finish_job(cluster, "bench", job, results())
+    raise RuntimeError(f"{name} not promoted: {status}")
+
+
+async def idle_reads(n: int) -> None:
+    async with api_server() as cluster:
+        cluster.api.request_history = 16
+        client = KubeClient(Credentials(server=str(cluster.api.url), verify=False))
+        try:
+            for i in range(n):
+                await cluster.create({**body(i), "spec": {**body(i)["spec"], "promotion": {"auto": True}}})
+                await promote(cluster, client, f"m{i}")
+            reads, writes = client.reads, client.writes
+            for i in range(n):
+                await resync(client, f"m{i}")
+            print(
+                f"  {n:4d} promoted models, one idle resync each: {client.reads - reads:5d} API reads "
+                f"({(client.reads - reads) / n:.1f} per model), {client.writes - writes} writes"
+            )
+        finally:
+            await client.aclose()
+
+
 if __name__ == "__main__":
     print("reconcile cost against the emulated API server (one process, loopback HTTP):")
     for n in (10, 50, 100):
         asyncio.run(run(n))
+    print("idle cost: API reads of a resync that has nothing to do (reads are live GETs and LISTs today):")
+    for n in (1, 10, 100):
+        asyncio.run(idle_reads(n))
