@@ -45,6 +45,9 @@ class Reason(StrEnum):
     REQUIRES_PREQUANTIZED_MODEL = "RequiresPrequantizedModel"
     INSUFFICIENT_GPU_MEMORY = "InsufficientGPUMemory"
     UNKNOWN_GPU_TYPE = "UnknownGPUType"
+    IMAGE_NOT_ALLOWED = "ImageNotAllowed"  # spec.serving.image outside config.allowedImages
+    SECRET_NOT_ALLOWED = "SecretNotAllowed"  # model.tokenSecretRef outside config.allowedSecrets
+    SELECTION_REFUSED = "SelectionRefused"  # method: auto with no candidate that can run
     UNKNOWN_MODEL_ARCHITECTURE = "UnknownModelArchitecture"
     RESOURCES_APPLIED = "ResourcesApplied"
     DEPLOYING = "Deploying"

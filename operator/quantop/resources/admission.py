@@ -37,7 +37,7 @@ from .names import revision_of
 from .policy import IMAGE_NOT_ALLOWED, SECRET_NOT_ALLOWED, image_refusal, secret_refusal
 
 #: The Compatible=False reason of a `method: auto` spec none of whose candidates can run.
-SELECTION_REFUSED = "SelectionRefused"
+SELECTION_REFUSED = Reason.SELECTION_REFUSED
 #: Where a spec that names no metadata lands (render of a bare file); the operator always has them.
 PLACEHOLDER_UID = "00000000-0000-0000-0000-000000000000"
 

@@ -8,13 +8,13 @@ Pure functions: the admission (resources/admission.py) calls them for the operat
 
 from __future__ import annotations
 
-from quantop.api import OperatorConfig, QuantizedModelSpec
+from quantop.api import OperatorConfig, QuantizedModelSpec, Reason
 from quantop.api.config import secret_pattern_matches
 from quantop.api.image_ref import ImageRefError, parse_image_ref
 
 #: Compatible=False reasons of these refusals.
-IMAGE_NOT_ALLOWED = "ImageNotAllowed"
-SECRET_NOT_ALLOWED = "SecretNotAllowed"
+IMAGE_NOT_ALLOWED = Reason.IMAGE_NOT_ALLOWED
+SECRET_NOT_ALLOWED = Reason.SECRET_NOT_ALLOWED
 
 _IMAGES_VALUE = "config.allowedImages"
 _SECRETS_VALUE = "config.allowedSecrets"
