@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disa
 from pydantic import ValidationError
 
 from quantop import __version__
-from quantop.api import Phase, QuantizedModelSpec, QuantizedModelStatus, ValidationResults
+from quantop.api import Phase, QuantizedModelSpec, QuantizedModelStatus, ValidationResults, Verdict
 from quantop.api.timestamps import parse_rfc3339
 
 from . import names as n
@@ -117,7 +117,13 @@ class OperatorMetrics:
                 (n.VALIDATION_SIZE_REDUCTION, "Baseline weight size / this weight size.", "size_reduction"),
             )
         }
-        self.passed = Gauge(n.VALIDATION_PASSED, "1 if the validation passed, 0 if it failed.", REVISION, registry=r)
+        self.passed = Gauge(n.VALIDATION_PASSED, "1 if the validation passed, 0 if not.", REVISION, registry=r)
+        self.verdict = Gauge(
+            n.VALIDATION_VERDICT,
+            "1 for the validation's verdict (Passed, Failed, Inconclusive, Error), 0 for the others.",
+            [*REVISION, "verdict"],
+            registry=r,
+        )
         self.finished = Gauge(n.VALIDATION_TIMESTAMP, "When the validation finished.", REVISION, registry=r)
 
     def _operator_metrics(self, r: CollectorRegistry) -> None:
@@ -263,6 +269,8 @@ class OperatorMetrics:
                 self._set(gauge, labels, float(value), key)
         if r.verdict is not None:
             self._set(self.passed, labels, 1 if r.verdict.value == "Passed" else 0, key)
+            for verdict in Verdict:
+                self._set(self.verdict, (*labels, verdict.value), 1 if r.verdict == verdict else 0, key)
         finished = _epoch(r.finished_at)
         if finished is not None:
             self._set(self.finished, labels, finished, key)

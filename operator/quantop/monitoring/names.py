@@ -28,7 +28,9 @@ VALIDATION_ACCURACY_DROP = "quantop_validation_accuracy_drop"
 VALIDATION_COST = "quantop_validation_cost_usd_per_million_tokens"
 VALIDATION_SPEEDUP = "quantop_validation_speedup_ratio"  # baseline median / this median
 VALIDATION_SIZE_REDUCTION = "quantop_validation_size_reduction_ratio"  # baseline weights / these weights
-VALIDATION_PASSED = "quantop_validation_passed"  # 1 passed, 0 failed
+VALIDATION_PASSED = "quantop_validation_passed"  # 1 passed, 0 otherwise (failed, inconclusive, error)
+# Enum style {verdict}: 1 for the validation's verdict (Passed, Failed, Inconclusive, Error), 0 for the others.
+VALIDATION_VERDICT = "quantop_validation_verdict"
 VALIDATION_TIMESTAMP = "quantop_validation_timestamp_seconds"
 
 # Counters {namespace, model}; failed validations also {reason}: LoadTestFailed, AccuracyFailed, ValidationError, ...

@@ -141,3 +141,14 @@ def test_an_invalid_spec_never_raises_and_still_has_its_phase(spec: object, info
     labels = dict(zip(("model_id", "quantization", "gpu"), info, strict=True))
     assert value(m, n.MODEL_INFO, **model, **labels, stable_revision="5b67eb") == 1
     assert value(m, n.SLO_P95, **model) is None  # no SLOs from a spec that does not parse
+
+
+@pytest.mark.parametrize("verdict", list(Verdict), ids=[v.value for v in Verdict])
+def test_the_verdict_is_an_enum_style_series_and_passed_is_1_only_for_passed(verdict: Verdict) -> None:
+    m = OperatorMetrics()
+    m.record("demo", "a", qm("a", "demo"), promoted(results=RESULTS.model_copy(update={"verdict": verdict})))
+    labels = {"namespace": "demo", "model": "a", "quantization": "eetq", "revision": "5b67eb", "role": "stable"}
+    assert {v.value: value(m, n.VALIDATION_VERDICT, **labels, verdict=v.value) for v in Verdict} == {
+        v.value: (1.0 if v == verdict else 0.0) for v in Verdict
+    }
+    assert value(m, n.VALIDATION_PASSED, **labels) == (1.0 if verdict == Verdict.PASSED else 0.0)
