@@ -119,8 +119,11 @@ class Recorder:
     def jobs_created(self) -> Counter[str]:
         return Counter(o["metadata"]["name"] for _, plural, t, o in self.events if plural == "jobs" and t == "ADDED")
 
-    def stable_gaps(self, models: set[str]) -> list[str]:
-        """Moments where a model's stable Service, once serving a revision, selected no ready pod."""
+    def stable_gaps(self, models: set[str], until: dict[str, int] | None = None) -> list[str]:
+        """Moments where a model's stable Service, once serving a revision, selected no ready pod.
+
+        ``until`` ends the check of a model at a resourceVersion (see test_faults: the rollback).
+        """
         services: dict[str, dict[str, Any]] = {}
         pods: dict[str, dict[str, Any]] = {}
         serving: set[str] = set()
@@ -134,6 +137,8 @@ class Recorder:
             else:
                 store[obj["metadata"]["name"]] = obj
             for name in models:
+                if until and name in until and rv >= until[name]:
+                    continue
                 selector = ((services.get(name) or {}).get("spec") or {}).get("selector") or {}
                 if selector.get(REVISION, "none") != "none":
                     serving.add(name)
@@ -192,8 +197,8 @@ def without(annotation: str, check: Callable[[dict[str, Any]], bool]) -> Callabl
     return lambda o: check(o) and annotation not in (o["metadata"].get("annotations") or {})
 
 
-async def annotate(cluster: Cluster, name: str, key: str) -> None:
-    await cluster.patch(*QM, name, {"metadata": {"annotations": {key: "true"}}})
+async def annotate(cluster: Cluster, name: str, key: str) -> dict[str, Any]:
+    return await cluster.patch(*QM, name, {"metadata": {"annotations": {key: "true"}}})
 
 
 async def respec(cluster: Cluster, name: str, method: str) -> str:
@@ -209,9 +214,9 @@ async def auto_then_rollback(cluster: Cluster, kubelet: Kubelet) -> dict[str, st
     await until(cluster, "auto", stable_is(first))
     second = await respec(cluster, "auto", "fp8")
     await until(cluster, "auto", stable_is(second))
-    await annotate(cluster, "auto", "quantop.dev/rollback")
+    asked = await annotate(cluster, "auto", "quantop.dev/rollback")
     await until(cluster, "auto", without("quantop.dev/rollback", lambda o: status(o).get("stableRevision") == first))
-    return {"first": first, "second": second}
+    return {"first": first, "second": second, "rollback_rv": asked["metadata"]["resourceVersion"]}
 
 
 async def manual(cluster: Cluster, kubelet: Kubelet) -> dict[str, str]:
