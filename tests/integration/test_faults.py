@@ -9,11 +9,15 @@ seed is printed on failure: QUANTOP_FAULT_SEED=<seed> replays the same draws.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from typing import Any
 
+import httpx
 import pytest
+from tests.conftest import qm
 from tests.integration.lifecycle import (
+    HANG_GUARD_SECONDS,
     SCENARIOS,
     Kubelet,
     Recorder,
@@ -112,3 +116,51 @@ async def test_the_lifecycle_under_faults_ends_where_it_ends_without_them(cluste
     if rate:
         assert len(proxy.injected) > 20, context
         assert sum(f.startswith("chosen") for f in proxy.injected) == 3, context
+
+
+APPLIED = {"conflict": False, "error": False, "chosen": False, "error-after": True, "slow": True}
+
+
+async def test_what_the_proxy_says_it_did_to_each_write_is_what_the_server_saw(cluster: Cluster) -> None:
+    """Every write faulted (rate 1): the server holds exactly the writes the fault log calls applied."""
+    await cluster.create(qm("target"))
+    path = "/apis/quantop.dev/v1alpha1/namespaces/llm/quantizedmodels/target"
+
+    async def labels() -> dict[str, str]:
+        return dict(((await cluster.qm("llm", "target")) or {})["metadata"].get("labels") or {})
+
+    async with fault_proxy(str(cluster.api.url), FaultRates(1.0, slow_seconds=0.3), seed=SEED) as proxy:
+
+        async def logged() -> int:
+            return len(proxy.injected)
+
+        proxy.fail_once(lambda method, p, body: method == "PATCH" and body == {"metadata": {"labels": {"n": "0"}}})
+        async with httpx.AsyncClient(base_url=proxy.url, timeout=0.1) as http:
+            for n in range(40):
+                patch = {"metadata": {"labels": {"n": str(n)}}}
+                with contextlib.suppress(httpx.TimeoutException):
+                    answer = await http.patch(
+                        path, json=patch, headers={"Content-Type": "application/merge-patch+json"}
+                    )
+                    assert answer.status_code in (409, 500), answer.text
+                await cluster.wait_for(logged, lambda count, n=n: count == n + 1, timeout=HANG_GUARD_SECONDS)
+                kind = proxy.injected[n].split()[0]
+                if APPLIED[kind]:  # a held answer may reach the server after the client gave up: wait for it
+                    await cluster.wait_for(labels, lambda got, n=n: got.get("n") == str(n), timeout=HANG_GUARD_SECONDS)
+                else:  # answered without forwarding: nothing can arrive later
+                    assert (await labels()).get("n") != str(n), (n, kind)
+    kinds = {entry.split()[0] for entry in proxy.injected}
+    assert kinds == set(APPLIED), f"seed {SEED} did not draw every kind: {proxy.injected}"
+    assert proxy.injected[0].startswith("chosen") and sum(e.startswith("chosen") for e in proxy.injected) == 1
+
+
+async def test_a_cut_watch_ends_its_stream(cluster: Cluster) -> None:
+    async with (
+        fault_proxy(str(cluster.api.url), FaultRates(1.0), seed=SEED) as proxy,
+        httpx.AsyncClient(base_url=proxy.url, timeout=None) as http,
+    ):
+        with pytest.raises(httpx.RemoteProtocolError):
+            async with http.stream("GET", "/api/v1/namespaces/llm/pods", params={"watch": "true"}) as stream:
+                async for _ in stream.aiter_lines():
+                    pass
+    assert proxy.injected == ["cut GET /api/v1/namespaces/llm/pods"]

@@ -8,7 +8,8 @@ server), or a watch stream cut after a short while. Chosen writes can also fail 
 The draw of a request depends only on the seed, its method and path and how many requests with
 the same method and path came before it, so a failing run replays with the same seed even though
 kopf's and quantop's requests interleave differently each time. Every injected fault is logged in
-:attr:`FaultProxy.injected`.
+:attr:`FaultProxy.injected` as "<kind> <METHOD> <path>": conflict, error (not applied), error-after
+(applied), slow (applied, answered late), cut, chosen (a fail_once write, not applied).
 """
 
 from __future__ import annotations
@@ -118,11 +119,13 @@ class FaultProxy:
         rng = draw(self.seed, method, path, self._seen[key])
         self._seen[key] += 1
         fault = fault_for(self.rates, rng, method=method, watch=watch) if self.enabled else None
+        if fault == "error" and method in _WRITES and rng.random() < 0.5:
+            fault = "error-after"  # the server applies the write; the client hears it failed
         if self._chosen(method, path, body):
             fault = "chosen"
         if fault is not None:
             self.injected.append(f"{fault} {method} {path}")
-        if fault in ("conflict", "chosen") or (fault == "error" and (method not in _WRITES or rng.random() < 0.5)):
+        if fault in ("conflict", "chosen", "error"):
             return _status(409 if fault == "conflict" else 500, f"injected {fault} ({method} {path})")
         return await self._forward(request, body, fault, rng)
 
@@ -134,7 +137,7 @@ class FaultProxy:
         async with self._session.request(
             request.method, self.upstream + str(request.rel_url), data=body or None, headers=headers
         ) as upstream:
-            if fault == "error":  # the write happened; the client hears it failed
+            if fault == "error-after":
                 return _status(500, f"injected error after {request.method} {request.path} was applied")
             if fault == "slow":
                 await asyncio.sleep(self.rates.slow_seconds)
