@@ -20,12 +20,6 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Method", "type": "string", "jsonPath": ".spec.quantization.method"},
     {"name": "GPU", "type": "string", "jsonPath": ".spec.gpu.type"},
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
-    {
-        "name": "Chosen",
-        "type": "string",
-        "jsonPath": ".status.selection.winner",
-        "description": "method: auto: the candidate the selection chose, e.g. eetq@a10",
-    },
     {"name": "Stable", "type": "string", "jsonPath": ".status.stableRevision"},
     {"name": "P95", "type": "number", "jsonPath": ".status.results.p95Ms", "description": "p95 latency, ms"},
     {"name": "RPS", "type": "number", "jsonPath": ".status.results.requestsPerSecond"},
@@ -35,6 +29,12 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
         "type": "string",
         "jsonPath": ".status.candidatePhase",
         "description": "Phase of the spec's revision while another one serves (e.g. Failed); empty once it serves",
+    },
+    {
+        "name": "Chosen",
+        "type": "string",
+        "jsonPath": ".status.selection.winner",
+        "description": "method: auto: the candidate the selection chose, e.g. eetq@a10",
     },
     {"name": "$/1M", "type": "number", "jsonPath": ".status.results.costPerMillionTokens", "priority": 1},
     {

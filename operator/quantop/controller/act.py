@@ -79,7 +79,7 @@ async def _run(client: KubeClient, ctx: ModelContext, action: Action) -> None:
     elif isinstance(action, Scale):
         await client.patch("Deployment", ns, revision_name(ctx.name, action.revision), _replicas(action.replicas))
     elif isinstance(action, Delete):
-        await _delete(client, ns, action)
+        await delete_owned(client, ns, action)
     elif isinstance(action, LabelPod):
         await client.patch("Pod", ns, action.name, {"metadata": {"labels": {"quantop.dev/role": action.role}}})
     elif isinstance(action, ClearAnnotation):
@@ -105,7 +105,7 @@ async def _create_job(client: KubeClient, ctx: ModelContext, action: CreateJob) 
     )
 
 
-async def _delete(client: KubeClient, namespace: str, action: Delete) -> None:
+async def delete_owned(client: KubeClient, namespace: str, action: Delete) -> None:
     # Only the kinds a revision owns: a Delete naming anything else is a bug, not a request.
     for kind in ("Deployment", "Service", "Job"):
         if action.kind == kind:

@@ -24,7 +24,7 @@ from quantop.resources.admission import Admission
 from quantop.resources.job import validation_job_name
 
 from . import requests
-from .act import Failure, act
+from .act import Failure, act, delete_owned
 from .actions import Action, ApplyPodMonitor, ClearAnnotation, Count, Delete
 from .decide import decide
 from .draft import Draft, last_verdict
@@ -280,7 +280,7 @@ async def drop_refused(
     keep = {r for r in (st.stable_revision, st.previous_revision) if r}
     for row in old.candidates:
         for action in stop_row(meta["name"], row, keep):
-            await client.delete(action.kind, meta["namespace"], action.name)
+            await delete_owned(client, meta["namespace"], action)
 
 
 def refused_selection(old: SelectionStatus | None, new: SelectionStatus) -> SelectionStatus:
