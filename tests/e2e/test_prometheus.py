@@ -30,6 +30,7 @@ from tests.conftest import qm
 from tests.dashboard_queries import panel_queries
 
 from quantop.api import Phase, QuantizedModelStatus, ValidationResults, Verdict
+from quantop.api.selection import CandidateRow, CandidateState, SelectionPhase, SelectionStatus
 from quantop.controller.outcome import Outcome
 from quantop.controller.probe import ProductionProbe
 from quantop.monitoring import rules as r
@@ -83,6 +84,25 @@ def outcome() -> Outcome:
     out.stable_ready_replicas = 1
     out.counters = [("promotion", REV)]
     return out
+
+
+def auto_outcome() -> Outcome:
+    """A `method: auto` model whose selection chose eetq: what the comparison dashboard's Selection row reads."""
+    rows = [
+        CandidateRow(
+            method=method, gpu="a10", state=state, p95_ms=p95, accuracy=0.7, output_tokens_per_second=800,
+            cost_per_million_tokens=0.2, weights_gi_b=weights, gpu_minutes=2.5,
+        )
+        for method, state, p95, weights in (
+            ("eetq", CandidateState.PASSED, 5600, 3.9),
+            ("bitsandbytes-nf4", CandidateState.FAILED, 9100, 2.2),
+        )
+    ]  # fmt: skip
+    selection = SelectionStatus(
+        fingerprint="f", objective="latency", phase=SelectionPhase.CHOSEN, candidates=rows, winner="eetq@a10",
+        gpu_minutes=5.0,
+    )  # fmt: skip
+    return Outcome(status=QuantizedModelStatus(phase=Phase.VALIDATING, selection=selection))
 
 
 TGI_REQUEST = ("/generate", {"inputs": "hello", "parameters": {"max_new_tokens": 16}})
@@ -173,6 +193,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     metrics = OperatorMetrics()
     metrics.serve(metrics_port)
     metrics.record(NS, MODEL, the_qm(), outcome())
+    metrics.record(NS, "phi35-auto", qm("phi35-auto", NS, **{"quantization.method": "auto"}), auto_outcome())
     with (
         tgi_emulator("--profile", "a10-eetq", "--set", "latency_scale=0.02") as tgi,
         vllm_emulator("--profile", "a10-fp8", "--model-id", SERVED, "--set", "latency_scale=0.02") as vllm,
