@@ -30,9 +30,10 @@ Match = Callable[[str, str, str | None, Any, str | None], bool]
 class Flaky(KubeClient):
     """Answers the first request that ``fail`` matches with a 500, once (a faulty proxy in front of the API)."""
 
-    def __init__(self, cluster: Cluster, fail: Match | None = None) -> None:
+    def __init__(self, cluster: Cluster, fail: Match | None = None, *, applied: bool = False) -> None:
         super().__init__(Credentials(server=str(cluster.api.url), verify=False))
         self.fail = fail
+        self.applied = applied  # the request reaches the server and only its answer is a 500 (unknown outcome)
         self.injected: list[str] = []
         self.job_creates = 0
 
@@ -40,6 +41,8 @@ class Flaky(KubeClient):
         if self.fail is not None and self.fail(verb, kind, name, kw.get("body"), kw.get("subresource")):
             self.fail = None
             self.injected.append(f"{verb} {kind}/{name}")
+            if self.applied:
+                await super()._request(verb, kind, namespace, name, **kw)
             raise KubeError(500, f"injected failure of {verb} {kind}/{name}")
         if (verb, kind) == ("create", "Job"):
             self.job_creates += 1
@@ -165,6 +168,28 @@ async def test_any_write_of_a_promotion_may_fail_once(cluster: Cluster, fail: Ma
     assert "none" not in selectors[selectors.index(rev) :]
     pod = await cluster.get("v1", "pods", "llm", f"lw-{rev}-pod")
     assert pod["metadata"]["labels"]["quantop.dev/role"] == "stable"
+
+
+async def test_a_status_write_applied_but_answered_with_an_error_is_never_undone(cluster: Cluster) -> None:
+    # The promotion's status write reaches the server, its answer is a 500: the Synced=False write that
+    # follows must build on what the server holds, not on the status read before the reconcile.
+    obj = qm("unknown")
+    rev = rev_of(obj)
+    await cluster.create(obj)
+    client = Flaky(cluster, applied=True)
+    op = Operator(client, "unknown")
+    try:
+        await run_until(cluster, op, rev, lambda o: o["status"].get("phase") == "Validating")
+        await kubelet(cluster, "unknown", rev)
+        client.fail = lambda v, k, n, b, s: s == "status" and "stableRevision" in ((b or {}).get("status") or {})
+        after = await op.step()
+    finally:
+        await client.aclose()
+    assert client.injected == ["patch QuantizedModel/unknown"]
+    st = after["status"]
+    assert st["stableRevision"] == rev, "the applied promotion was undone"
+    assert [h["verdict"] for h in st["history"]] == ["Passed", "Promoted"]
+    assert {c["type"]: c for c in st["conditions"]}["Synced"]["status"] == "False"
 
 
 async def test_a_failed_write_is_in_status_and_named(cluster: Cluster) -> None:

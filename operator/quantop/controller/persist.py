@@ -94,15 +94,30 @@ def _count_error(metrics: Any, namespace: str, name: str) -> None:
 async def _write_unsynced(
     writer: StatusWriter, raw: Mapping[str, Any], message: str, status: QuantizedModelStatus | None = None
 ) -> None:
-    """Best effort: the status says which write failed; if even that write fails, the log does."""
-    if status is None:
-        status = QuantizedModelStatus.model_validate(writer.current or {})
-    generation = (raw.get("metadata") or {}).get("generation")
-    unsynced = unsynced_status(status, message, generation)
+    """Best effort: the status says which write failed; if even that write fails, the log does.
+
+    Without the decided status at hand, the failed write may have been the status write itself, and
+    a 5xx or a timeout does not say whether it was applied: Synced=False is then written on the status
+    read back from the API server, never on the one read before the reconcile, which would undo an
+    applied decision (its history, its stable revision).
+    """
     try:
-        await writer(unsynced)
+        if status is None:
+            status = await _stored_status(writer)
+            if status is None:
+                return  # the object is gone
+        generation = (raw.get("metadata") or {}).get("generation")
+        await writer(unsynced_status(status, message, generation))
     except (KubeError, httpx.HTTPError) as exc:
         log.warning("status of %s/%s not written (%s) after: %s", *_ns_name(raw), describe(exc), message)
+
+
+async def _stored_status(writer: StatusWriter) -> QuantizedModelStatus | None:
+    obj = await writer.client.get("QuantizedModel", *_ns_name(writer.raw))
+    if obj is None:
+        return None
+    writer.current = obj.get("status")
+    return QuantizedModelStatus.model_validate(writer.current or {})
 
 
 def _ns_name(raw: Mapping[str, Any]) -> tuple[str, str]:
