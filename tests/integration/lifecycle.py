@@ -262,6 +262,16 @@ def synced(obj: dict[str, Any]) -> bool:
     return (conditions.get("Synced") or {}).get("status", "True") == "True"
 
 
+async def settled_state(cluster: Cluster, name: str, want: dict[str, Any]) -> dict[str, Any]:
+    """The end state once it is `want`, or the last one read when it never gets there (the hang guard):
+    a rolled-back revision, for one, is scaled down a reconcile after the Service left it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + HANG_GUARD_SECONDS
+    while (found := await end_state(cluster, name)) != want and loop.time() < deadline:
+        await asyncio.sleep(0.2)
+    return found
+
+
 async def end_state(cluster: Cluster, name: str) -> dict[str, Any]:
     """What the lifecycle left, once the operator reports itself in sync: comparable across runs."""
     obj = await until(cluster, name, synced)

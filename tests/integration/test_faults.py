@@ -21,8 +21,8 @@ from tests.integration.lifecycle import (
     SCENARIOS,
     Kubelet,
     Recorder,
-    end_state,
     playing_kubelet,
+    settled_state,
 )
 
 from quantop.sandbox.cluster import Cluster
@@ -103,9 +103,9 @@ async def test_the_lifecycle_under_faults_ends_where_it_ends_without_them(cluste
         names = list(SCENARIOS)
         revs = dict(zip(names, await asyncio.gather(*(SCENARIOS[n](cluster, kubelet) for n in names)), strict=True))
         proxy.enabled = False  # the end state is read once the operator is in sync again
-        ends = {name: await end_state(cluster, name) for name in names}
+        want = expected(revs)
+        ends = {name: await settled_state(cluster, name, want[name]) for name in names}
     context = f"seed {SEED}, {len(proxy.injected)} faults injected: {proxy.injected[:40]}"
-    want = expected(revs)
     for name in names:
         assert ends[name] == want[name], f"{name}: ended {ends[name]}, expected {want[name]}; {context}"
     jobs = recorder.jobs_created()

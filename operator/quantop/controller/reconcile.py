@@ -21,7 +21,7 @@ from quantop.resources import revision_name
 from quantop.resources.admission import Admission, Refusal, admit_async
 
 from .act import act
-from .actions import Action, ApplyStableService, ClearAnnotation, Count, LabelPod
+from .actions import Action, ApplyDeployment, ApplyStableService, ClearAnnotation, Count, LabelPod, Scale
 from .decide import decide
 from .kube import KubeClient
 from .observe import Observed, observe
@@ -75,7 +75,7 @@ async def reconcile(
     )
     status, actions = decide(verdict.ctx, out.status, observed, now or dt.datetime.now(dt.UTC))
     mark_synced(status, generation)
-    before, after = ordered(actions, persisted_stable=out.status.stable_revision)
+    before, after = ordered(actions, persisted_stable=out.status.stable_revision, spec_revision=verdict.ctx.revision)
     failures = await act(client, verdict.ctx, before)
     if failures:
         status = unsynced_status(status, "; ".join(f.describe() for f in failures), generation)
@@ -86,7 +86,9 @@ async def reconcile(
     return outcome
 
 
-def ordered(actions: Sequence[Action], *, persisted_stable: str | None) -> tuple[list[Action], list[Action]]:
+def ordered(
+    actions: Sequence[Action], *, persisted_stable: str | None, spec_revision: str | None = None
+) -> tuple[list[Action], list[Action]]:
     """The actions to run before the status is written, and those that must wait for it.
 
     After: what is only right once the decision is on record, so that a failed status write never
@@ -94,13 +96,29 @@ def ordered(actions: Sequence[Action], *, persisted_stable: str | None) -> tuple
     promotion or rollback), removing a one-shot annotation (its consumption is recorded in status),
     and role labels (derived from the new status). Everything else runs first, so a status that
     says "Failed: scaled to zero" or "validating (Job ...)" describes what already happened.
+
+    In a reconcile that switches the stable Service away from a revision, that revision is not
+    scaled to zero: its pods serve until the Service has left them, and the next reconcile (the
+    Service's change triggers it) scales it down before its status write, as for any failed revision.
     """
     before: list[Action] = []
     after: list[Action] = []
+    switching = any(isinstance(a, ApplyStableService) and a.revision != persisted_stable for a in actions)
     for action in actions:
+        if switching and _empties(action, persisted_stable, spec_revision):
+            continue
         switch = isinstance(action, ApplyStableService) and action.revision != persisted_stable
         (after if switch or isinstance(action, ClearAnnotation | LabelPod) else before).append(action)
     return before, after
+
+
+def _empties(action: Action, revision: str | None, spec_revision: str | None) -> bool:
+    """Whether the action takes `revision`'s Deployment to zero replicas."""
+    if revision is None:
+        return False
+    if isinstance(action, Scale):
+        return action.revision == revision and action.replicas == 0
+    return isinstance(action, ApplyDeployment) and action.replicas == 0 and spec_revision == revision
 
 
 def admitted(out: Outcome, admission: Admission, generation: int | None) -> None:

@@ -251,7 +251,10 @@ async def _act_and_persist(run: _Run, generation: int | None, persist: Persist |
     out = run.d.out
     status = out.status
     mark_synced(status, generation)
-    split = [(ctx, *ordered(actions, persisted_stable=_persisted_stable(run))) for ctx, actions in run.groups]
+    stable = _persisted_stable(run)
+    split = [
+        (ctx, *ordered(actions, persisted_stable=stable, spec_revision=ctx.revision)) for ctx, actions in run.groups
+    ]
     failures: list[Failure] = []
     for ctx, before, _ in split:
         failures += await act(run.client, ctx, before)

@@ -73,3 +73,35 @@ JOB = CreateJob("r2", baseline_accuracy=None, price_per_hour=None, weights_gib=N
 )
 def test_ordered(actions: list[Any], stable: str | None, before: list[Any], after: list[Any]) -> None:
     assert ordered(actions, persisted_stable=stable) == (before, after)
+
+
+@pytest.mark.parametrize(
+    ("actions", "spec_revision", "before", "after"),
+    [
+        pytest.param(
+            [Scale("r0", 1), ApplyStableService("r0"), ApplyDeployment(0), ClearAnnotation("quantop.dev/rollback")],
+            "r1",
+            [Scale("r0", 1)],
+            [ApplyStableService("r0"), ClearAnnotation("quantop.dev/rollback")],
+            id="rolled-back-revision-serves-until-the-service-left-it",
+        ),
+        pytest.param(
+            [ApplyStableService("r2"), Scale("r1", 0)],
+            "r2",
+            [],
+            [ApplyStableService("r2")],
+            id="promotion-never-empties-the-old-stable-in-the-same-reconcile",
+        ),
+        pytest.param(
+            [ApplyStableService("r1"), ApplyDeployment(0)],
+            "r2",
+            [ApplyStableService("r1"), ApplyDeployment(0)],
+            [],
+            id="a-failed-candidate-is-scaled-down-when-nothing-switches",
+        ),
+    ],
+)
+def test_the_revision_the_service_leaves_keeps_its_pods_until_it_left(
+    actions: list[Any], spec_revision: str, before: list[Any], after: list[Any]
+) -> None:
+    assert ordered(actions, persisted_stable="r1", spec_revision=spec_revision) == (before, after)
