@@ -56,6 +56,10 @@ def _child_env() -> dict[str, str]:
     return env
 
 
+#: What asyncio reports for a child whose exit status it could not collect.
+LOST_STATUS = 255
+
+
 class _Worker:
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
@@ -113,6 +117,10 @@ class _Worker:
             return "scoring used up its CPU limit"
         if code == 3:
             return "scoring ran out of its memory limit"
+        if code == LOST_STATUS:
+            # The worker never exits 255 itself (0, 1 or 3): asyncio reports 255 when the status of a
+            # killed child was collected elsewhere, and only a CPU or memory limit kills it.
+            return "scoring worker was killed (exit status lost): its CPU or memory limit"
         return f"scoring worker died (exit {code})"
 
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from quantop.validation import scoring_sandbox
 from quantop.validation.dataset import Example, load_dataset
 from quantop.validation.scoring import execution_match, score_answer
-from quantop.validation.scoring_sandbox import SandboxError, SandboxLimits, ScoringPool
+from quantop.validation.scoring_sandbox import SandboxError, SandboxLimits, ScoringPool, _Worker
 
 CONTEXT = "CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1), (2);"
 GOLD = "SELECT COUNT(*) FROM t"
@@ -152,3 +154,16 @@ async def test_a_worker_that_cannot_start_is_a_sandbox_error_not_a_wrong_answer(
     async with ScoringPool(1) as pool:
         with pytest.raises(SandboxError, match=r"the scoring worker did not start \(exit 1\)"):
             await pool.score("exact", Example("1", "q", "", "x"), "x")
+
+
+@pytest.mark.parametrize(
+    ("code", "said"),
+    [
+        pytest.param(-signal.SIGXCPU, "its CPU limit", id="cpu-limit"),
+        pytest.param(3, "memory limit", id="memory-limit"),
+        pytest.param(255, "exit status lost", id="status-collected-elsewhere"),
+        pytest.param(1, "died (exit 1)", id="a-crash"),
+    ],
+)
+def test_a_dead_worker_says_what_ended_it(code: int, said: str) -> None:
+    assert said in _Worker(SimpleNamespace(returncode=code)).death()  # type: ignore[arg-type]
