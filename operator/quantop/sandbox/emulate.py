@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 #: Each engine's own default port: TGI's launcher 3000, vLLM's OpenAI server 8000.
 DEFAULT_PORTS = {"tgi": 3000, "vllm": 8000}
@@ -39,18 +38,12 @@ def run(args: argparse.Namespace) -> int:
 def _run_vllm(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from .tgi_emulator.profiles import profile_named, profile_names
+    from .tgi_emulator.commands import chosen_profile
     from .vllm_emulator import VllmEmulator
 
-    if args.list_profiles:
-        print("\n".join(profile_names()))
+    profile = chosen_profile(args)
+    if profile is None:
         return 0
-    try:
-        overrides = dict(item.split("=", 1) for item in args.set)
-        profile = profile_named(args.profile).override(overrides)
-    except ValueError as exc:
-        print(f"quantop emulate: {exc}", file=sys.stderr)
-        return 2
     emulator = VllmEmulator(
         profile,
         model_id=args.model_id,

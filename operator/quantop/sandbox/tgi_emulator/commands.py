@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from quantop.api.command_errors import fail
+from quantop.api.command_errors import CommandError
+
+from .profiles import Profile, profile_named, profile_names
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,20 +29,28 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
+def chosen_profile(args: argparse.Namespace) -> Profile | None:
+    """--profile with its --set overrides, for both engines' emulators; None after --list-profiles printed them.
+
+    A bad name or override is a CommandError: one line naming the command typed (emulate or emulate-tgi)."""
+    if args.list_profiles:
+        print("\n".join(profile_names()))
+        return None
+    try:
+        overrides = dict(item.split("=", 1) for item in args.set)
+        return profile_named(args.profile).override(overrides)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+
+
 def run(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from .profiles import profile_named, profile_names
     from .server import Emulator
 
-    if args.list_profiles:
-        print("\n".join(profile_names()))
+    profile = chosen_profile(args)
+    if profile is None:
         return 0
-    try:
-        overrides = dict(item.split("=", 1) for item in args.set)
-        profile = profile_named(args.profile).override(overrides)
-    except ValueError as exc:
-        return fail(args.command, str(exc))  # `emulate` runs this too: name the command the user typed
     emulator = Emulator(
         profile,
         model_id=args.model_id,
