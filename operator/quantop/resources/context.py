@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from quantop.api import GpuProfile, OperatorConfig, QuantizedModelSpec
 from quantop.api.resource import SpecError
@@ -43,3 +44,12 @@ def make_context(name: str, namespace: str, uid: str, spec: QuantizedModelSpec, 
 
 class UnknownGpuProfile(SpecError):
     """spec.gpu.type names no profile in the operator's configuration."""
+
+
+def hf_token_env(ctx: ModelContext) -> list[dict[str, Any]]:
+    """HF_TOKEN from the Secret the spec names, through a secretKeyRef: the one place a serving pod gets it,
+    so the token itself never appears in args, manifests or status."""
+    ref = ctx.spec.model.token_secret_ref
+    if ref is None:
+        return []
+    return [{"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}]

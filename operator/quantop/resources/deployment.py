@@ -7,7 +7,7 @@ from typing import Any
 from quantop.api import QuantizationMethod
 from quantop.api.spec import Engine
 
-from .context import ModelContext
+from .context import ModelContext, hf_token_env
 from .hardening import serving_container_security_context, serving_pod_fields
 from .names import (
     ANNOTATION_GPU_MODEL,
@@ -57,10 +57,7 @@ def tgi_env(ctx: ModelContext) -> list[dict[str, Any]]:
         {"name": "HOSTNAME", "value": "0.0.0.0"},
         {"name": "HF_HOME", "value": "/data"},
     ]
-    ref = ctx.spec.model.token_secret_ref
-    if ref is not None:
-        env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
-    return env
+    return env + hf_token_env(ctx)
 
 
 def _volumes(ctx: ModelContext) -> list[dict[str, Any]]:

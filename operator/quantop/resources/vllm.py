@@ -14,7 +14,7 @@ from typing import Any
 from quantop.api import QuantizationMethod
 from quantop.api.spec import KvCacheDtype
 
-from .context import ModelContext
+from .context import ModelContext, hf_token_env
 from .names import TGI_PORT_NAME
 from .probes import serving_probes
 
@@ -52,10 +52,7 @@ def vllm_env(ctx: ModelContext) -> list[dict[str, Any]]:
         # vLLM reports usage statistics to its maintainers unless told not to (vllm/usage/usage_lib.py).
         {"name": "VLLM_NO_USAGE_STATS", "value": "1"},
     ]
-    ref = ctx.spec.model.token_secret_ref
-    if ref is not None:
-        env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
-    return env
+    return env + hf_token_env(ctx)
 
 
 def vllm_container(ctx: ModelContext) -> dict[str, Any]:
