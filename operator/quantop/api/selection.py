@@ -120,6 +120,14 @@ class CandidateRow(_Status):
     accuracy: float | None = Field(default=None, description="Accuracy on the held-out set (0..1).")
     accuracy_low: float | None = Field(default=None, description="Accuracy confidence interval, low end.")
     accuracy_high: float | None = Field(default=None, description="Accuracy confidence interval, high end.")
+    accuracy_drop: float | None = Field(
+        default=None, description="The accuracyDrop gate's estimate: baseline accuracy minus this one (0..1)."
+    )
+    accuracy_drop_low: float | None = Field(default=None, description="Its lower bound (at validation.confidence).")
+    accuracy_drop_high: float | None = Field(default=None, description="Its upper bound (at validation.confidence).")
+    accuracy_drop_paired: bool | None = Field(
+        default=None, description="The drop's bounds pair the baseline's items (false: one-sample vs a number)."
+    )
     weights_gi_b: float | None = Field(default=None, alias="weightsGiB", description="Planner's weight memory, GiB.")
     size_reduction: float | None = Field(default=None, description="Baseline weight size / this weight size.")
     speedup: float | None = Field(default=None, description="Baseline median latency / this median latency.")

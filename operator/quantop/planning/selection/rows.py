@@ -17,10 +17,17 @@ S = CandidateState
 _STATE = {Verdict.PASSED: S.PASSED, Verdict.FAILED: S.FAILED, Verdict.INCONCLUSIVE: S.INCONCLUSIVE}
 #: The gate whose bounds the latency objective compares (validation/gates.py names it so).
 P95_GATE = "p95LatencyMs"
+#: The gate whose bounds `quantop report --plots` draws as the accuracy difference.
+DROP_GATE = "accuracyDrop"
 
 
 def finish_row(
-    sel: SelectionStatus, revision: str, state: CandidateState, reason: str, now: dt.datetime, **figures: float | None
+    sel: SelectionStatus,
+    revision: str,
+    state: CandidateState,
+    reason: str,
+    now: dt.datetime,
+    **figures: float | bool | None,
 ) -> SelectionStatus:
     """The Running row of `revision` ends in `state`; anything else is returned unchanged."""
     rows = list(sel.candidates)
@@ -50,6 +57,7 @@ def record_result(
     base = next((r for r in sel.candidates if r.baseline and r is not row), None)
     state = _STATE.get(results.verdict, S.ERROR) if results.verdict else S.ERROR
     gate = next((g for g in results.gates if g.name == P95_GATE), None)
+    drop = next((g for g in results.gates if g.name == DROP_GATE and g.estimate is not None), None)
     return finish_row(
         sel,
         revision,
@@ -66,6 +74,10 @@ def record_result(
         accuracy=results.accuracy,
         accuracy_low=results.accuracy_ci_low,
         accuracy_high=results.accuracy_ci_high,
+        accuracy_drop=drop.estimate if drop else None,
+        accuracy_drop_low=drop.lower if drop else None,
+        accuracy_drop_high=drop.upper if drop else None,
+        accuracy_drop_paired=(drop.losses is not None) if drop else None,
         cost_per_million_tokens=results.cost_per_million_tokens
         or _cost(price_per_hour, row.gpu_count, results.output_tokens_per_second),
         speedup=results.speedup or _ratio(base.p50_ms if base else None, results.p50_ms),
