@@ -2,11 +2,14 @@
 
 1. The planner's verdict for Phi-3.5-mini-instruct on an A10 and on a T4.
 2. The sandbox (emulated API server, the real kopf operator, a node simulator running the TGI
-   emulator and the real validation Jobs) gets the guide's six A10 configurations and one
-   the planner refuses. Each candidate is deployed, load-tested with locust and scored on the
-   held-out text-to-SQL set; it is promoted only if it meets the p95 SLO and the accuracy gate.
-3. The guide's table, built from the QuantizedModels' status, and the plots from the reports.
-4. A migration: the promoted fp8 model moves from TGI to vLLM as a new revision, validated the same way.
+   emulator and the real validation Jobs) gets the guide's six A10 configurations, one the
+   planner refuses, and two `method: auto` models (examples/auto: objective latency and memory)
+   that run the guide's study by themselves. Each candidate is deployed, load-tested and scored on
+   the held-out text-to-SQL set; it is promoted only if it meets the p95 SLO and the accuracy gate.
+3. The guide's table, built from the QuantizedModels' status; each auto model's table as
+   `quantop report qm/NAME` prints it, with the GPU-minutes its selection used; the plots.
+4. A migration: the promoted fp8 model moves from TGI to vLLM as a new revision, validated the same
+   way (it starts as soon as fp8 is promoted, beside the selections).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import asyncio
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +30,17 @@ from quantop.validation.gates import evidence_summary
 
 from .migration import Migration, migrate_to_vllm
 from .runner import Sandbox, sandbox
+from .selection_demo import AUTO_EXAMPLES, selection_ended
+from .selection_demo import report as selection_report
 
 ROOT = Path(__file__).resolve().parents[3]
 WORKDIR = ROOT / ".sandbox" / "demo"
 EXAMPLES = [*sorted((ROOT / "examples" / "guide-a10").glob("*.yaml")), ROOT / "examples" / "refused-fp8-on-t4.yaml"]
 DONE_PHASES = {"Promoted", "Failed"}
-TIMEOUT_S = 20 * 60
+TIMEOUT_S = 35 * 60
+#: Validation Jobs at once: two emulated A10 validation slots, so the two `method: auto` models
+#: run beside the six manual ones without doubling the demo's time (README: what this costs in accuracy of timing).
+PARALLEL_JOBS = 2
 
 
 def _banner(text: str) -> None:
@@ -85,36 +94,92 @@ def comparison_table(objs: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+@dataclass
+class Progress:
+    """What the demo has seen: each model's last status line, and each one frozen as it finished."""
+
+    start: float = field(default_factory=time.monotonic)
+    seen: dict[str, str] = field(default_factory=dict)
+    final: dict[str, dict[str, Any]] = field(default_factory=dict)
+    finished_s: dict[str, float] = field(default_factory=dict)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def step(self, obj: dict[str, Any]) -> None:
+        """Print the model's status line when it changed; freeze the model once nothing more happens to it."""
+        name, st = obj["metadata"]["name"], obj.get("status") or {}
+        line = f"{st.get('phase', 'Pending')}: {st.get('message', '')}"
+        if self.seen.get(name) != line:
+            self.seen[name] = line
+            print(f"[{self.elapsed():5.0f}s] {name:<18} {line[:150]}", flush=True)
+        if _done(obj):
+            # Frozen: the migration later patches phi35-fp8, and its table row is the TGI one.
+            self.final[name] = obj
+            self.finished_s[name] = self.elapsed()
+
+
+def _is_auto(doc: dict[str, Any]) -> bool:
+    return bool(doc["spec"]["quantization"]["method"] == "auto")
+
+
+def _done(obj: dict[str, Any]) -> bool:
+    return selection_ended(obj) if _is_auto(obj) else _finished(obj)
+
+
+def _promoted(obj: dict[str, Any] | None) -> bool:
+    return obj is not None and (obj.get("status") or {}).get("phase") == "Promoted"
+
+
+async def _watch(sb: Sandbox, docs: list[dict[str, Any]], progress: Progress) -> asyncio.Task[Migration] | None:
+    """Follow every model until each has finished; the migration starts as soon as fp8 is promoted."""
+    migration: asyncio.Task[Migration] | None = None
+    while len(progress.final) < len(docs):
+        for doc in docs:
+            ns, name = doc["metadata"]["namespace"], doc["metadata"]["name"]
+            if name not in progress.final:
+                progress.step(await sb.cluster.qm(ns, name) or doc)
+        if migration is None and _promoted(progress.final.get(MIGRATED[1])):
+            migration = asyncio.create_task(_migrate(sb))
+        if progress.elapsed() > TIMEOUT_S:
+            raise TimeoutError(f"demo: not finished after {TIMEOUT_S // 60} minutes; logs in {WORKDIR / 'logs'}")
+        await asyncio.sleep(2)
+    return migration
+
+
 async def _run_sandbox() -> int:
-    docs = [d for path in EXAMPLES for d in yaml.safe_load_all(path.read_text()) if d]
-    async with sandbox(WORKDIR) as sb:
+    docs = [d for path in [*EXAMPLES, *AUTO_EXAMPLES] for d in yaml.safe_load_all(path.read_text()) if d]
+    async with sandbox(WORKDIR, max_parallel_jobs=PARALLEL_JOBS) as sb:
         print(f"sandbox API server {sb.cluster.api.url}; to watch from another terminal:")
         print(f"  export KUBECONFIG={sb.kubeconfig}; kubectl get qm -n demo -w")
         for doc in docs:
             await sb.cluster.create(doc)
-            print(f"kubectl apply: quantizedmodel.quantop.dev/{doc['metadata']['name']} created")
-        seen: dict[str, str] = {}
-        start = time.monotonic()
-        while True:
-            objs = [await sb.cluster.qm(d["metadata"]["namespace"], d["metadata"]["name"]) or d for d in docs]
-            for obj in objs:
-                st = obj.get("status") or {}
-                line = f"{st.get('phase', 'Pending')}: {st.get('message', '')}"
-                if seen.get(obj["metadata"]["name"]) != line:
-                    seen[obj["metadata"]["name"]] = line
-                    elapsed = time.monotonic() - start
-                    print(f"[{elapsed:5.0f}s] {obj['metadata']['name']:<14} {line[:150]}", flush=True)
-            if all(_finished(o) for o in objs):
-                break
-            if time.monotonic() - start > TIMEOUT_S:
-                print(f"demo: not finished after {TIMEOUT_S // 60} minutes; logs in {WORKDIR / 'logs'}")
-                return 1
-            await asyncio.sleep(2)
-        _print_results(objs)
-        migration = await _migrate(sb, objs)
+            auto = " (method: auto)" if _is_auto(doc) else ""
+            print(f"kubectl apply: quantizedmodel.quantop.dev/{doc['metadata']['name']} created{auto}")
+        progress = Progress()
+        try:
+            migration_task = await _watch(sb, docs, progress)
+        except TimeoutError as exc:
+            print(exc)
+            return 1
+        # (a migration still running when the sandbox stops is cancelled with it)
+        objs = [progress.final[d["metadata"]["name"]] for d in docs]
+        _print_results([o for o in objs if not _is_auto(o)])
+        _print_selections([o for o in objs if _is_auto(o)], progress)
+        print(f"\nevery model ended {max(progress.finished_s.values()):.0f} s after they were applied")
+        migration = await migration_task if migration_task is not None else None
+        if migration is not None:
+            print(f"the migration ended {progress.elapsed():.0f} s after the models were applied")
     if migration is not None:
         _print_migration(migration)
     return 0
+
+
+def _print_selections(objs: list[dict[str, Any]], progress: Progress) -> None:
+    for obj in objs:
+        name = obj["metadata"]["name"]
+        _banner(f"quantop report qm/{name} -n demo  (selection ended {progress.finished_s[name]:.0f} s after apply)")
+        print(selection_report(obj))
 
 
 def _print_results(objs: list[dict[str, Any]]) -> None:
@@ -134,11 +199,9 @@ def _print_results(objs: list[dict[str, Any]]) -> None:
 MIGRATED = ("demo", "phi35-fp8")
 
 
-async def _migrate(sb: Sandbox, objs: list[dict[str, Any]]) -> Migration | None:
-    """Move the promoted fp8 model to vLLM (a new revision, validated like any other); None if fp8 was not promoted."""
+async def _migrate(sb: Sandbox) -> Migration:
+    """Move the promoted fp8 model to vLLM: a new revision, validated like any other."""
     ns, name = MIGRATED
-    if not any(o["metadata"]["name"] == name and (o.get("status") or {}).get("phase") == "Promoted" for o in objs):
-        return None
     _banner(f'kubectl patch qm {name} -n {ns} --type merge -p \'{{"spec":{{"engine":"vllm"}}}}\'')
     print(
         "the vLLM revision is deployed beside the stable TGI one, validated with the same gates, then promoted or not"
@@ -175,8 +238,11 @@ def main() -> int:
     for gpu in ("a10", "t4"):
         _banner(f"quantop plan --model microsoft/Phi-3.5-mini-instruct --gpu {gpu}")
         subprocess.run([*quantop, "plan", "--model", "microsoft/Phi-3.5-mini-instruct", "--gpu", gpu], check=True)
-    _banner("the guide's six A10 configurations + fp8 on a T4, applied to the sandbox")
-    print("each candidate: deploy, 100 users for 30 s (5 s warm-up), 40 accuracy samples; one validation at a time")
+    _banner("the guide's six A10 configurations, fp8 on a T4 and two method: auto models, applied to the sandbox")
+    print(
+        "each candidate: deploy, up to 2 min of 100 users and 300 accuracy items (both stop once the verdict is"
+        f" certain); {PARALLEL_JOBS} validations at a time"
+    )
     code = asyncio.run(_run_sandbox())
     _plots()
     return code

@@ -61,8 +61,13 @@ async def sandbox(
     config: str | None = None,
     resync_seconds: float = 2.0,
     emulator_args: list[str] | None = None,
+    max_parallel_jobs: int = 1,
 ) -> AsyncIterator[Sandbox]:
-    """Everything runs until the block exits; then every process is stopped, none is left behind."""
+    """Everything runs until the block exits; then every process is stopped, none is left behind.
+
+    `max_parallel_jobs` validation Jobs run at once (the others wait, as for a free node); 1 keeps
+    load tests from measuring each other on a small machine.
+    """
     import httpx
 
     workdir.mkdir(parents=True, exist_ok=True)
@@ -95,7 +100,7 @@ async def sandbox(
         if config:
             argv += ["--config", config]
         await supervisor.start("operator", argv, env=env)
-        node = NodeSimulator(server, workdir, emulator_args=emulator_args)
+        node = NodeSimulator(server, workdir, emulator_args=emulator_args, max_parallel_jobs=max_parallel_jobs)
         loop_task = asyncio.create_task(node.run())
         try:
             async with httpx.AsyncClient(base_url=server) as http:

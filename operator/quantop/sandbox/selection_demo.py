@@ -6,8 +6,9 @@ did). Each is applied to a sandbox; once its selection has ended (winner promote
 passed), its status.selection is printed as the guide's table with the GPU-minutes it used against the
 guide's manual protocol (6 configurations x 5 minutes).
 
-`python -m quantop.sandbox.selection_demo` runs them in a sandbox of their own; `make demo` calls
-`demo_selections` in its sandbox.
+`make demo` (quantop.sandbox.demo) applies them beside the guide's six manual models in one sandbox and
+prints `report` for each; `python -m quantop.sandbox.selection_demo` (`make demo-auto`) runs them alone, in a
+sandbox of their own with one validation at a time.
 """
 
 from __future__ import annotations

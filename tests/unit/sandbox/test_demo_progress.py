@@ -1,0 +1,73 @@
+"""`make demo` follows manual and `method: auto` models together: when each is done, and its frozen status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from quantop.api.selection import CandidateRow, CandidateState, SelectionPhase, SelectionStatus
+from quantop.sandbox.demo import Progress, _done
+
+EETQ = CandidateRow(method="eetq", gpu="a10", revision="e1", state=CandidateState.PASSED, p95_ms=5000)
+
+
+def manual(phase: str | None, compatible: str = "True") -> dict[str, Any]:
+    st: dict[str, Any] = {"conditions": [{"type": "Compatible", "status": compatible}]}
+    if phase:
+        st["phase"] = phase
+    return {"metadata": {"name": "phi35-fp8"}, "spec": {"quantization": {"method": "fp8"}}, "status": st}
+
+
+def auto(selection: SelectionPhase | None, **status: Any) -> dict[str, Any]:
+    st: dict[str, Any] = dict(status)
+    if selection is not None:
+        chosen = selection == SelectionPhase.CHOSEN
+        sel = SelectionStatus(
+            fingerprint="f",
+            objective="latency",
+            phase=selection,
+            candidates=[EETQ],
+            winner="eetq@a10" if chosen else None,
+            winner_revision="e1" if chosen else None,
+            gpu_minutes=4.2,
+        )
+        st["selection"] = sel.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return {"metadata": {"name": "phi35-auto"}, "spec": {"quantization": {"method": "auto"}}, "status": st}
+
+
+@pytest.mark.parametrize(
+    ("obj", "done"),
+    [
+        pytest.param(manual(None), False, id="manual-not-reconciled"),
+        pytest.param(manual("Validating"), False, id="manual-validating"),
+        pytest.param(manual("Promoted"), True, id="manual-promoted"),
+        pytest.param(manual("Failed"), True, id="manual-failed"),
+        pytest.param(manual(None, compatible="False"), True, id="manual-refused-by-the-planner"),
+        # An auto model is Promoted between candidates only when its stable revision is an older one:
+        # what decides is its selection, not the phase.
+        pytest.param(auto(SelectionPhase.RUNNING, phase="Promoted"), False, id="auto-running-while-phase-promoted"),
+        pytest.param(auto(None, phase="Validating"), False, id="auto-no-selection-yet"),
+        pytest.param(auto(SelectionPhase.CHOSEN, phase="Deploying"), False, id="auto-winner-not-promoted-yet"),
+        pytest.param(auto(SelectionPhase.CHOSEN, stableRevision="e1"), True, id="auto-winner-promoted"),
+        pytest.param(auto(SelectionPhase.NO_CANDIDATE_PASSED, phase="Failed"), True, id="auto-none-passed"),
+    ],
+)
+def test_done_is_the_phase_for_manual_models_and_the_selection_for_auto_ones(obj: dict[str, Any], done: bool) -> None:
+    assert _done(obj) is done
+
+
+def test_a_finished_model_is_frozen_with_the_time_it_finished_and_an_unfinished_one_is_not(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    progress = Progress()
+    progress.step(manual("Validating"))
+    assert progress.final == {} and progress.finished_s == {}
+    promoted = manual("Promoted")
+    progress.step(promoted)
+    assert progress.final == {"phi35-fp8": promoted}
+    assert progress.finished_s["phi35-fp8"] >= 0
+    lines = capsys.readouterr().out.splitlines()
+    # One line per status change, not per poll.
+    progress.step(promoted)
+    assert len(lines) == 2 and capsys.readouterr().out == ""
