@@ -8,7 +8,15 @@ from .budget import estimated_gpu_minutes, gpu_minutes_between, minimum_gpu_minu
 from .candidates import candidate_spec, default_methods, eligible_to_win, fingerprint, objective_of, plan_rows, row_spec
 from .messages import progress_message
 from .objective import DEFAULT_OBJECTIVE, Figure, cannot_win, figure, winner
-from .progress import RESELECT_ANNOTATION, Changes, advance, changes, needs_selection, start_selection
+from .progress import (
+    RESELECT_ANNOTATION,
+    Changes,
+    advance,
+    changes,
+    figure_to_beat,
+    needs_selection,
+    start_selection,
+)
 from .rows import finish_row, record_result, row_for
 
 __all__ = [
@@ -24,6 +32,7 @@ __all__ = [
     "eligible_to_win",
     "estimated_gpu_minutes",
     "figure",
+    "figure_to_beat",
     "fingerprint",
     "finish_row",
     "gpu_minutes_between",

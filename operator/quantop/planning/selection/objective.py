@@ -136,6 +136,20 @@ def cannot_win(
     )
 
 
+def to_beat(
+    objective: AnyObjective, best: CandidateRow | None, baseline: CandidateRow | None
+) -> tuple[float, str] | None:
+    """The p95 (ms) a candidate's validation Job must beat, and whose it is: the best passing row's worst case,
+    the `theirs.high` cannot_win compares with. Only for latency, whose figure is a p95 interval the load
+    test can bound as it runs; other objectives' figures stop a candidate at its verdict (or never)."""
+    if best is None or objective != Objective.LATENCY:
+        return None
+    theirs = figure(objective, best, baseline)
+    if theirs is None or not theirs.has_interval:
+        return None
+    return theirs.high, best.label
+
+
 def _show(objective: AnyObjective, value: float) -> str:
     unit = OBJECTIVES[objective].unit
     if objective == SelectionObjective.THROUGHPUT:

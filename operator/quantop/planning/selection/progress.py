@@ -20,7 +20,7 @@ from quantop.api.timestamps import rfc3339
 from ..models import ModelInfo
 from .budget import committed, estimated_gpu_minutes, gpu_minutes_between, minimum_gpu_minutes, spent
 from .candidates import RevisionOf, eligible_to_win, fingerprint, objective_of, plan_rows, unknown_gpu
-from .objective import OBJECTIVES, cannot_win, winner
+from .objective import OBJECTIVES, cannot_win, to_beat, winner
 
 S = CandidateState
 RESELECT_ANNOTATION = "quantop.dev/reselect"
@@ -113,6 +113,15 @@ def _passing(spec: QuantizedModelSpec, rows: list[CandidateRow]) -> list[Candida
     if spec.validation.on_inconclusive == OnInconclusive.PROMOTE:
         ok.add(S.INCONCLUSIVE)
     return [r for r in rows if r.state in ok and eligible_to_win(spec, r)]
+
+
+def figure_to_beat(spec: QuantizedModelSpec, selection: SelectionStatus) -> tuple[float, str] | None:
+    """What a candidate started now must beat, (p95 ms, label), from the rows as they stand; None when no
+    row passed yet or the objective has no figure the load test can bound (objective.to_beat)."""
+    objective = objective_of(spec)
+    base = _baseline(selection.candidates)
+    found = winner(objective, _passing(spec, selection.candidates), base)
+    return to_beat(objective, found[0] if found else None, base)
 
 
 def _stop_losers(spec: QuantizedModelSpec, selection: SelectionStatus, now: dt.datetime) -> list[CandidateRow]:

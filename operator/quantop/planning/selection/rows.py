@@ -14,7 +14,14 @@ from quantop.api.timestamps import rfc3339
 from .budget import gpu_minutes_between
 
 S = CandidateState
-_STATE = {Verdict.PASSED: S.PASSED, Verdict.FAILED: S.FAILED, Verdict.INCONCLUSIVE: S.INCONCLUSIVE}
+#: CannotWin: the Job stopped the load once its p95 was surely above the figure to beat (its message gives
+#: objective.cannot_win's words and the evidence); no gate failed, so it is not Failed.
+_STATE = {
+    Verdict.PASSED: S.PASSED,
+    Verdict.FAILED: S.FAILED,
+    Verdict.INCONCLUSIVE: S.INCONCLUSIVE,
+    Verdict.CANNOT_WIN: S.CANNOT_WIN,
+}
 #: The gate whose bounds the latency objective compares (validation/gates.py names it so).
 P95_GATE = "p95LatencyMs"
 #: The gate whose bounds `quantop report --plots` draws as the accuracy difference.
