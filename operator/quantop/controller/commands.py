@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
         checked(OperatorConfig.load, args.config, f"--config {args.config}")  # fail fast, one line, on a bad file
     os.environ["QUANTOP_METRICS_PORT"] = str(args.metrics_port)
+    os.environ["QUANTOP_WATCH_NAMESPACES"] = ",".join(args.namespace)  # the resync cache watches the same
     from . import handlers  # noqa: F401 - registers the handlers
 
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.FULL)

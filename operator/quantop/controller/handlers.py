@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
 import random
@@ -17,6 +18,7 @@ from quantop.api import KIND, PLURAL, VERSION, OperatorConfig, default_config
 from quantop.api.resource import GROUP
 from quantop.resources import LABEL_MANAGED_BY, MANAGED_BY
 
+from .cache import Cache, CachedReads
 from .kube import Credentials, KubeClient, KubeError
 from .outcome import Event
 from .persist import StatusWriter, reconcile_and_report
@@ -28,6 +30,16 @@ log = logging.getLogger("quantop")
 RESYNC_SECONDS = float(os.environ.get("QUANTOP_RESYNC_SECONDS", "30"))
 #: How often the probe timer checks whether a model's accuracy probe is due (its own interval decides).
 PROBE_TICK_SECONDS = float(os.environ.get("QUANTOP_PROBE_TICK_SECONDS", "30"))
+
+
+def resync_cache_enabled() -> bool:
+    """Whether the resync reads from watch-fed stores (QUANTOP_RESYNC_CACHE=0: every read live)."""
+    return os.environ.get("QUANTOP_RESYNC_CACHE", "1") != "0"
+
+
+def watched_namespaces() -> tuple[str, ...]:
+    """The namespaces `quantop run -n` watches (none: cluster-wide), so the cache watches the same."""
+    return tuple(n for n in os.environ.get("QUANTOP_WATCH_NAMESPACES", "").split(",") if n)
 
 
 def api_timeout_seconds() -> float:
@@ -47,6 +59,7 @@ class _Runtime:
     locks: ClassVar[dict[str, asyncio.Lock]] = {}
 
     client_credentials: Credentials | None = None
+    cache: Cache | None = None
     metrics: Any = None
     probe: ProductionProbe | None = None
     stopping: bool = False
@@ -63,6 +76,17 @@ class _Runtime:
             cls.client = KubeClient(cls.credentials, timeout=api_timeout_seconds())
             cls.client_credentials = cls.credentials
         return cls.client
+
+    @classmethod
+    async def cached(cls) -> CachedReads:
+        """The resync's client: reads from the stores of the current client's cache (a new client, a new cache)."""
+        client = cls.kube()
+        if cls.cache is not None and cls.cache.live is not client:
+            await cls.cache.aclose()
+            cls.cache = None
+        if cls.cache is None:
+            cls.cache = Cache(client, namespaces=watched_namespaces())
+        return CachedReads(cls.cache)
 
 
 RUNTIME = _Runtime
@@ -111,17 +135,27 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 @kopf.on.cleanup()
 async def close(**_: Any) -> None:
     RUNTIME.stopping = True
+    if RUNTIME.cache is not None:
+        await RUNTIME.cache.aclose()
+        RUNTIME.cache = None
     if RUNTIME.client is not None:
         await RUNTIME.client.aclose()
         RUNTIME.client = None
 
 
-async def reconcile_named(namespace: str, name: str, *, coalesce: bool = False, retry: int = 0) -> None:
+async def reconcile_named(
+    namespace: str, name: str, *, coalesce: bool = False, retry: int = 0, body: Mapping[str, Any] | None = None
+) -> None:
     """Reconcile one QuantizedModel from a fresh read (a timer's or a child's body may be stale).
 
     With ``coalesce`` (child events, resync timer) nothing queues behind a reconcile already running
     for the object: that one, or the next resync, reads the newer state anyway. Queues of waiting
     reconciles would only repeat the same reads and delay shutdown.
+
+    With ``body`` (the resync timer's, fed by kopf's watch) the reconcile reads from the watch-fed
+    cache (controller/cache.py): the body itself when it holds quantop's last write to the model,
+    the children from their stores when those hold quantop's last writes and reads. Every other
+    reconcile reads live, so no decision caused by an event waits for a watch.
 
     A write the API server refused still leaves a status (Synced=False names the error) and the
     retry comes in seconds (:func:`retry.backoff`), not kopf's default minute.
@@ -130,14 +164,10 @@ async def reconcile_named(namespace: str, name: str, *, coalesce: bool = False, 
     if coalesce and lock.locked():
         return
     async with lock:
-        client = RUNTIME.kube()
+        cached = body is not None and resync_cache_enabled()
+        client = await RUNTIME.cached() if cached else RUNTIME.kube()
         assert RUNTIME.config is not None
-        try:
-            raw = await client.get("QuantizedModel", namespace, name)
-        except (KubeError, httpx.HTTPError) as exc:
-            # Not kopf's default minute: a failed read is retried as soon as a failed write.
-            delay = backoff(retry if transient(exc) else 64, random.random())
-            raise kopf.TemporaryError(f"API error: {describe(exc)}", delay=delay) from exc
+        raw = await _read_model(client, namespace, name, body if cached else None, retry)
         if raw is None or (raw.get("metadata") or {}).get("deletionTimestamp"):
             return
         writer = StatusWriter(client, raw, post_event)
@@ -146,6 +176,20 @@ async def reconcile_named(namespace: str, name: str, *, coalesce: bool = False, 
             # A refusal (422, 403) will not change by itself: retry at the cap, not every second.
             delay = backoff(retry if failure.transient else 64, random.random())
             raise kopf.TemporaryError(f"API error: {failure.message}", delay=delay)
+
+
+async def _read_model(
+    client: KubeClient, namespace: str, name: str, body: Mapping[str, Any] | None, retry: int
+) -> Mapping[str, Any] | None:
+    """The watch-fed ``body`` when the cache trusts it, else a GET."""
+    if body is not None and isinstance(client, CachedReads) and client.cache.fresh_model(body):
+        return copy.deepcopy(dict(body))
+    try:
+        return await client.get("QuantizedModel", namespace, name)
+    except (KubeError, httpx.HTTPError) as exc:
+        # Not kopf's default minute: a failed read is retried as soon as a failed write.
+        delay = backoff(retry if transient(exc) else 64, random.random())
+        raise kopf.TemporaryError(f"API error: {describe(exc)}", delay=delay) from exc
 
 
 def post_event(raw: Mapping[str, Any], event: Event) -> None:
@@ -160,9 +204,9 @@ async def on_change(namespace: str | None, name: str, retry: int = 0, **_: Any) 
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
-async def resync(namespace: str | None, name: str, retry: int = 0, **_: Any) -> None:
-    """Level-triggered resync: corrects drift in owned objects and follows their status."""
-    await reconcile_named(namespace or "", name, coalesce=True, retry=retry)
+async def resync(body: kopf.Body, namespace: str | None, name: str, retry: int = 0, **_: Any) -> None:
+    """Level-triggered resync: corrects drift in owned objects and follows their status, from watch-fed reads."""
+    await reconcile_named(namespace or "", name, coalesce=True, retry=retry, body=body)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={LABEL_MANAGED_BY: MANAGED_BY})

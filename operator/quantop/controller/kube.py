@@ -12,9 +12,9 @@ import base64
 import json
 import os
 import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import httpx
 
@@ -96,6 +96,32 @@ def _tempfile(data: str | bytes) -> str:
     return path
 
 
+class Journal(Protocol):
+    """Hears what the API server answered to each write and live read (the watch-fed cache's read-your-writes)."""
+
+    def wrote(self, kind: str, namespace: str, name: str, obj: Mapping[str, Any] | None) -> None:
+        """A write (or live read) returned ``obj``; None: the object is gone."""
+
+    def unsure(self, kind: str, namespace: str, name: str | None) -> None:
+        """A write whose outcome is unknown (timeout, 5xx, transport error)."""
+
+    def listed(self, kind: str, namespace: str, selector: Mapping[str, str], items: list[dict[str, Any]]) -> None:
+        """A live list answered ``items``."""
+
+
+@dataclass
+class Counters:
+    """What a client (and every view sharing it, see cache.CachedReads) sent."""
+
+    calls: set[tuple[str, str, str]] = field(default_factory=set)
+    writes: int = 0
+    reads: int = 0
+
+
+def selector_param(selector: Mapping[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in selector.items())
+
+
 def matches(labels: Mapping[str, str] | None, selector: Mapping[str, str]) -> bool:
     labels = labels or {}
     return all(labels.get(k) == v for k, v in selector.items())
@@ -115,12 +141,24 @@ class KubeClient:
             cert=credentials.cert,
             timeout=timeout,
         )
-        #: Every (verb, group, resource[/subresource]) this client has called: the operator's real RBAC needs.
-        self.calls: set[tuple[str, str, str]] = set()
-        #: Writes issued (create/patch/delete), for idempotency checks.
-        self.writes = 0
-        #: Reads sent (get/list, a repeated one twice), for the idle cost of a resync (bench/bench_reconcile.py).
-        self.reads = 0
+        self.counters = Counters()
+        #: Told of every write's answer and every live read (None: nothing listens).
+        self.journal: Journal | None = None
+
+    @property
+    def calls(self) -> set[tuple[str, str, str]]:
+        """Every (verb, group, resource[/subresource]) this client has called: the operator's real RBAC needs."""
+        return self.counters.calls
+
+    @property
+    def writes(self) -> int:
+        """Writes issued (create/patch/delete), for idempotency checks."""
+        return self.counters.writes
+
+    @property
+    def reads(self) -> int:
+        """Reads sent (get/list, a repeated one twice), for the idle cost of a resync (bench/bench_reconcile.py)."""
+        return self.counters.reads
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -141,15 +179,22 @@ class KubeClient:
         res = RESOURCES[kind]
         self.calls.add((verb, res.group, res.plural + (f"/{subresource}" if subresource else "")))
         if verb in ("create", "patch", "delete"):
-            self.writes += 1
+            self.counters.writes += 1
         content = None if body is None else json.dumps(body).encode()
-        response = await self._send(
-            method,
-            res.path(namespace, name, subresource),
-            content=content,
-            headers={"Content-Type": content_type} if content is not None else None,
-            params=params,
-        )
+        try:
+            response = await self._send(
+                method,
+                res.path(namespace, name, subresource),
+                content=content,
+                headers={"Content-Type": content_type} if content is not None else None,
+                params=params,
+            )
+        except httpx.HTTPError:
+            if verb in ("create", "patch", "delete") and self.journal is not None and namespace:
+                self.journal.unsure(kind, namespace, name)
+            raise
+        if verb in ("create", "patch", "delete") and response.status_code >= 500 and self.journal and namespace:
+            self.journal.unsure(kind, namespace, name)
         if response.status_code == 404:
             return None
         if response.status_code >= 400:
@@ -170,7 +215,7 @@ class KubeClient:
         attempts = READ_ATTEMPTS if method == "GET" else 1
         for attempt in range(1, attempts + 1):
             if method == "GET":
-                self.reads += 1
+                self.counters.reads += 1
             try:
                 response = await self._http.request(method, path, **kwargs)
             except httpx.TransportError:
@@ -183,19 +228,67 @@ class KubeClient:
 
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         result: dict[str, Any] | None = await self._request("get", kind, namespace, name)
+        if self.journal is not None:
+            self.journal.wrote(kind, namespace, name, result)
         return result
 
-    async def list(self, kind: str, namespace: str, selector: Mapping[str, str]) -> list[dict[str, Any]]:
-        params = {"labelSelector": ",".join(f"{k}={v}" for k, v in selector.items())}
+    async def list_versioned(
+        self, kind: str, namespace: str | None, selector: Mapping[str, str]
+    ) -> tuple[list[dict[str, Any]], str]:
+        """The matching objects and the list's resourceVersion (where a watch of changes since starts)."""
+        params = {"labelSelector": selector_param(selector)}
         data = await self._request("list", kind, namespace, params=params) or {}
+        version = str((data.get("metadata") or {}).get("resourceVersion") or "")
         # Filter again: some API emulators ignore labelSelector.
-        return [o for o in data.get("items", []) if matches(o.get("metadata", {}).get("labels"), selector)]
+        items = [o for o in data.get("items", []) if matches(o.get("metadata", {}).get("labels"), selector)]
+        return items, version
+
+    async def list(self, kind: str, namespace: str, selector: Mapping[str, str]) -> list[dict[str, Any]]:
+        items, _ = await self.list_versioned(kind, namespace, selector)
+        if self.journal is not None:
+            self.journal.listed(kind, namespace, selector, items)
+        return items
+
+    async def watch(
+        self,
+        kind: str,
+        namespace: str | None,
+        selector: Mapping[str, str],
+        since: str,
+        *,
+        seconds: int,
+        max_line: int,
+    ) -> AsyncGenerator[bytes, None]:
+        """The lines of a watch of changes after resourceVersion ``since`` (one JSON event each).
+
+        A line longer than ``max_line`` raises ValueError (the caller relists). The server ends the
+        stream after ``seconds``; the read timeout allows for that, plus the usual request timeout.
+        """
+        res = RESOURCES[kind]
+        self.calls.add(("watch", res.group, res.plural))
+        params = {
+            "watch": "1",
+            "resourceVersion": since,
+            "labelSelector": selector_param(selector),
+            "timeoutSeconds": str(seconds),
+            "allowWatchBookmarks": "true",
+        }
+        timeout = httpx.Timeout(self._http.timeout.connect, read=seconds + (self._http.timeout.read or 30.0))
+        path = res.path(namespace)
+        async with self._http.stream("GET", path, params=params, timeout=timeout) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                raise KubeError(response.status_code, f"watch {res.plural}: {response.text[:200]}")
+            async for line in _lines(response.aiter_bytes(), max_line):
+                yield line
 
     async def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         ns = obj["metadata"].get("namespace")
         result = await self._request("create", obj["kind"], ns, method="POST", body=obj)
         if result is None:
             raise KubeError(404, f"create {obj['kind']}: namespace {ns} or resource not found")
+        if self.journal is not None and ns:
+            self.journal.wrote(obj["kind"], ns, obj["metadata"]["name"], result)
         return dict(result)
 
     async def patch(
@@ -211,9 +304,30 @@ class KubeClient:
             body=patch,
             content_type="application/merge-patch+json",
         )
+        if self.journal is not None:
+            self.journal.wrote(kind, namespace, name, result)
         return result
 
     async def delete(self, kind: str, namespace: str, name: str) -> bool:
         body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
         result = await self._request("delete", kind, namespace, name, method="DELETE", body=body)
+        if self.journal is not None:
+            self.journal.wrote(kind, namespace, name, None)
         return result is not None
+
+
+async def _lines(chunks: AsyncIterator[bytes], max_line: int) -> AsyncIterator[bytes]:
+    """Split a byte stream into lines, refusing (ValueError) any line longer than ``max_line``."""
+    buffer = b""
+    async for chunk in chunks:
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            if len(line) > max_line:
+                raise ValueError(f"a watch line of {len(line)} bytes (cap {max_line})")
+            if line.strip():
+                yield line
+        if len(buffer) > max_line:
+            raise ValueError(f"a watch line of over {max_line} bytes")
+    if buffer.strip():
+        yield buffer

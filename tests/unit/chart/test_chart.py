@@ -919,7 +919,10 @@ def operator_calls() -> set[tuple[str, str]]:
                     unresolved.append(where)
                 calls |= {(verb, kind) for kind in kinds for verb in apply_verbs}
     assert not unresolved, f"KubeClient calls whose kind the RBAC derivation cannot tell: {unresolved}"
-    return calls
+    # The resync's watch-fed stores list and watch each kind they cache (controller/cache.py).
+    from quantop.controller.cache import CACHED_KINDS
+
+    return calls | {(verb, kind) for kind in CACHED_KINDS for verb in ("list", "watch")}
 
 
 def _as_rules(calls: set[tuple[str, str]]) -> Rules:
