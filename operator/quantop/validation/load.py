@@ -345,7 +345,9 @@ def _free_port() -> int:
 REFUSED_GRACE_S = 3.0
 #: How often a waiting validate says what it waits for.
 READY_REPORT_EVERY_S = 5.0
-HEALTH_LIMITS = FetchLimits(deadline_s=5.0, max_bytes=64 * 1024, redirect_hosts=frozenset())
+#: The endpoint is quantop's own Service, not a user's URL: its ClusterIP may sit in a range the
+#: operator denies to dataset URLs (fetch.deniedNetworks), so only the always-denied networks apply.
+HEALTH_LIMITS = FetchLimits(deadline_s=5.0, max_bytes=64 * 1024, redirect_hosts=frozenset(), denied_networks=())
 
 
 @dataclass(frozen=True)
