@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 import time
@@ -94,6 +95,15 @@ def comparison_table(objs: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+#: A selection's message counts its GPU-minutes up every few seconds; that alone is not news.
+_GPU_MINUTES = re.compile(r"\b\d+(\.\d+)? GPU-minutes")
+
+
+def progress_key(line: str) -> str:
+    """The part of a status line whose change is worth a line of demo output."""
+    return _GPU_MINUTES.sub("GPU-minutes", line)
+
+
 @dataclass
 class Progress:
     """What the demo has seen: each model's last status line, and each one frozen as it finished."""
@@ -110,8 +120,8 @@ class Progress:
         """Print the model's status line when it changed; freeze the model once nothing more happens to it."""
         name, st = obj["metadata"]["name"], obj.get("status") or {}
         line = f"{st.get('phase', 'Pending')}: {st.get('message', '')}"
-        if self.seen.get(name) != line:
-            self.seen[name] = line
+        if self.seen.get(name) != (key := progress_key(line)):
+            self.seen[name] = key
             print(f"[{self.elapsed():5.0f}s] {name:<18} {line[:150]}", flush=True)
         if _done(obj):
             # Frozen: the migration later patches phi35-fp8, and its table row is the TGI one.

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from quantop.api.selection import CandidateRow, CandidateState, SelectionPhase, SelectionStatus
-from quantop.sandbox.demo import Progress, _done
+from quantop.sandbox.demo import Progress, _done, progress_key
 
 EETQ = CandidateRow(method="eetq", gpu="a10", revision="e1", state=CandidateState.PASSED, p95_ms=5000)
 
@@ -71,3 +71,23 @@ def test_a_finished_model_is_frozen_with_the_time_it_finished_and_an_unfinished_
     # One line per status change, not per poll.
     progress.step(promoted)
     assert len(lines) == 2 and capsys.readouterr().out == ""
+
+
+RUNNING = "Validating: selection (latency): running eetq@a10; 1 passed, 4 pending; {} GPU-minutes of 60; eetq@a10: {}"
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "news"),
+    [
+        pytest.param(
+            RUNNING.format("2.1", "validating"), RUNNING.format("2.2", "validating"), False, id="minutes-tick"
+        ),
+        pytest.param(RUNNING.format("9", "validating"), RUNNING.format("10", "validating"), False, id="whole-minutes"),
+        pytest.param(RUNNING.format("2.1", "deploying"), RUNNING.format("2.2", "validating"), True, id="state-changed"),
+        pytest.param("Validating: revision 3612cd", "Promoted: revision 3612cd", True, id="manual-phase-changed"),
+    ],
+)
+def test_a_status_line_is_printed_again_only_when_more_than_its_gpu_minutes_changed(
+    before: str, after: str, news: bool
+) -> None:
+    assert (progress_key(before) != progress_key(after)) is news
