@@ -208,6 +208,26 @@ class CostInputs(_Request):
     ] = None
 
 
+class ToBeat(_Request):
+    """A selection's figure to beat: not a gate. The load test stops once this run surely cannot beat it."""
+
+    p95_ms: Annotated[
+        float | None,
+        Field(gt=0),
+        Flag(
+            "--to-beat-p95-ms",
+            "p95 (ms) a candidate must beat: the upper bound of the best passing candidate's p95. The load stops, "
+            "with no accuracy run, once this run's p95 is surely above it (same bound and error rate as the p95 gate)",
+            "no early stop",
+        ),
+    ] = None
+    label: Annotated[
+        str | None,
+        Field(min_length=1, max_length=128),
+        Flag("--to-beat-label", "the candidate that set --to-beat-p95-ms, named in the message", "unnamed"),
+    ] = None
+
+
 class ValidationRequest(_Request):
     """One validation run: where, how much load, which accuracy, what must hold, at what price."""
 
@@ -241,6 +261,7 @@ class ValidationRequest(_Request):
     accuracy: AccuracyRequest = Field(default_factory=AccuracyRequest)
     gates: Gates = Field(default_factory=Gates)
     cost: CostInputs = Field(default_factory=CostInputs)
+    to_beat: ToBeat = Field(default_factory=ToBeat)
 
     @model_validator(mode="after")
     def _something_to_do(self) -> ValidationRequest:

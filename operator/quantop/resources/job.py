@@ -22,6 +22,7 @@ from quantop.api.validation_request import (
     CostInputs,
     Gates,
     LoadRequest,
+    ToBeat,
     ValidationRequest,
     load_workers,
 )
@@ -62,8 +63,11 @@ def validation_request(
     weights_gib: float | None = None,
     endpoint: str | None = None,
     baseline_outcomes: str | None = None,
+    to_beat: ToBeat | None = None,
 ) -> ValidationRequest:
-    """What the Job must check for this revision; every value comes from the spec, none from a Secret."""
+    """What the Job must check for this revision; every value comes from the spec, none from a Secret.
+
+    `to_beat`: a selection's figure to beat (the best passing candidate's p95 upper bound), not a gate."""
     v = ctx.spec.validation
     return ValidationRequest(
         endpoint=endpoint or revision_endpoint(ctx, revision),
@@ -106,6 +110,7 @@ def validation_request(
             gpu_count=ctx.spec.gpu.count,
             weights_gib=weights_gib,
         ),
+        to_beat=to_beat or ToBeat(),
     )
 
 
@@ -118,6 +123,7 @@ def validate_args(
     weights_gib: float | None = None,
     endpoint: str | None = None,
     baseline_outcomes: str | None = None,
+    to_beat: ToBeat | None = None,
 ) -> list[str]:
     """The Job's `quantop validate` command line: the request as flags, then where the result goes."""
     request = validation_request(
@@ -128,6 +134,7 @@ def validate_args(
         weights_gib=weights_gib,
         endpoint=endpoint,
         baseline_outcomes=baseline_outcomes,
+        to_beat=to_beat,
     )
     return ["validate", *request.to_args(), *JOB_OUTPUT_ARGS]
 
@@ -140,6 +147,7 @@ def build_validation_job(
     price_per_hour: float | None,
     weights_gib: float | None = None,
     baseline_outcomes: str | None = None,
+    to_beat: ToBeat | None = None,
 ) -> dict[str, Any]:
     """The Job that validates `revision`; `baseline_outcomes` (the baseline's per-item results) makes the
     accuracy test paired."""
@@ -151,6 +159,7 @@ def build_validation_job(
         price_per_hour=price_per_hour,
         weights_gib=weights_gib,
         baseline_outcomes=baseline_outcomes,
+        to_beat=to_beat,
     )
     workers = request.load.processes
     labels = {**common_labels(ctx.name), LABEL_COMPONENT: "validation", "quantop.dev/revision": revision}

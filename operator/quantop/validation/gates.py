@@ -179,6 +179,22 @@ def _rps_gate(load: LoadSummary, ev: LoadEvidence | None, t: Thresholds) -> Gate
     return _result("minRequestsPerSecond", GateKind.LOAD, d, minimum, msg)
 
 
+def latencies(load: LoadSummary, evidence: LoadEvidence | None) -> list[float]:
+    """End-to-end latencies of the successful requests, in start order when per-request evidence is given."""
+    return list(evidence.e2e_ms) if evidence else list(load.latencies_ms)
+
+
+def latency_batching(
+    load: LoadSummary, evidence: LoadEvidence | None, planned_requests: float | None = None
+) -> Batching:
+    """The batches the latency gates use: what any other test of the same latencies must use to share their bound."""
+    e2e = latencies(load, evidence)
+    in_flight = evidence.in_flight if evidence else max(round(load.achieved_concurrency), 1)
+    share_ok = len(e2e) / load.requests if load.requests else 1.0
+    planned = planned_requests if planned_requests is not None else float(load.requests)
+    return batching_for(in_flight, max(planned * share_ok, len(e2e)))
+
+
 def load_gates(
     load: LoadSummary, t: Thresholds, evidence: LoadEvidence | None = None, *, planned_requests: float | None = None
 ) -> list[GateResult]:
@@ -187,11 +203,10 @@ def load_gates(
     `planned_requests`: what the whole budget is expected to give, when this is an early look (or a run
     that stopped early), so every look uses the bounds tuned for the same budget."""
     alpha_of(t.confidence)  # refuse a bad confidence before anything is judged
-    e2e = list(evidence.e2e_ms) if evidence else list(load.latencies_ms)
+    e2e = latencies(load, evidence)
+    batching = latency_batching(load, evidence, planned_requests)
     in_flight = evidence.in_flight if evidence else max(round(load.achieved_concurrency), 1)
-    share_ok = len(e2e) / load.requests if load.requests else 1.0
     planned = planned_requests if planned_requests is not None else float(load.requests)
-    batching = batching_for(in_flight, max(planned * share_ok, len(e2e)))
     err_batching = batching_for(in_flight, max(planned, load.requests))
     ttft = list(evidence.ttft_ms) if evidence else None
     gates = [

@@ -12,7 +12,7 @@ import dataclasses
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,8 +54,10 @@ from .report import (
 )
 from .scoring import prompt_for
 from .stats import Quantile
+from .to_beat import ToBeatDecision, p95_to_beat
 
-EXIT_PASSED, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+#: 3: a selection's candidate stopped early, surely slower than the figure to beat (no gate failed).
+EXIT_PASSED, EXIT_FAILED, EXIT_ERROR, EXIT_CANNOT_WIN = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,12 @@ class _Measured:
     accuracy: AccuracyReport | None = None
     outcomes: ItemOutcomes | None = None
     stopping: list[str] = field(default_factory=list)
+    #: The figure-to-beat test that decides the outcome (None: no figure, or it never said "cannot win").
+    to_beat: ToBeatDecision | None = None
+
+    def cannot_win(self) -> bool:
+        """Surely slower than the figure to beat, and no gate failed (a failure is the user's SLO: it says more)."""
+        return self.to_beat is not None and overall_verdict(self.gates) != Verdict.FAILED
 
 
 def _thresholds(r: ValidationRequest) -> Thresholds:
@@ -221,7 +229,9 @@ def _measure(
     thresholds, m = _thresholds(r), _Measured()
     if r.load.users:
         _measure_load(r, thresholds, [prompt_for(ex) for ex in examples], out_dir, progress, m)
-    if r.accuracy.samples:
+    if r.accuracy.samples and m.cannot_win():
+        m.stopping.append("accuracy: not run, this candidate cannot win the selection")
+    elif r.accuracy.samples:
         _measure_accuracy(r, thresholds, examples, progress, baseline, m)
     return m
 
@@ -231,23 +241,33 @@ def _planned_requests(requests: int, measured_s: float, planned_s: float) -> flo
     return requests * planned_s / measured_s if measured_s > 0 else float(requests)
 
 
-def _load_certain(r: ValidationRequest, t: Thresholds) -> Callable[[float, list[Sample]], bool]:
-    """Asked during the load with the finished samples of the measured window: are all load gates decided?"""
+@dataclass
+class _LoadCheck:
+    """Asked during the load with the finished samples of the measured window: are all load gates decided,
+    or is this candidate surely slower than the figure to beat? Keeps the look that stopped it."""
 
-    def check(measured_s: float, samples: list[Sample]) -> bool:
+    r: ValidationRequest
+    t: Thresholds
+    stopped_by: ToBeatDecision | None = None
+
+    def __call__(self, measured_s: float, samples: list[Sample]) -> bool:
         if not samples:
             return False
         summary = summarize(samples, started=samples[0].start, warmup_s=0.0, duration_s=measured_s)
-        evidence = LoadEvidence.from_samples(samples, r.load.users)
-        planned = _planned_requests(summary.requests, measured_s, r.load.duration_seconds)
-        return certain(load_gates(summary, t, evidence, planned_requests=planned))
-
-    return check
+        evidence = LoadEvidence.from_samples(samples, self.r.load.users)
+        planned = _planned_requests(summary.requests, measured_s, self.r.load.duration_seconds)
+        if certain(load_gates(summary, self.t, evidence, planned_requests=planned)):
+            return True
+        beat = p95_to_beat(summary, self.r.to_beat, self.t, evidence, planned_requests=planned)
+        if beat is not None and beat.cannot_win:
+            self.stopped_by = beat
+        return self.stopped_by is not None
 
 
 def _measure_load(
     r: ValidationRequest, t: Thresholds, prompts: list[str], out_dir: Path, progress: Progress, m: _Measured
 ) -> None:
+    check = _LoadCheck(r, t)
     settings = LoadSettings(
         r.endpoint,
         r.load.users,
@@ -258,7 +278,7 @@ def _measure_load(
         r.load.processes,
         r.api,
         served_model=r.served_model,
-        certain=_load_certain(r, t) if _has_load_gates(t) else None,
+        certain=check if _has_load_gates(t) or r.to_beat.p95_ms is not None else None,
     )
     m.summary = s = run_load(settings, out_dir, progress.load)
     progress.done()
@@ -266,7 +286,16 @@ def _measure_load(
     planned = _planned_requests(s.requests, s.window_s, r.load.duration_seconds)
     m.gates += load_gates(s, t, evidence, planned_requests=planned)
     m.load = _load_report(s, r)
-    if s.window_s < r.load.duration_seconds:
+    beat = p95_to_beat(s, r.to_beat, t, evidence, planned_requests=planned)
+    # The look that stopped the load decided (its bound holds at every look), even if the requests
+    # that finished after the stop leave the last look undecided.
+    m.to_beat = beat if beat is not None and beat.cannot_win else check.stopped_by
+    if s.window_s < r.load.duration_seconds and m.cannot_win():
+        m.stopping.append(
+            f"load: stopped after {s.window_s:.0f} of {r.load.duration_seconds:.0f} s measured, "
+            "this candidate cannot win the selection"
+        )
+    elif s.window_s < r.load.duration_seconds:
         m.stopping.append(
             f"load: stopped after {s.window_s:.0f} of {r.load.duration_seconds:.0f} s measured, the verdict was certain"
         )
@@ -407,7 +436,8 @@ def run_validation(request: ValidationRequest, output: Output | None = None) -> 
         return fail(output, r.revision, str(exc))
     except Exception as exc:  # whatever else the endpoint or the data caused: still exit 2, one line, a result
         return fail(output, r.revision, f"could not judge: {type(exc).__name__}: {str(exc)[:200]}")
-    verdict = overall_verdict(m.gates)
+    verdict = Verdict.CANNOT_WIN if m.cannot_win() else overall_verdict(m.gates)
+    message = m.to_beat.reason(r.gates.confidence) if m.to_beat and m.cannot_win() else verdict_message(m.gates)
     report = ValidationReport(
         label=r.label,
         revision=r.revision,
@@ -415,7 +445,7 @@ def run_validation(request: ValidationRequest, output: Output | None = None) -> 
         started_at=started,
         finished_at=now_rfc3339(),
         verdict=verdict,
-        message=verdict_message(m.gates),
+        message=message,
         weights_gi_b=r.cost.weights_gib,
         load=m.load,
         accuracy=m.accuracy,
@@ -437,7 +467,7 @@ def run_validation(request: ValidationRequest, output: Output | None = None) -> 
         latency_vs_accuracy(reports, out_dir / "latency-vs-accuracy.png")
     print(f"report: {report_path}", file=sys.stderr)
     _write_termination(output, compact(report))
-    return EXIT_PASSED if verdict == Verdict.PASSED else EXIT_FAILED
+    return {Verdict.PASSED: EXIT_PASSED, Verdict.CANNOT_WIN: EXIT_CANNOT_WIN}.get(verdict, EXIT_FAILED)
 
 
 def _compare(report: ValidationReport, baseline: ValidationReport) -> Comparison:

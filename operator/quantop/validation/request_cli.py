@@ -37,6 +37,7 @@ GROUP_TITLES = {
     "accuracy": "accuracy",
     "gates": "gates",
     "cost": "cost",
+    "to_beat": "selection (not a gate: stop a candidate that cannot win)",
 }
 
 

@@ -18,6 +18,7 @@ from quantop.api import default_config, format_duration, parse_spec
 from quantop.api.spec import Accuracy, Baseline, LoadTest, Slo, Validation
 from quantop.api.validation_request import (
     TYPICAL_ACCURACY_REQUEST_SECONDS,
+    ToBeat,
     ValidationRequest,
     request_flags,
 )
@@ -88,6 +89,11 @@ SPECS = [
         {"baseline_outcomes": "011010"},
         id="paired-baseline-outcomes",
     ),
+    pytest.param(
+        {"quantization.method": "fp8"},
+        {"to_beat": ToBeat(p95_ms=5813.999999999999, label="eetq@a10")},  # an upper bound: no rounding allowed
+        id="selection-figure-to-beat",
+    ),
 ]
 
 
@@ -125,6 +131,7 @@ def test_the_request_holds_what_the_spec_says(overrides: dict[str, Any], inputs:
     assert r.cost.gpu_price_per_hour == kwargs["price_per_hour"] and r.cost.replicas >= 1
     assert r.gates.confidence == v.confidence
     assert r.gates.baseline_outcomes == kwargs.get("baseline_outcomes")
+    assert r.to_beat == kwargs.get("to_beat", ToBeat())
 
 
 def test_the_command_and_the_spec_share_their_defaults() -> None:
