@@ -196,6 +196,29 @@ class GuardStatus(_Status):
     checked_at: str | None = Field(default=None, description="When the guard last judged (RFC 3339).")
 
 
+class RollbackState(StrEnum):
+    """Where a rollback to the previous revision stands (docs/fault-tolerance.md, "Rollback in two steps")."""
+
+    #: The previous revision is scaling up; the stable Service stays on the current one until it is available.
+    ROLLING_BACK = "RollingBack"
+    #: The stable Service serves the previous revision again.
+    ROLLED_BACK = "RolledBack"
+    #: The previous revision did not become available in time (or the rollback was overtaken): nothing switched.
+    ABANDONED = "Abandoned"
+
+
+class RollbackStatus(_Status):
+    """The last rollback, kept in status so a restarted operator neither repeats it nor switches early."""
+
+    from_revision: str = Field(description="The revision rolled back from (stable when the rollback began).")
+    to_revision: str = Field(description="The previous revision the stable Service returns to.")
+    state: RollbackState = Field(description="RollingBack, RolledBack or Abandoned.")
+    origin: str = Field(description="annotation (quantop.dev/rollback) or guard (promotion.guard).")
+    started_at: str = Field(description="When the rollback began (RFC 3339); serving.startupTimeout bounds it.")
+    finished_at: str | None = Field(default=None, description="When it switched or was abandoned (RFC 3339).")
+    message: str = Field(default="", description="What it waits for, or why it ended.")
+
+
 class QuantizedModelStatus(_Status):
     """Observed state of a QuantizedModel."""
 
@@ -229,4 +252,7 @@ class QuantizedModelStatus(_Status):
     )
     guard: GuardStatus | None = Field(
         default=None, description="The production guard of the last promoted revision (promotion.guard)."
+    )
+    rollback: RollbackStatus | None = Field(
+        default=None, description="The last rollback: scaling the previous revision up, switched, or abandoned."
     )

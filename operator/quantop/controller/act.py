@@ -49,19 +49,34 @@ class Failure:
         return f"{type(self.action).__name__}: {self.error}"
 
 
+class NotRun(RuntimeError):
+    """A write held back because one it depends on failed in the same batch."""
+
+
 async def act(client: KubeClient, ctx: ModelContext, actions: Sequence[Action]) -> list[Failure]:
     """Run the cluster actions in order; a failed one is reported and the rest still run.
 
     The rest still run because each action stands on its own (an unlabelled pod must not keep
-    the stable Service from being applied); the failures go into status and the retry.
+    the stable Service from being applied); the failures go into status and the retry. The one
+    exception: a Deployment is taken to zero replicas only after the batch's stable Service write
+    succeeded (those writes run last), since a Service that still selects it would be left with no
+    ready pod (a switch that failed and is being repaired).
     """
-    failures = []
-    for action in actions:
+    failures: list[Failure] = []
+    emptying = [a for a in actions if _to_zero(a)]
+    for action in [*(a for a in actions if not _to_zero(a)), *emptying]:
+        if _to_zero(action) and any(isinstance(f.action, ApplyStableService) for f in failures):
+            failures.append(Failure(action, NotRun("not run: the stable Service write before it failed")))
+            continue
         try:
             await _run(client, ctx, action)
         except (KubeError, httpx.HTTPError) as exc:
             failures.append(Failure(action, exc))
     return failures
+
+
+def _to_zero(action: Action) -> bool:
+    return isinstance(action, Scale | ApplyDeployment) and action.replicas == 0
 
 
 async def _run(client: KubeClient, ctx: ModelContext, action: Action) -> None:

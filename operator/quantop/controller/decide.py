@@ -24,7 +24,7 @@ from quantop.api.status import RevisionVerdict
 from quantop.resources import LABEL_REVISION, LABEL_ROLE, ModelContext
 
 from . import effects as fx
-from . import guarding, in_place, requests
+from . import guarding, in_place, requests, rolling_back
 from .actions import (
     Action,
     ApplyDeployment,
@@ -78,7 +78,8 @@ class Signal(StrEnum):
     GUARD_HOLDING = "GuardHolding"  # within the guard, no signal breached
     GUARD_NO_DATA = "GuardNoData"  # Prometheus unreachable or without data: neither pass nor roll back
     GUARD_PASSED = "GuardPassed"
-    GUARD_BREACHED = "GuardBreached"
+    GUARD_BREACHED = "GuardBreached"  # and the previous revision is warm: the Service switches now
+    GUARD_BREACHED_COLD = "GuardBreachedCold"  # the previous revision scales up first (rolling_back.py)
     GUARD_BREACHED_STUCK = "GuardBreachedStuck"  # breached, but the previous Deployment is gone
 
 
@@ -114,6 +115,7 @@ TABLE: dict[tuple[State, Signal], Transition] = {
     (State.GUARDING, Signal.GUARD_NO_DATA): Transition(Phase.PROMOTED, guarding.hold),
     (State.GUARDING, Signal.GUARD_PASSED): Transition(Phase.PROMOTED, guarding.passed),
     (State.GUARDING, Signal.GUARD_BREACHED): Transition(Phase.FAILED, guarding.breached),
+    (State.GUARDING, Signal.GUARD_BREACHED_COLD): Transition(Phase.PROMOTED, guarding.breached),
     (State.GUARDING, Signal.GUARD_BREACHED_STUCK): Transition(Phase.PROMOTED, guarding.breached_stuck),
 }
 
@@ -170,7 +172,10 @@ def _candidate_signal(d: Draft) -> Signal:
 def _guard_signal(d: Draft) -> Signal:
     match guarding.verdict(d):
         case guarding.Breach():
-            return Signal.GUARD_BREACHED if guarding.can_roll_back(d) else Signal.GUARD_BREACHED_STUCK
+            if not guarding.can_roll_back(d):
+                return Signal.GUARD_BREACHED_STUCK
+            previous = d.status.previous_revision or ""
+            return Signal.GUARD_BREACHED if rolling_back.warm(d, previous) else Signal.GUARD_BREACHED_COLD
         case guarding.Pass():
             return Signal.GUARD_PASSED
         case guarding.NoData():
@@ -198,7 +203,7 @@ def decision(ctx: ModelContext, status: QuantizedModelStatus, observed: Observed
     if observed.pod_monitor_available and ctx.spec.monitoring.pod_monitor:
         d.do(ApplyPodMonitor())
     _drop_abandoned(d, keep={ctx.revision} | {r for r in (status.stable_revision, status.previous_revision) if r})
-    requests.rollback_if_asked(d)
+    requests.rollback_if_asked(d)  # and a rollback in flight: its (RollingBack, step) row is in the path
     state: State | None = state_of(d.status, ctx.revision, ctx)
     if state not in (State.STABLE, State.GUARDING):
         d.status.candidate_revision = ctx.revision
@@ -211,6 +216,7 @@ def decision(ctx: ModelContext, status: QuantizedModelStatus, observed: Observed
         d.status.phase = transition.phase
         state = transition.then
     guarding.settle(d)
+    rolling_back.announce(d)
     # The Candidate printer column: a failed candidate shows beside the Stable revision that still serves.
     d.status.candidate_phase = None if d.status.stable_revision == ctx.revision else d.status.phase
     if d.path[-1][1] not in (Signal.BASELINE_PENDING, Signal.BASELINE_TIMEOUT):

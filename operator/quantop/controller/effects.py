@@ -16,7 +16,7 @@ from quantop.resources.job import validation_job_name
 from quantop.validation.outcomes import as_flag
 from quantop.validation.resolution import spec_budget_notes
 
-from . import in_place
+from . import in_place, rolling_back
 from .actions import (
     ApplyDeployment,
     ApplyRevisionService,
@@ -295,11 +295,14 @@ def steady(d: Draft, *, keep_previous: bool = False) -> None:
     st = d.status
     stable = st.stable_revision
     assert stable is not None
-    # InPlace: replicas move from the previous revision one at a time (in_place.handover).
-    d.do(ApplyDeployment(in_place.handover(d)), ApplyRevisionService(), ApplyStableService(stable))
+    # InPlace: replicas move from the previous revision one at a time (in_place.handover), or, while a
+    # rollback to it is in flight, one goes back to it (rolling_back.held_replicas).
+    held = rolling_back.held_replicas(d)
+    d.do(ApplyDeployment(in_place.handover(d) if held is None else held), ApplyRevisionService())
+    d.do(ApplyStableService(stable))
     st.candidate_revision = None
     previous = st.previous_revision
-    if previous and not keep_previous:
+    if previous and not keep_previous and rolling_back.in_flight(d) is None:
         promoted_at = parse_rfc3339(st.promoted_at) or d.now
         delay = dt.timedelta(seconds=d.ctx.spec.promotion.scale_down_delay_seconds)
         live = d.deployment(previous)

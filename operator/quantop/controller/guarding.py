@@ -15,11 +15,10 @@ from quantop.monitoring.guard import Breach, GuardVerdict, NoData, Pass, guard_o
 from quantop.monitoring.guard.outcome import GuardOutcome
 
 from . import effects as fx
-from . import in_place
-from .actions import ApplyStableService, Scale
+from . import in_place, rolling_back
+from .actions import Scale
 from .draft import Draft
 from .guard_reading import ACTIVE, baseline_accuracy, guard_active
-from .requests import _roll_back
 
 __all__ = [
     "Breach",
@@ -124,8 +123,9 @@ def passed(d: Draft) -> None:
 
 
 def breached(d: Draft) -> None:
-    """Roll back to the previous revision. The decision is all in status (guard state, stable revision,
-    history), and the stable Service's switch runs only once that status is written (reconcile.ordered)."""
+    """Roll back to the previous revision (rolling_back): a warm one at once, a cold one once it is available.
+    The decision is all in status (guard state, status.rollback, stable revision, history), and the stable
+    Service's switch runs only once that status is written (reconcile.ordered)."""
     found = verdict(d)
     assert isinstance(found, Breach)
     outcome = guard_outcome(found, d.rev)
@@ -133,9 +133,10 @@ def breached(d: Draft) -> None:
     assert previous is not None
     _apply(d, outcome, GuardState.ROLLED_BACK)
     d.count("guard_rollback", found.reason)
-    _roll_back(d, previous, current, counted=False)
-    # The bad revision keeps its replicas until the rollback is on record; the next reconcile scales it down.
-    d.do(ApplyStableService(previous))
+    # The bad revision keeps its replicas until the rollback is on record; a later reconcile scales it down.
+    rolling_back.begin(d, previous, current, origin="guard", counted=False)
+    if rolling_back.in_flight(d) is not None:
+        fx.steady(d, keep_previous=True)  # it serves until the previous revision is available
     d.status.candidate_revision = None
     d.status.message = outcome.message
 

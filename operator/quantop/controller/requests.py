@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import hashlib
 
-from quantop.api import ConditionType, Reason, ValidationResults
+from quantop.api import Reason
 from quantop.api.status import AnnotationRequest, RevisionVerdict
 from quantop.api.timestamps import rfc3339
 from quantop.resources import ANNOTATION_PROMOTE, ANNOTATION_ROLLBACK, ModelContext
 
-from .actions import ApplyStableService, ClearAnnotation, Scale
+from . import rolling_back
+from .actions import ClearAnnotation
 from .draft import Draft, last_verdict
 
 #: Longer values are no revision and not "true": kept (in status, Events) only as a short fingerprint.
@@ -125,7 +126,13 @@ def promotion_approved(d: Draft) -> bool:
 
 
 def rollback_if_asked(d: Draft) -> None:
-    """quantop.dev/rollback: return the stable Service to the previous revision (kept at zero replicas)."""
+    """quantop.dev/rollback: return the stable Service to the previous revision, in two steps (rolling_back),
+    and advance a rollback already in flight."""
+    _rollback_request(d)
+    rolling_back.advance(d)
+
+
+def _rollback_request(d: Draft) -> None:
     value = _fresh(d, ANNOTATION_ROLLBACK)
     if value is None:
         return
@@ -145,22 +152,4 @@ def rollback_if_asked(d: Draft) -> None:
     if d.deployment(previous) is None:
         d.event("Warning", Reason.ROLLED_BACK, f"rollback asked but the Deployment of {previous} is gone")
         return
-    _roll_back(d, previous, current)
-
-
-def _roll_back(d: Draft, previous: str, current: str, *, counted: bool = True) -> None:
-    st = d.status
-    d.do(Scale(previous, d.ctx.spec.serving.replicas), ApplyStableService(previous))
-    back = next(
-        (h for h in reversed(st.history) if h.revision == previous and h.verdict == RevisionVerdict.PROMOTED), None
-    )
-    st.results = ValidationResults(
-        revision=previous, p95_ms=back.p95_ms if back else None, accuracy=back.accuracy if back else None
-    )
-    st.stable_revision, st.previous_revision = previous, current
-    st.promoted_at = rfc3339(d.now)
-    message = f"rolled back from {current} to {previous}; revision {current} stays rolled back until the spec changes"
-    d.record(current, RevisionVerdict.ROLLED_BACK, message)
-    d.condition(ConditionType.PROMOTED, False, Reason.ROLLED_BACK, message, event_type="Warning")
-    if counted:  # the guard counts its own rollbacks, with the signal as the reason
-        d.count("rollback", previous)
+    rolling_back.begin(d, previous, current, origin="annotation")

@@ -32,7 +32,7 @@ from tests.unit.controller.builders import (
 )
 
 from quantop.api import QuantizedModelStatus, ValidationResults, get_condition
-from quantop.api.status import ItemOutcomes, RevisionVerdict
+from quantop.api.status import AnnotationRequest, ItemOutcomes, RevisionVerdict, RollbackState, RollbackStatus
 from quantop.api.timestamps import rfc3339
 from quantop.controller.actions import (
     ApplyDeployment,
@@ -49,6 +49,7 @@ from quantop.controller.actions import (
 )
 from quantop.controller.decide import TABLE, Signal, State, decide, decision
 from quantop.controller.observe import Baseline, Observed
+from quantop.controller.rolling_back import ROLLING_BACK, Step
 from quantop.validation.outcomes import pack
 
 REV = context().revision
@@ -65,6 +66,10 @@ class Case:
     path: list[tuple[State, Signal]]
     includes: tuple[Any, ...] = ()
     excludes: tuple[type, ...] = ()
+    #: Actions that must not be among those decided (where ``excludes`` would rule out a whole kind).
+    absent: tuple[Any, ...] = ()
+    #: The state status.rollback must be left in.
+    rollback: RollbackState | None = None
     spec: dict[str, Any] = field(default_factory=dict)
     conditions: dict[str, tuple[str, str]] = field(default_factory=dict)
     history: tuple[RevisionVerdict, ...] = ()
@@ -82,6 +87,233 @@ def candidate_passed(**kw: Any) -> QuantizedModelStatus:
 
 C, S, P, F = State.CANDIDATE, State.STABLE, State.PASSED, State.FAILED
 AVAILABLE = deployment(REV, created=LONG_AGO)
+
+RB = ROLLING_BACK
+ASK = {"quantop.dev/rollback": "true"}
+TWO_PROMOTED = (RevisionVerdict.PROMOTED, RevisionVerdict.PROMOTED)
+BACK = (*TWO_PROMOTED, RevisionVerdict.ROLLED_BACK)
+COLD = deployment(OLD, replicas=0, available=0)
+STARTING_UP = deployment(OLD, replicas=1, available=0)
+WARM = deployment(OLD)
+IN_PLACE = {"promotion.strategy": "InPlace", "serving.replicas": 2}
+
+
+def promoted_twice(**kw: Any) -> QuantizedModelStatus:
+    """REV promoted over OLD, OLD's promotion in the history (what a rollback returns to)."""
+    history = [entry(OLD, RevisionVerdict.PROMOTED), entry(REV, RevisionVerdict.PROMOTED)]
+    return serving(previous_revision=OLD, history=history, **kw)
+
+
+def rolling(started: dt.datetime = NOW - dt.timedelta(seconds=60), **kw: Any) -> QuantizedModelStatus:
+    """Step 1 on record: OLD is scaling up, the stable Service is still on REV."""
+    rb = RollbackStatus(
+        from_revision=REV,
+        to_revision=OLD,
+        state=RollbackState.ROLLING_BACK,
+        origin="annotation",
+        started_at=rfc3339(started),
+    )
+    return promoted_twice(rollback=rb, **kw)
+
+
+ROLLBACK_CASES = [
+    pytest.param(
+        Case(
+            promoted_twice(),
+            observed(AVAILABLE, WARM, annotations=ASK),
+            "Failed",
+            [(F, Signal.TERMINAL)],
+            includes=(ApplyStableService(OLD), ClearAnnotation("quantop.dev/rollback"), Count("rollback", OLD)),
+            conditions={"Promoted": ("False", "RolledBack")},
+            history=BACK,
+            rollback=RollbackState.ROLLED_BACK,
+            fields={"stable_revision": OLD, "previous_revision": REV},
+        ),
+        id="rollback-to-a-warm-previous-switches-at-once",
+    ),
+    pytest.param(
+        Case(
+            promoted_twice(),
+            observed(AVAILABLE, COLD, annotations=ASK),
+            "Promoted",
+            [(RB, Step.PREVIOUS_STARTING), (S, Signal.SERVING)],
+            includes=(Scale(OLD, 1), ApplyStableService(REV), ClearAnnotation("quantop.dev/rollback")),
+            excludes=(Count,),
+            absent=(ApplyStableService(OLD), ApplyDeployment(0), Scale(REV, 0)),
+            history=TWO_PROMOTED,
+            rollback=RollbackState.ROLLING_BACK,
+            fields={"stable_revision": REV},
+        ),
+        id="rollback-to-a-cold-previous-scales-it-up-and-keeps-the-service",
+    ),
+    pytest.param(
+        Case(
+            rolling(),
+            observed(AVAILABLE, WARM),
+            "Failed",
+            [(RB, Step.PREVIOUS_AVAILABLE), (F, Signal.TERMINAL)],
+            includes=(ApplyStableService(OLD), Count("rollback", OLD)),
+            conditions={"Promoted": ("False", "RolledBack")},
+            history=BACK,
+            rollback=RollbackState.ROLLED_BACK,
+            fields={"stable_revision": OLD},
+        ),
+        id="rolling-back-switches-once-the-previous-is-available",
+    ),
+    pytest.param(
+        Case(
+            rolling(),
+            observed(AVAILABLE, STARTING_UP),
+            "Promoted",
+            [(RB, Step.PREVIOUS_STARTING), (S, Signal.SERVING)],
+            includes=(ApplyStableService(REV),),
+            excludes=(Count, Scale, Event),
+            absent=(ApplyStableService(OLD),),
+            history=TWO_PROMOTED,
+            rollback=RollbackState.ROLLING_BACK,
+            fields={"stable_revision": REV},
+        ),
+        id="restart-mid-rollback-waits-without-repeating-it",
+    ),
+    pytest.param(
+        Case(
+            rolling(),
+            observed(AVAILABLE, COLD),
+            "Promoted",
+            [(RB, Step.PREVIOUS_STARTING), (S, Signal.SERVING)],
+            includes=(Scale(OLD, 1),),
+            excludes=(Count,),
+            absent=(ApplyStableService(OLD),),
+            history=TWO_PROMOTED,
+        ),
+        id="rolling-back-whose-scale-up-was-lost-asks-again-without-switching",
+    ),
+    pytest.param(
+        Case(
+            rolling(
+                requests=[
+                    AnnotationRequest(annotation="quantop.dev/rollback", value="true", revision=REV, consumed=True)
+                ]
+            ),
+            observed(AVAILABLE, STARTING_UP, annotations=ASK),
+            "Promoted",
+            [(RB, Step.PREVIOUS_STARTING), (S, Signal.SERVING)],
+            includes=(ClearAnnotation("quantop.dev/rollback"),),
+            excludes=(Count, Event),
+            history=TWO_PROMOTED,
+            rollback=RollbackState.ROLLING_BACK,
+        ),
+        id="rolling-back-whose-annotation-clear-was-lost-neither-restarts-nor-switches",
+    ),
+    pytest.param(
+        Case(
+            rolling(),
+            observed(
+                AVAILABLE,
+                {
+                    **WARM,
+                    "metadata": {**WARM["metadata"], "generation": 3},
+                    "status": {"availableReplicas": 1, "observedGeneration": 2},
+                },
+            ),
+            "Promoted",
+            [(RB, Step.PREVIOUS_STARTING), (S, Signal.SERVING)],
+            absent=(ApplyStableService(OLD),),
+            history=TWO_PROMOTED,
+        ),
+        id="rolling-back-never-trusts-a-stale-deployment-status",
+    ),
+    pytest.param(
+        Case(
+            rolling(started=LONG_AGO),
+            observed(AVAILABLE, STARTING_UP),
+            "Promoted",
+            [(RB, Step.PREVIOUS_TIMEOUT), (S, Signal.SERVING)],
+            includes=(Scale(OLD, 0), ApplyStableService(REV)),
+            excludes=(Count,),
+            absent=(ApplyStableService(OLD),),
+            history=TWO_PROMOTED,
+            rollback=RollbackState.ABANDONED,
+            fields={"stable_revision": REV},
+        ),
+        id="previous-never-ready-ends-the-rollback-and-the-current-keeps-serving",
+    ),
+    pytest.param(
+        Case(
+            rolling(),
+            observed(AVAILABLE),
+            "Promoted",
+            [(RB, Step.OVERTAKEN), (S, Signal.SERVING)],
+            absent=(ApplyStableService(OLD),),
+            history=TWO_PROMOTED,
+            rollback=RollbackState.ABANDONED,
+            fields={"stable_revision": REV},
+        ),
+        id="rolling-back-to-a-deleted-previous-is-abandoned",
+    ),
+    pytest.param(
+        Case(
+            status(
+                stable_revision=OLD,
+                previous_revision=REV,
+                history=[entry(REV, RevisionVerdict.ROLLED_BACK)],
+                rollback=RollbackStatus(
+                    from_revision=REV,
+                    to_revision=OLD,
+                    state=RollbackState.ROLLED_BACK,
+                    origin="annotation",
+                    started_at=rfc3339(NOW),
+                ),
+            ),
+            observed(AVAILABLE, WARM),
+            "Failed",
+            [(F, Signal.TERMINAL)],
+            includes=(Scale(REV, 0), ApplyDeployment(0), ApplyStableService(OLD)),
+            history=(RevisionVerdict.ROLLED_BACK,),
+        ),
+        id="after-the-switch-the-revision-rolled-back-from-scales-down",
+    ),
+    pytest.param(
+        Case(
+            promoted_twice(),
+            observed(deployment(REV, replicas=2, available=2), COLD, annotations=ASK),
+            "Promoted",
+            [(RB, Step.PREVIOUS_STARTING), (S, Signal.SERVING)],
+            includes=(Scale(REV, 1), ApplyDeployment(1)),
+            absent=(Scale(OLD, 1), ApplyStableService(OLD), ApplyDeployment()),
+            spec=IN_PLACE,
+            history=TWO_PROMOTED,
+        ),
+        id="in-place-rollback-lowers-the-current-revision-first",
+    ),
+    pytest.param(
+        Case(
+            rolling(),
+            observed(deployment(REV, replicas=1, available=1), COLD),
+            "Degraded",  # REV serves on one of its two replicas meanwhile
+            [(RB, Step.PREVIOUS_STARTING), (S, Signal.UNAVAILABLE)],
+            includes=(Scale(OLD, 1), ApplyDeployment(1)),
+            absent=(Scale(OLD, 2), ApplyStableService(OLD)),
+            spec=IN_PLACE,
+            history=TWO_PROMOTED,
+        ),
+        id="in-place-rollback-raises-the-previous-once-the-lowering-is-seen",
+    ),
+    pytest.param(
+        Case(
+            rolling(),
+            observed(deployment(REV, replicas=1, available=1), deployment(OLD, replicas=1, available=1)),
+            "Failed",
+            [(RB, Step.PREVIOUS_AVAILABLE), (F, Signal.TERMINAL)],
+            includes=(ApplyStableService(OLD),),
+            absent=(Scale(OLD, 2),),
+            spec=IN_PLACE,
+            history=BACK,
+        ),
+        id="in-place-rollback-switches-on-one-available-replica",
+    ),
+]
+
 
 CASES = [
     pytest.param(
@@ -421,26 +653,7 @@ CASES = [
         ),
         id="restart-after-a-pass-neither-revalidates-nor-promotes",
     ),
-    pytest.param(
-        Case(
-            serving(
-                previous_revision=OLD,
-                history=[entry(OLD, RevisionVerdict.PROMOTED), entry(REV, RevisionVerdict.PROMOTED)],
-            ),
-            observed(AVAILABLE, deployment(OLD, replicas=0, available=0), annotations={"quantop.dev/rollback": "true"}),
-            "Failed",
-            [(F, Signal.TERMINAL)],
-            includes=(
-                Scale(OLD, 1),
-                ApplyStableService(OLD),
-                ApplyDeployment(0),
-                ClearAnnotation("quantop.dev/rollback"),
-            ),
-            conditions={"Promoted": ("False", "RolledBack")},
-            history=(RevisionVerdict.PROMOTED, RevisionVerdict.PROMOTED, RevisionVerdict.ROLLED_BACK),
-        ),
-        id="rollback-returns-to-the-previous-revision",
-    ),
+    *ROLLBACK_CASES,
     pytest.param(
         Case(
             serving(),
@@ -487,6 +700,10 @@ def test_decide(case: Case) -> None:
         assert action in actions, f"{action} not in {actions}"
     for kind in case.excludes:
         assert not [a for a in actions if isinstance(a, kind)], actions
+    for action in case.absent:
+        assert action not in actions, f"{action} in {actions}"
+    if case.rollback is not None:
+        assert new.rollback is not None and new.rollback.state == case.rollback, new.rollback
     for ctype, (ok, reason) in case.conditions.items():
         c = get_condition(new.conditions, ctype)
         assert c is not None and (c.status, c.reason) == (ok, reason), c
@@ -499,7 +716,40 @@ def test_every_row_of_the_table_has_a_case() -> None:
     from tests.unit.controller.test_guarding import GUARD_CASES  # the Guarding rows' table
 
     reached = {row for param in [*CASES, *GUARD_CASES] for row in param.values[0].path}
-    assert reached == set(TABLE)
+    assert reached == set(TABLE) | {(ROLLING_BACK, step) for step in Step}
+
+
+@pytest.mark.parametrize(
+    ("annotations", "requests"),
+    [
+        pytest.param({"quantop.dev/rollback": "true"}, [], id="a-new-request"),
+        pytest.param({"quantop.dev/rollback": REV}, [], id="naming-the-revision-rolled-back-from"),
+    ],
+)
+def test_a_rollback_asked_again_while_in_flight_keeps_its_target_and_clock(
+    annotations: dict[str, str], requests: list[AnnotationRequest]
+) -> None:
+    first = rolling(started=NOW - dt.timedelta(minutes=5))
+    new, actions = decide(context(), first, observed(AVAILABLE, STARTING_UP, annotations=annotations), NOW)
+    assert first.rollback is not None and new.rollback is not None
+    assert (new.rollback.started_at, new.rollback.to_revision) == (first.rollback.started_at, OLD)
+    assert new.stable_revision == REV and ApplyStableService(OLD) not in actions
+    assert ClearAnnotation("quantop.dev/rollback") in actions
+
+
+def test_a_cold_rollback_decided_step_by_step_switches_once() -> None:
+    """Each decision on the status the last one wrote and the world it asked for: one switch, one count."""
+    ctx = context()
+    st, _ = decide(ctx, promoted_twice(), observed(AVAILABLE, COLD, annotations=ASK), NOW)
+    later = NOW + dt.timedelta(seconds=30)
+    st, starting = decide(ctx, st, observed(AVAILABLE, STARTING_UP), later)
+    assert st.stable_revision == REV and ApplyStableService(OLD) not in starting
+    st, switching = decide(ctx, st, observed(AVAILABLE, WARM), later)
+    st, after = decide(ctx, st, observed(AVAILABLE, WARM), later)
+    assert st.stable_revision == OLD and ApplyStableService(OLD) in switching
+    assert [a for a in switching + after if isinstance(a, Count)] == [Count("rollback", OLD)]
+    assert [h.verdict for h in st.history].count(RevisionVerdict.ROLLED_BACK) == 1
+    assert Scale(REV, 0) in after
 
 
 def test_decide_is_deterministic_and_leaves_its_input_alone() -> None:

@@ -13,11 +13,13 @@ from tests.unit.controller.test_decide import AVAILABLE, Case
 from tests.unit.controller.test_decide import test_decide as check_case
 
 from quantop.api import QuantizedModelStatus
-from quantop.api.status import GuardState, GuardStatus, RevisionVerdict
+from quantop.api.status import GuardState, GuardStatus, RevisionVerdict, RollbackState, RollbackStatus
 from quantop.api.timestamps import rfc3339
 from quantop.controller.actions import ApplyDeployment, ApplyStableService, Count, Event, Scale
 from quantop.controller.decide import Signal, State, decide
 from quantop.controller.reconcile import ordered
+from quantop.controller.rolling_back import ROLLING_BACK as RollingBack
+from quantop.controller.rolling_back import Step
 from quantop.monitoring.guard import Counts, Missing, Observation
 
 REV = context().revision
@@ -76,7 +78,7 @@ def breach(obs: Observation, reason: str, spec: dict[str, Any] = GUARD) -> Case:
         observed(AVAILABLE, PREVIOUS_UP, guard=obs),
         "Failed",
         [(G, Signal.GUARD_BREACHED)],
-        includes=(ApplyStableService(OLD), Count("guard_rollback", reason), Scale(OLD, 1)),
+        includes=(ApplyStableService(OLD), Count("guard_rollback", reason)),
         excludes=(ApplyDeployment,),  # the bad revision keeps its replicas until the rollback is on record
         spec=spec,
         conditions={"GuardPassed": ("False", "GuardBreached"), "Promoted": ("False", "RolledBack")},
@@ -86,6 +88,45 @@ def breach(obs: Observation, reason: str, spec: dict[str, Any] = GUARD) -> Case:
 
 
 GUARD_CASES = [
+    pytest.param(
+        Case(
+            guarded(),
+            observed(AVAILABLE, deployment(OLD, replicas=0, available=0), guard=SLOW),
+            "Promoted",
+            [(G, Signal.GUARD_BREACHED_COLD)],
+            includes=(Scale(OLD, 1), ApplyStableService(REV), Count("guard_rollback", "GuardP95Latency")),
+            absent=(ApplyStableService(OLD), Scale(REV, 0), Count("rollback", OLD)),
+            spec=NO_KEEP,
+            history=KEPT,
+            rollback=RollbackState.ROLLING_BACK,
+            fields={"stable_revision": REV},
+        ),
+        id="breach-with-a-cold-previous-scales-it-up-and-keeps-serving",
+    ),
+    pytest.param(
+        Case(
+            guarded(
+                state=GuardState.ROLLED_BACK,
+                rollback=RollbackStatus(
+                    from_revision=REV,
+                    to_revision=OLD,
+                    state=RollbackState.ROLLING_BACK,
+                    origin="guard",
+                    started_at=rfc3339(NOW - dt.timedelta(hours=2)),
+                ),
+            ),
+            observed(AVAILABLE, deployment(OLD, replicas=1, available=0)),
+            "Promoted",
+            [(RollingBack, Step.PREVIOUS_TIMEOUT), (S, Signal.SERVING)],
+            includes=(Scale(OLD, 0),),
+            absent=(ApplyStableService(OLD),),
+            spec=NO_KEEP,
+            history=KEPT,
+            rollback=RollbackState.ABANDONED,
+            fields={"stable_revision": REV},
+        ),
+        id="breach-whose-previous-never-gets-ready-keeps-serving-and-says-so",
+    ),
     pytest.param(
         Case(
             status(stable_revision=OLD, candidate_results=passed(REV), history=[entry(REV, RevisionVerdict.PASSED)]),

@@ -139,7 +139,7 @@ CASES = [
             serving_rev(),
             {ROLLBACK: "true"},
             OLD,
-            (Scale(OLD, 1), ApplyStableService(OLD), ClearAnnotation(ROLLBACK), Count("rollback", OLD)),
+            (ApplyStableService(OLD), ClearAnnotation(ROLLBACK), Count("rollback", OLD)),  # OLD is warm
             (),
             ((ROLLBACK, "true", REV, True),),
         ),
