@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from .durations import DurationBounds
+from .fetch_policy import FetchPolicy
 from .image_ref import ImageRefError, RepositoryPattern, parse_repository_pattern
 
 
@@ -105,6 +106,13 @@ class OperatorConfig(_Config):
     )
 
     prometheus: PrometheusConfig = Field(default_factory=PrometheusConfig)
+    fetch: FetchPolicy = Field(
+        default_factory=FetchPolicy,
+        description=(
+            "Where a fetch of a user's URL (a dataset URL) may lead, in the operator's probe and in validation "
+            "Jobs: hosts redirects may go to, and networks denied besides link-local and metadata addresses."
+        ),
+    )
     allowed_images: list[str] = Field(
         default_factory=lambda: list(DEFAULT_ALLOWED_IMAGES),
         max_length=256,

@@ -18,14 +18,18 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import ipaddress
+import os
 import socket
 import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import httpx
+import pydantic
 
+from quantop.api.config import OperatorConfig
 from quantop.api.fetch_policy import (
     ALWAYS_DENIED,
     DENIED_NETWORKS_ENV,
@@ -59,11 +63,28 @@ class FetchError(Exception):
         self.kind = kind
 
 
+#: The operator's config file, set by `quantop run --config`; a validation Job has none.
+CONFIG_ENV = "QUANTOP_CONFIG"
+
+
+@functools.lru_cache(maxsize=4)
+def _config_policy(path: str) -> FetchPolicy:
+    # The operator reads its config once, at startup (a change restarts it): so does this.
+    return OperatorConfig.load(path).fetch
+
+
 def _policy_from_env() -> FetchPolicy:
+    """This process's policy: the operator's config file (`fetch:`) in the operator; in a validation Job,
+    or `quantop validate` run by hand, the environment (the operator gives its Jobs its own policy)."""
+    config = os.environ.get(CONFIG_ENV)
     try:
-        return FetchPolicy.from_env()
-    except ValueError as exc:
-        raise FetchError(str(exc), "config") from None
+        return _config_policy(config) if config else FetchPolicy.from_env()
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise FetchError(f"fetch policy in {config}: {where}: {first['msg']}", "config") from None
+    except (OSError, ValueError) as exc:
+        raise FetchError(f"fetch policy: {str(exc).splitlines()[0]}", "config") from None
 
 
 def _redirect_hosts_from_env() -> frozenset[str]:

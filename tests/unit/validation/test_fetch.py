@@ -5,15 +5,25 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pytest
+import yaml
 from tests.hostile import ROW, hostile_server
 
+from quantop.validation import fetch as fetch_module
 from quantop.validation.fetch import MIB, FetchError, FetchLimits, Resolver, fetch, fetch_sync
 
 # Long enough that a busy machine reaches every cap first; the deadline cases use SHORT.
 LIMITS = FetchLimits(deadline_s=60.0, max_bytes=1 * MIB, redirect_hosts=frozenset({"localhost"}))
 SHORT = FetchLimits(deadline_s=1.0, max_bytes=1 * MIB, redirect_hosts=frozenset({"localhost"}))
+
+
+@pytest.fixture(autouse=True)
+def no_operator_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are a Job or a CLI (policy from the environment) unless one names a config file."""
+    monkeypatch.delenv("QUANTOP_CONFIG", raising=False)
+    fetch_module._config_policy.cache_clear()
 
 
 @pytest.fixture(scope="module")
@@ -286,3 +296,25 @@ def test_denied_networks_come_from_the_environment(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("QUANTOP_FETCH_DENIED_NETWORKS", "loopback, 192.0.2.0/24")
     denied = {str(n) for n in FetchLimits().denied_networks}
     assert denied == {"127.0.0.0/8", "::1/128", "192.0.2.0/24"}
+
+
+def test_the_operator_takes_its_policy_from_its_config_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """In the operator (QUANTOP_CONFIG set by `quantop run --config`) the config file decides, not stray env."""
+    config = tmp_path / "config.yaml"
+    policy = {"redirectHosts": ["CDN.example.org"], "deniedNetworks": ["private"]}
+    config.write_text(yaml.safe_dump({"gpuProfiles": {}, "fetch": policy}))
+    monkeypatch.setenv("QUANTOP_CONFIG", str(config))
+    monkeypatch.setenv("QUANTOP_FETCH_REDIRECT_HOSTS", "elsewhere.example.org")
+    limits = FetchLimits()
+    assert limits.redirect_hosts == {"cdn.example.org"}
+    assert ipaddress.ip_network("10.0.0.0/8") in limits.denied_networks
+    with pytest.raises(FetchError, match=r"in 10\.0\.0\.0/8, which the operator's fetch\.deniedNetworks"):
+        fetch_sync("http://inside.test/x", resolver=resolving({"inside.test": ["10.1.2.3"]}))
+
+
+def test_a_bad_policy_in_the_config_file_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"gpuProfiles": {}, "fetch": {"deniedNetworks": ["10.0.0.0/40"]}}))
+    monkeypatch.setenv("QUANTOP_CONFIG", str(config))
+    with pytest.raises(FetchError, match=r"fetch policy in .*config.yaml: fetch.deniedNetworks: .*neither a CIDR"):
+        FetchLimits()
