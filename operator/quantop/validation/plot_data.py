@@ -1,16 +1,22 @@
-"""The figures the decision plot draws, as pure functions of the reports (tested without matplotlib).
+"""The figures both plots draw, as pure functions (tested without matplotlib): one `Row` per configuration,
+whether it comes from a validation report (`decision_rows`) or a `method: auto` status.selection row
+(`selection_rows`), so the two plots have one code path.
 
 Accuracy difference to the baseline, with an interval that says what it is:
 
-* the report's own accuracyDrop gate carries bounds (estimate, lower, upper): those are drawn,
-  since they decided the gate; paired (the same items as the baseline, `losses`/`gains` set) or
-  one-sample against a baseline number, at the validation's confidence (its message says which).
-* both configurations measured here (a baseline report): Newcombe's hybrid score interval for a
-  difference of two independent proportions, built from the two Wilson intervals the reports
-  carry (Newcombe 1998, Stat Med 17:873, method 10). Unpaired, so it is wider than the paired
-  interval of the same items would be; labelled so.
-* a baseline known only as a number (`--baseline-accuracy`): the candidate's own Wilson interval
-  shifted by that number; the baseline's uncertainty is not in it, and the label says so.
+* the accuracyDrop gate's own bounds (estimate, lower, upper), from a report's gate or a selection row's
+  accuracyDrop fields: those are drawn, since they decided the gate; paired (the same items as the
+  baseline) or one-sample against a baseline number, at the validation's confidence.
+* both configurations measured (a baseline report, or the selection's baseline row): Newcombe's hybrid
+  score interval for a difference of two independent proportions, built from the two Wilson intervals
+  (Newcombe 1998, Stat Med 17:873, method 10). Unpaired, so it is wider than the paired interval of the
+  same items would be; labelled so.
+* a baseline known only as a number (`--baseline-accuracy`, spec.validation.baseline.accuracy): the
+  candidate's own Wilson interval shifted by that number; the baseline's uncertainty is not in it, and the
+  label says so.
+
+A selection row holds quantiles (p50, p95, p98), not every request's latency: its `quantiles` are drawn as
+points, never joined into a curve that was not measured.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ UNPAIRED = "unpaired 95% (Newcombe hybrid score; a paired interval on the same i
 PAIRED = "paired {level} bounds of the gate (same items as the baseline; valid at every look)"
 ONE_SAMPLE = "{level} bounds of the gate (one-sample: the baseline is a number)"
 FIXED_BASELINE = "95% Wilson of the candidate; baseline taken as an exact number"
+#: Labels and notes are cut to this many characters so one row never runs into the next panel.
+LABEL_CHARS, NOTE_CHARS = 40, 60
 
 
 @dataclass(frozen=True)
@@ -43,7 +51,8 @@ class Row:
     label: str
     verdict: str
     p95: float | None
-    p95_interval: tuple[float, float]
+    #: None: the source has no interval for this p95 (drawn as a bare point and said so).
+    p95_interval: tuple[float, float] | None
     difference: Difference | None
     is_baseline: bool = False
     accuracy: float | None = None
@@ -51,6 +60,32 @@ class Row:
     #: The report's own gate verdicts (None: not gated), so each panel is coloured by its own gate.
     latency_verdict: str | None = None
     accuracy_verdict: str | None = None
+    #: Every request's latency (a report): drawn as the empirical CDF.
+    latencies: tuple[float, ...] = ()
+    #: (level, ms) quantiles without the requests behind them (a selection row): drawn as points only.
+    quantiles: tuple[tuple[float, float], ...] = ()
+    ttft_p95: float | None = None
+    winner: bool = False
+    #: Why nothing was measured (refused, not run yet, over budget): written where its points would be.
+    note: str | None = None
+
+    @property
+    def measured_latency(self) -> bool:
+        return bool(self.latencies or self.quantiles) or self.p95 is not None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a selection was judged against, from the QuantizedModel's spec.validation (None: not known)."""
+
+    slo_ms: float | None = None
+    max_drop: float | None = None
+    baseline_accuracy: float | None = None
+    confidence: float | None = None
+
+    @property
+    def level(self) -> str:
+        return f"{self.confidence:.0%}" if self.confidence is not None else "the gate's"
 
 
 def newcombe_difference(
@@ -60,6 +95,31 @@ def newcombe_difference(
     (l1, u1), (l2, u2) = ci1, ci2
     d = p1 - p2
     return d, d - math.hypot(p1 - l1, u2 - p2), d + math.hypot(u1 - p1, p2 - l2)
+
+
+def interval_difference(
+    acc: float, ci: tuple[float, float], base: tuple[float, tuple[float, float]] | None, number: float | None
+) -> Difference | None:
+    """Without the gate's bounds: Newcombe against a measured baseline, else the candidate's interval shifted."""
+    if base is not None:
+        d, low, high = newcombe_difference(acc, ci, base[0], base[1])
+        return Difference(d, low, high, UNPAIRED)
+    if number is not None:
+        return Difference(acc - number, ci[0] - number, ci[1] - number, FIXED_BASELINE)
+    return None
+
+
+def drop_bounds(estimate: float, lower: float, upper: float, paired: bool | None, level: str) -> Difference:
+    """A gate's bounds on the drop (baseline - candidate), turned into bounds on the difference."""
+    kind = PAIRED if paired else ONE_SAMPLE
+    return Difference(-estimate, -upper, -lower, kind.format(level=level))
+
+
+def bounds_verdict(low: float | None, high: float | None, limit: float | None) -> str | None:
+    """A gate's rule on its own bounds (gates.py): passed when all of it is within the limit, failed when none."""
+    if low is None or high is None or limit is None:
+        return None
+    return "Passed" if high <= limit else "Failed" if low > limit else "Inconclusive"
 
 
 def gate_threshold(report: ValidationReport, name: str) -> float | None:
@@ -76,13 +136,11 @@ def gate_verdict(report: ValidationReport, name: str) -> str | None:
 
 
 def _gate_difference(report: ValidationReport) -> Difference | None:
-    """The accuracyDrop gate's own bounds on the drop, turned into bounds on the difference."""
     gate = next((g for g in report.gates if g.name == "accuracyDrop"), None)
     if gate is None or gate.estimate is None or gate.lower is None or gate.upper is None:
         return None
     level = m.group(1) + "%" if (m := re.search(r"(\d+(?:\.\d+)?)% bounds", gate.message)) else "the gate's"
-    kind = PAIRED if gate.losses is not None else ONE_SAMPLE
-    return Difference(-gate.estimate, -gate.upper, -gate.lower, kind.format(level=level))
+    return drop_bounds(gate.estimate, gate.lower, gate.upper, gate.losses is not None, level)
 
 
 def accuracy_difference(report: ValidationReport, baseline: ValidationReport | None) -> Difference | None:
@@ -93,15 +151,8 @@ def accuracy_difference(report: ValidationReport, baseline: ValidationReport | N
     if gated is not None:
         return gated
     base = baseline.accuracy if baseline is not None else None
-    if base is not None:
-        d, low, high = newcombe_difference(
-            acc.accuracy, (acc.ci_low, acc.ci_high), base.accuracy, (base.ci_low, base.ci_high)
-        )
-        return Difference(d, low, high, UNPAIRED)
-    if acc.baseline_accuracy is not None:
-        b = acc.baseline_accuracy
-        return Difference(acc.accuracy - b, acc.ci_low - b, acc.ci_high - b, FIXED_BASELINE)
-    return None
+    measured = (base.accuracy, (base.ci_low, base.ci_high)) if base is not None else None
+    return interval_difference(acc.accuracy, (acc.ci_low, acc.ci_high), measured, acc.baseline_accuracy)
 
 
 def decision_rows(reports: Sequence[ValidationReport], baseline: ValidationReport | None = None) -> list[Row]:
@@ -111,18 +162,21 @@ def decision_rows(reports: Sequence[ValidationReport], baseline: ValidationRepor
     rows = []
     for r in reports:
         q = r.load.latency_ms.get("p95") if r.load else None
+        ttft = r.load.ttft_ms.get("p95") if r.load else None
         rows.append(
             Row(
                 label=r.label,
                 verdict=r.verdict.value,
                 p95=q.value if q else None,
-                p95_interval=(q.ci_low, q.ci_high) if q else (0.0, 0.0),
+                p95_interval=(q.ci_low, q.ci_high) if q else None,
                 difference=accuracy_difference(r, baseline),
                 is_baseline=r is baseline,
                 accuracy=r.accuracy.accuracy if r.accuracy else None,
                 samples=r.accuracy.samples if r.accuracy else 0,
                 latency_verdict=gate_verdict(r, "p95LatencyMs"),
                 accuracy_verdict=gate_verdict(r, "accuracyDrop"),
+                latencies=tuple(sorted(r.load.latencies_ms)) if r.load else (),
+                ttft_p95=ttft.value if ttft else None,
             )
         )
     return rows

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -20,8 +21,10 @@ from pydantic import ValidationError
 
 from quantop.api import GROUP, KIND, PLURAL, VERSION
 from quantop.api.command_errors import CommandError
-from quantop.api.selection import CandidateRow, SelectionStatus
+from quantop.api.selection import MAX_CANDIDATES, CandidateRow, SelectionStatus
+from quantop.api.spec import Validation
 
+from .plot_data import Limits
 from .report import render_table
 
 #: An object in etcd is at most 1.5 MiB; more than this is not a QuantizedModel.
@@ -31,6 +34,8 @@ _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _LIVE_PREFIXES = ("qm/", "quantizedmodel/", "quantizedmodels/", f"{PLURAL}.{GROUP}/")
 #: The guide's manual study: six TGI configurations load-tested five minutes each, one GPU.
 GUIDE_MANUAL_GPU_MINUTES = 6 * 5
+#: Rows the plots draw: a selection has at most MAX_CANDIDATES methods on each of a few GPUs.
+MAX_PLOTTED_ROWS = 4 * MAX_CANDIDATES
 
 HEADER = [
     "candidate", "p50 ms", "p95 ms [bounds]", "p98 ms", "TTFT p95", "tokens/s", "accuracy [interval]",
@@ -108,8 +113,33 @@ def selection_of(obj: Mapping[str, Any], source: str) -> SelectionStatus:
         raise CommandError(f"{source}: status.selection is malformed ({exc.error_count()} problem(s))") from None
 
 
+def limits_of(obj: Mapping[str, Any]) -> Limits:
+    """The SLO, allowed drop, baseline number and confidence of spec.validation (defaults where unset).
+
+    A spec that does not parse (a hand-edited file) yields no limits: the plots then say what is missing."""
+    spec = obj.get("spec")
+    raw = spec.get("validation", {}) if isinstance(spec, Mapping) else None
+    try:
+        v = Validation.model_validate(raw) if isinstance(raw, Mapping) else None
+    except ValidationError:
+        v = None
+    if v is None:
+        return Limits()
+    return Limits(
+        slo_ms=v.slo.p95_latency_ms,
+        max_drop=v.baseline.max_accuracy_drop,
+        baseline_accuracy=v.baseline.accuracy,
+        confidence=v.confidence,
+    )
+
+
 def load_file(path: Path) -> SelectionStatus:
     """A QuantizedModel saved with `kubectl get qm NAME -o yaml` (or json), read with a size cap."""
+    return selection_of(load_object(path), str(path))
+
+
+def load_object(path: Path) -> Mapping[str, Any]:
+    """The object of a saved QuantizedModel file, read with a size cap."""
     with path.open("rb") as f:
         data = f.read(MAX_OBJECT_BYTES + 1)
     if len(data) > MAX_OBJECT_BYTES:
@@ -120,7 +150,7 @@ def load_file(path: Path) -> SelectionStatus:
         raise CommandError(f"{path}: neither JSON nor YAML") from None
     if not isinstance(obj, Mapping):
         raise CommandError(f"{path}: not an object")
-    return selection_of(obj, str(path))
+    return obj
 
 
 def is_selection_file(path: Path) -> bool:
@@ -196,6 +226,20 @@ def render(sel: SelectionStatus) -> str:
     return "\n".join([render_table(HEADER, rows), "", *summary_lines(sel)])
 
 
+def write_plots(sel: SelectionStatus, limits: Limits, directory: Path) -> list[Path]:
+    """The two plots of a selection, or a one-line error (too many rows to draw, a directory not writable)."""
+    if len(sel.candidates) > MAX_PLOTTED_ROWS:
+        raise CommandError(
+            f"status.selection has {len(sel.candidates)} candidates; the plots draw at most {MAX_PLOTTED_ROWS}"
+        )
+    from .plots import selection_plots
+
+    try:
+        return selection_plots(sel, limits, directory)
+    except OSError as exc:
+        raise CommandError(f"cannot write plots to {directory}: {exc.strerror or exc}") from None
+
+
 def report_selection(args: argparse.Namespace) -> int | None:
     """`quantop report` for `qm/NAME` or saved QuantizedModels; None when the sources are validation reports."""
     sources = [str(p) for p in args.reports]
@@ -206,11 +250,17 @@ def report_selection(args: argparse.Namespace) -> int | None:
         raise CommandError("give one qm/NAME or one saved QuantizedModel at a time")
     if live:
         namespace, name = parse_ref(live[0], args.namespace)
-        sel = selection_of(fetch_live(namespace, name, args.request_timeout, args.kubeconfig), f"qm {namespace}/{name}")
+        source = f"qm {namespace}/{name}"
+        obj: Mapping[str, Any] = fetch_live(namespace, name, args.request_timeout, args.kubeconfig)
     else:
-        sel = load_file(Path(sources[0]))
+        source, obj = sources[0], load_object(Path(sources[0]))
+    sel = selection_of(obj, source)
     if args.format == "json":
         print(json.dumps(sel.model_dump(mode="json", by_alias=True, exclude_none=True), indent=2))
     else:
         print(render(sel))
+    if args.plots:
+        for png in write_plots(sel, limits_of(obj), args.plots):
+            # stdout stays the JSON document when --format json asked for one
+            print(f"wrote {png}", file=sys.stderr if args.format == "json" else sys.stdout)
     return 0
