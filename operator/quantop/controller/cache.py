@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -115,6 +116,14 @@ class Cache:
         self._tasks.clear()
         if self.live.journal is self:
             self.live.journal = None
+
+
+async def model_for_resync(reads: CachedReads, body: Mapping[str, Any]) -> dict[str, Any] | None:
+    """kopf's watch-fed ``body`` of a model when it holds quantop's last write to it, else a GET."""
+    if reads.cache.fresh_model(body):
+        return copy.deepcopy(dict(body))
+    meta = body.get("metadata") or {}
+    return await reads.get("QuantizedModel", str(meta.get("namespace") or ""), str(meta.get("name") or ""))
 
 
 class CachedReads(KubeClient):

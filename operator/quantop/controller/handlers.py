@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import os
 import random
@@ -18,7 +17,7 @@ from quantop.api import KIND, PLURAL, VERSION, OperatorConfig, default_config
 from quantop.api.resource import GROUP
 from quantop.resources import LABEL_MANAGED_BY, MANAGED_BY
 
-from .cache import Cache, CachedReads
+from .cache import Cache, CachedReads, model_for_resync
 from .kube import Credentials, KubeClient, KubeError
 from .outcome import Event
 from .persist import StatusWriter, reconcile_and_report
@@ -182,9 +181,9 @@ async def _read_model(
     client: KubeClient, namespace: str, name: str, body: Mapping[str, Any] | None, retry: int
 ) -> Mapping[str, Any] | None:
     """The watch-fed ``body`` when the cache trusts it, else a GET."""
-    if body is not None and isinstance(client, CachedReads) and client.cache.fresh_model(body):
-        return copy.deepcopy(dict(body))
     try:
+        if body is not None and isinstance(client, CachedReads):
+            return await model_for_resync(client, body)
         return await client.get("QuantizedModel", namespace, name)
     except (KubeError, httpx.HTTPError) as exc:
         # Not kopf's default minute: a failed read is retried as soon as a failed write.

@@ -55,6 +55,8 @@ def freshness(*, synced: bool, watermark: int | None, pending: Iterable[Pending]
         return Read.LIVE
     verdict = Read.STORE
     for record in pending:
+        if satisfied(record, watermark):
+            continue  # delivered, not pruned yet (a relist does not prune)
         if now - record.at > STALE_AFTER_SECONDS:
             return Read.RELIST
         if record.gone or record.version is None or watermark is None or watermark < record.version:
@@ -89,6 +91,7 @@ class Store:
         self.watermark = _int(version)
         # A record made before the LIST was sent is in it; a later one still waits for its event.
         self.pending = {k: r for k, r in self.pending.items() if r.at >= started}
+        self._prune()
         self.synced = True
 
     def apply(self, kind: str, obj: dict[str, Any]) -> None:

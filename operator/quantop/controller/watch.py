@@ -80,7 +80,7 @@ class Watcher:
                 await asyncio.wait({self._pass})
             finally:
                 self._pass.cancel()  # the operator is stopping: end the stream with it
-            self.store.synced = False
+                self.store.synced = False
             failures = self._next_failures(self._pass, failures, time.monotonic() - started)
 
     def _next_failures(self, done: asyncio.Task[None], failures: int, lasted: float) -> int:

@@ -36,7 +36,10 @@ FRESHNESS = [
     pytest.param(
         True, 20, [Pending(30, NOW - STALE_AFTER_SECONDS - 1)], Read.RELIST, id="record-too-old-is-not-trusted"
     ),
-    pytest.param(True, 40, [Pending(30, NOW - STALE_AFTER_SECONDS - 1)], Read.RELIST, id="old-record-even-if-met"),
+    pytest.param(True, 40, [Pending(30, NOW - STALE_AFTER_SECONDS - 1)], Read.STORE, id="old-record-already-met"),
+    pytest.param(
+        True, 40, [Pending(None, NOW - STALE_AFTER_SECONDS - 1, gone=True)], Read.RELIST, id="delete-never-delivered"
+    ),
     pytest.param(True, 20, [Pending(10, NOW - STALE_AFTER_SECONDS + 1)], Read.STORE, id="record-just-in-time"),
 ]
 
