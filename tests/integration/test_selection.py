@@ -8,14 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 from tests.conftest import qm
 from tests.integration.kubelet import finish_job, make_available, results
 
-from quantop.api import ValidationResults, parse_spec
+from quantop.api import ValidationResults, Verdict, parse_spec
+from quantop.api.validation_request import ToBeat
 from quantop.planning.selection import candidate_spec
 from quantop.resources import revision_of
 from quantop.sandbox.cluster import Cluster, operator
+from quantop.validation.gates import LoadEvidence, Thresholds
+from quantop.validation.load import Sample, summarize
+from quantop.validation.to_beat import p95_to_beat
 
 pytestmark = pytest.mark.integration
 WAIT = 60.0
@@ -117,6 +122,49 @@ async def test_a_running_candidate_that_cannot_win_is_stopped(cluster: Cluster) 
     eetq_row = next(r for r in selection(stopped)["candidates"] if r["method"] == "eetq")
     assert "cannot win on memory" in eetq_row["reason"] and eetq_row["gpuMinutes"] >= 0
     assert selection(done)["winner"] == "bitsandbytes-nf4@a10"
+
+
+def stopped_slower(figure: float, label: str) -> ValidationResults:
+    """What a much slower candidate's Job reports when its load test, given `figure` to beat, stopped it:
+    the real to-beat decision on 400 requests (20 batches of a budget planned for 80) whose p95 is ~9000 ms."""
+    ms = list(np.random.default_rng(5).normal(7500, 900, 400))
+    got = [Sample(i / 20, v, 100.0, 20.0, 100, True) for i, v in enumerate(ms)]
+    load = summarize(got, started=0.0, warmup_s=0.0, duration_s=20.0)
+    beat = p95_to_beat(
+        load,
+        ToBeat(p95_ms=figure, label=label),
+        Thresholds(),
+        LoadEvidence.from_samples(got, 20),
+        planned_requests=1600,
+    )
+    assert beat is not None and beat.cannot_win, "the simulated candidate is surely slower"
+    return ValidationResults(
+        verdict=Verdict.CANNOT_WIN, p95_ms=round(beat.decision.estimate, 1), message=beat.reason(0.95)
+    )
+
+
+async def test_a_running_latency_candidate_surely_slower_than_the_passed_one_stops_as_cannot_win(
+    cluster: Cluster,
+) -> None:
+    obj = auto("sel7", **{"validation.baseline": {"accuracy": 0.8}, "quantization.objective": "latency"})
+    eetq, fp8 = rev(obj, "eetq"), rev(obj, "fp8")
+    async with operator(cluster):
+        await cluster.create(obj)
+        await run_candidate(cluster, "sel7", eetq, measured(5000))
+        mid = await cluster.wait_for(lambda: cluster.qm("llm", "sel7"), lambda o: rows(o).get("fp8") == "Running", WAIT)
+        best = next(r for r in selection(mid)["candidates"] if r["method"] == "eetq")
+        await run_candidate(cluster, "sel7", fp8, stopped_slower(best["p95HighMs"], f"{best['method']}@{best['gpu']}"))
+        stopped = await cluster.wait_for(
+            lambda: cluster.qm("llm", "sel7"), lambda o: rows(o).get("fp8") == "CannotWin", WAIT
+        )
+        done = await promote_winner(cluster, "sel7", eetq)
+    row = next(r for r in selection(stopped)["candidates"] if r["method"] == "fp8")
+    assert (
+        row["reason"].startswith("cannot win on latency: its best case ")
+        and "eetq@a10's worst case 5150 ms" in row["reason"]
+    )
+    assert "surely above 5150 ms" in row["reason"] and row["gpuMinutes"] >= 0 and row["p95Ms"] > 5150
+    assert selection(done)["winner"] == "eetq@a10" and rows(done) == {"eetq": "Passed", "fp8": "CannotWin"}
 
 
 async def test_restart_mid_selection_neither_repeats_nor_doubles(cluster: Cluster) -> None:
