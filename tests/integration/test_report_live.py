@@ -1,4 +1,5 @@
-"""`quantop report qm/NAME -n NS` reads status.selection through the Kubernetes API (the emulated API server)."""
+"""`quantop report qm/NAME -n NS` reads status.selection through the Kubernetes API (the emulated API server),
+and `--plots` draws its two plots from it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from quantop.api import API_VERSION, PLURAL
 from quantop.cli import main
 from quantop.sandbox.cluster import Cluster
 from quantop.sandbox.runner import write_kubeconfig
+from quantop.validation.plots import SELECTION_FILES
 
 
 async def _report(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -36,9 +38,13 @@ async def test_report_renders_a_live_selection(
     res.raise_for_status()
     kubeconfig = tmp_path / "kubeconfig"
     write_kubeconfig(kubeconfig, str(cluster.api.url))
-    code, out, err = await _report(["qm/phi35-auto", "-n", "llm", "--kubeconfig", str(kubeconfig)], capsys)
+    plots = tmp_path / "plots"
+    argv = ["qm/phi35-auto", "-n", "llm", "--kubeconfig", str(kubeconfig), "--plots", str(plots)]
+    code, out, err = await _report(argv, capsys)
     assert (code, err) == (0, "")
     assert "eetq@a10 (winner)" in out and "5700 [5650-5760]" in out and "GPU-minutes used: 21.5" in out
+    for name in SELECTION_FILES:
+        assert (plots / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"wrote {plots / name}" in out
 
 
 @pytest.mark.parametrize(

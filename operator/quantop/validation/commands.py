@@ -48,7 +48,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     live.add_argument("--kubeconfig", help="kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster)")
     live.add_argument("--request-timeout", type=float, default=10.0, help="seconds for the API request")
     r.add_argument("--baseline", help="label of the baseline report (default: the first)")
-    r.add_argument("--plots", type=Path, help="directory for latency-cdf.png and slo-and-accuracy.png")
+    r.add_argument(
+        "--plots",
+        type=Path,
+        help="directory for latency-cdf.png (a selection: latency-quantiles.png) and slo-and-accuracy.png",
+    )
     r.add_argument("--format", choices=["table", "markdown", "json"], default="table")
     r.set_defaults(func=_report)
 
@@ -104,5 +108,5 @@ def _report(args: argparse.Namespace) -> int:
             latency_cdf(reports, args.plots / "latency-cdf.png"),
             decision_plot(reports, args.plots / "slo-and-accuracy.png", baseline=baseline),
         ):
-            print(f"wrote {png}")
+            print(f"wrote {png}", file=sys.stderr if args.format == "json" else sys.stdout)
     return EXIT_PASSED
