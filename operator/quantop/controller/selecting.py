@@ -35,13 +35,21 @@ CANDIDATE_MEASURED = "CandidateMeasured"
 SELECTION_CHOSE = "SelectionChose"
 NO_CANDIDATE_PASSED = "NoCandidatePassed"
 
+#: (p95 ms, label) a candidate must beat: planning.selection.figure_to_beat.
+ToBeatFigure = tuple[float, str]
 Step = Callable[[Draft, SelectionStatus, CandidateRow, "float | None"], SelectionStatus]
 
 
-def step_row(d: Draft, sel: SelectionStatus, row: CandidateRow, price: float | None) -> SelectionStatus:
-    """One level-triggered step of a Running row: the rollout's candidate signal, then this table's effect."""
+def step_row(
+    d: Draft, sel: SelectionStatus, row: CandidateRow, price: float | None, *, to_beat: ToBeatFigure | None = None
+) -> SelectionStatus:
+    """One level-triggered step of a Running row: the rollout's candidate signal, then this table's effect.
+
+    `to_beat` (planning.selection.figure_to_beat): what a Job started now must beat, said with its start."""
     signal = signal_of(d, State.CANDIDATE)
     d.path.append((State.CANDIDATE, signal))
+    if signal == G.JOB_ABSENT:
+        return _start_job(d, sel, row, price, to_beat)
     return ROW_TABLE[signal](d, sel, row, price)
 
 
@@ -60,8 +68,14 @@ def _validating(d: Draft, sel: SelectionStatus, row: CandidateRow, price: float 
     return sel
 
 
-def _start_job(d: Draft, sel: SelectionStatus, row: CandidateRow, price: float | None) -> SelectionStatus:
-    """The row's validation Job, paired with the selection's baseline (its outcomes) when there is one."""
+def _start_job(
+    d: Draft, sel: SelectionStatus, row: CandidateRow, price: float | None, to_beat: ToBeatFigure | None = None
+) -> SelectionStatus:
+    """The row's validation Job, paired with the selection's baseline (its outcomes) when there is one.
+
+    The figure to beat reaches the Job once CreateJob carries it (to_beat_p95_ms, to_beat_label; act.py
+    passes them to build_validation_job's `to_beat`): until then the Job runs its whole load and the row
+    stops at its verdict, as before."""
     fx.ensure_candidate(d)
     base = d.seen.baseline
     d.do(
@@ -73,7 +87,8 @@ def _start_job(d: Draft, sel: SelectionStatus, row: CandidateRow, price: float |
             baseline_outcomes=_outcomes(base.results),
         )
     )
-    d.event("Normal", Reason.VALIDATING, f"selection: validating {row.label} (revision {d.rev})")
+    beat = f"; to beat: p95 {to_beat[0]:.0f} ms ({to_beat[1]})" if to_beat else ""
+    d.event("Normal", Reason.VALIDATING, f"selection: validating {row.label} (revision {d.rev}){beat}")
     return sel
 
 

@@ -18,7 +18,14 @@ from quantop.api import ConditionType, QuantizedModelSpec, QuantizedModelStatus,
 from quantop.api.selection import CandidateRow, CandidateState, SelectionPhase, SelectionStatus
 from quantop.api.timestamps import rfc3339
 from quantop.planning import plan_spec, resolve_gpu
-from quantop.planning.selection import advance, changes, needs_selection, progress_message, row_spec
+from quantop.planning.selection import (
+    advance,
+    changes,
+    figure_to_beat,
+    needs_selection,
+    progress_message,
+    row_spec,
+)
 from quantop.resources import ModelContext, make_context, revision_name
 from quantop.resources.admission import Admission
 from quantop.resources.job import validation_job_name
@@ -168,7 +175,7 @@ async def _step(run: _Run, sel: SelectionStatus, row: CandidateRow, *, fresh: bo
         seen = dataclasses.replace(seen, baseline=await _selection_baseline(run, sel, seen.baseline))
     d = dataclasses.replace(d, seen=seen)
     d.status.message = ""  # what this row's step says, if anything (settle() writes the whole message)
-    new = step_row(d, sel, row, price)
+    new = step_row(d, sel, row, price, to_beat=figure_to_beat(run.spec, sel))
     run.groups.append((rctx, d.actions))
     if d.status.message:
         run.notes.append(f"{row.label}: {d.status.message}")

@@ -249,3 +249,34 @@ def test_running_candidates_are_labelled_candidate_and_the_stable_stable() -> No
     d = draft(Observed(pods=pods))
     label_roles(d, {REV, "f8f8f8"})
     assert d.actions == [LabelPod(f"{REV}-pod", "candidate"), LabelPod(f"{STABLE}-pod", "stable")]
+
+
+@pytest.mark.parametrize(
+    ("to_beat", "says"),
+    [
+        pytest.param((5814.0, "eetq@a10"), "; to beat: p95 5814 ms (eetq@a10)", id="a-row-passed"),
+        pytest.param(None, f"(revision {REV})", id="nothing-to-beat-yet"),
+    ],
+)
+def test_a_started_job_says_what_it_must_beat(to_beat: tuple[float, str] | None, says: str) -> None:
+    d = draft(observed(UP))
+    step_row(d, SEL, ROW, 1.5, to_beat=to_beat)
+    started = next(a for a in d.actions if isinstance(a, Event) and a.reason == "Validating")
+    assert started.message.endswith(says)
+    assert any(isinstance(a, CreateJob) for a in d.actions)
+
+
+@pytest.mark.parametrize(
+    ("verdict", "state"),
+    [
+        pytest.param(Verdict.CANNOT_WIN, CandidateState.CANNOT_WIN, id="cannot-win"),
+        pytest.param(Verdict.FAILED, CandidateState.FAILED, id="gate-failed"),
+    ],
+)
+def test_a_job_that_stopped_as_cannot_win_ends_its_row_so(verdict: Verdict, state: CandidateState) -> None:
+    words = "cannot win on latency: its best case 7400 ms is no better than eetq@a10's worst case 5814 ms"
+    result = passed(REV).model_copy(update={"verdict": verdict, "message": words})
+    d = draft(observed(UP, **finished(REV, result)))
+    row = step_row(d, SEL, ROW, 1.5).candidates[0]
+    assert row.state == state and row.reason == words and row.gpu_minutes and row.gpu_minutes > 0
+    assert d.path[-1][1] == Signal.JOB_FAILED, "decide's signal: anything not passed or inconclusive"
