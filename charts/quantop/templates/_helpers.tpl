@@ -109,6 +109,6 @@ app.kubernetes.io/component: operator
 {{- $_ := set $secrets $namespace $names -}}
 {{- end -}}
 {{- end -}}
-{{- $config := dict "gpuProfiles" $profiles "modelCache" $cache "shmSize" $c.shmSize "validation" $validation "hubUrl" $c.hubUrl "prometheus" $prometheus "allowedImages" $c.allowedImages "allowedSecrets" $secrets -}}
+{{- $config := dict "gpuProfiles" $profiles "modelCache" $cache "shmSize" $c.shmSize "validation" $validation "hubUrl" $c.hubUrl "prometheus" $prometheus "allowedImages" $c.allowedImages "allowedSecrets" $secrets "fetch" (dict "redirectHosts" $c.fetch.redirectHosts "deniedNetworks" $c.fetch.deniedNetworks) -}}
 {{- toYaml $config -}}
 {{- end -}}
