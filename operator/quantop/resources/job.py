@@ -175,8 +175,13 @@ def build_validation_job(
             "limits": {"memory": f"{2 * workers}Gi"},
         },
         "securityContext": quantop_container_security_context(),
-        # The root filesystem is read-only: reports, samples and plots go to the emptyDir at /tmp.
-        "env": [{"name": "MPLCONFIGDIR", "value": "/tmp"}, {"name": "QUANTOP_REPORT_DIR", "value": "/tmp"}],
+        # The root filesystem is read-only: reports, samples and plots go to the emptyDir at /tmp. The
+        # dataset fetch refuses what the operator's probe refuses: the operator's fetch policy, as env.
+        "env": [
+            {"name": "MPLCONFIGDIR", "value": "/tmp"},
+            {"name": "QUANTOP_REPORT_DIR", "value": "/tmp"},
+            *({"name": k, "value": v} for k, v in ctx.config.fetch.env().items()),
+        ],
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
     volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
