@@ -14,7 +14,7 @@ from quantop.api import API_VERSION, PLURAL
 from quantop.cli import main
 from quantop.sandbox.cluster import Cluster
 from quantop.sandbox.runner import write_kubeconfig
-from quantop.validation.plots import SELECTION_FILES
+from quantop.validation.selection_plots import SELECTION_FILES
 
 
 async def _report(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

@@ -14,15 +14,13 @@ Both take `plot_data.Row`s, so reports and selection rows are drawn by the same 
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from quantop.api.selection import SelectionStatus
-
-from .plot_data import Difference, Limits, Row, axis_limits, decision_rows, gate_threshold
+from .plot_data import Difference, Row, axis_limits, decision_rows, gate_threshold
 from .report import ValidationReport
-from .selection_plot_data import selection_rows
 
 PASSED, FAILED, INCONCLUSIVE, OTHER = "#2a9d8f", "#d62828", "#e9a23b", "#6c757d"
 WINNER = "#f4d35e"
@@ -31,18 +29,14 @@ PERCENTILES = ((0.50, "p50", "center"), (0.95, "p95", "top"), (0.99, "p99", "bot
 #: The levels a selection row keeps.
 SELECTION_LEVELS = ((0.50, "p50", "center"), (0.95, "p95", "top"), (0.98, "p98", "bottom"))
 MARKERS = "osD^vPX*<>"
-QUANTILES_CAPTION = (
-    "status.selection keeps quantiles, not every request: markers are the measured p50, p95 (with its gate "
-    "bounds) and p98;\ndotted steps are the least the CDF can be between them. Nothing is interpolated."
-)
-#: What `quantop report --plots` writes for a selection (its latency plot is not a CDF, so not named one).
-SELECTION_FILES = ("latency-quantiles.png", "slo-and-accuracy.png")
 
 
 def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")  # no display in a Job or CI
+    # labels and reasons come from files and the API server: a `$` in them is text, never mathtext to parse
+    matplotlib.rcParams["text.parse_math"] = False
     import matplotlib.pyplot as plt
 
     return plt
@@ -59,7 +53,7 @@ def verdict_colour(verdict: str | None) -> str:
     return {"Passed": PASSED, "Failed": FAILED, "Inconclusive": INCONCLUSIVE}.get(verdict or "", OTHER)
 
 
-def _save(fig: Any, path: Path) -> Path:
+def save(fig: Any, path: Path) -> Path:
     fig.savefig(path, dpi=110, bbox_inches="tight")
     _pyplot().close(fig)
     return path
@@ -136,9 +130,10 @@ def latency_figure(rows: Sequence[Row], slo: float | None, *, title: str, captio
         ax.annotate("no latencies measured", (0.5, 0.5), xycoords="axes fraction", ha="center")
     unmeasured = [f"{r.label} ({r.verdict})" for r in rows if not r.latencies and not r.quantiles]
     lines = [caption] if caption else []
-    lines += ["not measured: " + ", ".join(unmeasured)] if unmeasured else []
+    # wrapped here: matplotlib's own wrap measures the text as mathtext even with parse_math off
+    lines += [textwrap.fill("not measured: " + ", ".join(unmeasured), 110)] if unmeasured else []
     if lines:
-        fig.text(0.5, -0.02, "\n".join(lines), ha="center", va="top", fontsize=7.5, color="dimgrey", wrap=True)
+        fig.text(0.5, -0.02, "\n".join(lines), ha="center", va="top", fontsize=7.5, color="dimgrey")
     ax.grid(alpha=0.3)
     return fig
 
@@ -147,7 +142,7 @@ def latency_cdf(reports: Sequence[ValidationReport], path: Path, slo_ms: float |
     """Latency CDF per configuration, the SLO line and the percentile levels labelled."""
     slo = slo_ms if slo_ms is not None else next((s for r in reports if (s := gate_threshold(r, "p95LatencyMs"))), None)
     rows = decision_rows(reports)
-    return _save(latency_figure(rows, slo, title="Latency CDF per configuration"), path)
+    return save(latency_figure(rows, slo, title="Latency CDF per configuration"), path)
 
 
 def _note(ax: Any, y: int, text: str) -> None:
@@ -273,7 +268,7 @@ def decision_plot(
     max_drop: float | None = None,
 ) -> Path:
     """Per configuration: p95 against the SLO, and the accuracy difference to the baseline against the margin."""
-    return _save(decision_figure(reports, baseline=baseline, slo_ms=slo_ms, max_drop=max_drop), path)
+    return save(decision_figure(reports, baseline=baseline, slo_ms=slo_ms, max_drop=max_drop), path)
 
 
 def decision_figure(
@@ -291,28 +286,6 @@ def decision_figure(
         else next((m for r in reports if (m := gate_threshold(r, "accuracyDrop")) is not None), None)
     )
     return rows_figure(decision_rows(reports, baseline), slo, margin, title=DECISION_TITLE)
-
-
-def selection_figures(sel: SelectionStatus, limits: Limits) -> tuple[Any, Any]:
-    """The two figures of a selection: its latency quantiles and its decision rows (tests read their data)."""
-    rows = selection_rows(sel, limits)
-    outcome = f"winner {sel.winner}" if sel.winner else sel.phase.value
-    latency = latency_figure(
-        rows, limits.slo_ms, title=f"Latency quantiles per candidate ({outcome})", caption=QUANTILES_CAPTION
-    )
-    title = (
-        f"objective {sel.objective}: {outcome}. Does each candidate meet the p95 SLO and keep its accuracy?\n"
-        "(gate: green passed, amber inconclusive, red failed; grey: not gated)"
-    )
-    decision = rows_figure(rows, limits.slo_ms, limits.max_drop, title=title, interval=f"{limits.level} bounds")
-    return latency, decision
-
-
-def selection_plots(sel: SelectionStatus, limits: Limits, directory: Path, prefix: str = "") -> list[Path]:
-    """latency-quantiles.png and slo-and-accuracy.png of a selection in `directory` (names after `prefix`)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    figures = selection_figures(sel, limits)
-    return [_save(fig, directory / f"{prefix}{name}") for fig, name in zip(figures, SELECTION_FILES, strict=True)]
 
 
 def latency_vs_accuracy(reports: Sequence[ValidationReport], path: Path) -> Path:

@@ -232,7 +232,7 @@ def write_plots(sel: SelectionStatus, limits: Limits, directory: Path) -> list[P
         raise CommandError(
             f"status.selection has {len(sel.candidates)} candidates; the plots draw at most {MAX_PLOTTED_ROWS}"
         )
-    from .plots import selection_plots
+    from .selection_plots import selection_plots
 
     try:
         return selection_plots(sel, limits, directory)

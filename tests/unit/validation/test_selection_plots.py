@@ -17,16 +17,9 @@ from quantop.api.command_errors import CommandError
 from quantop.api.selection import CandidateRow, CandidateState, SelectionPhase, SelectionStatus
 from quantop.cli import main
 from quantop.validation.plot_data import FIXED_BASELINE, UNPAIRED, Limits, newcombe_difference
-from quantop.validation.plots import (
-    FAILED,
-    INCONCLUSIVE,
-    PASSED,
-    SELECTION_FILES,
-    latency_series,
-    selection_figures,
-    selection_plots,
-)
+from quantop.validation.plots import FAILED, INCONCLUSIVE, PASSED, latency_series
 from quantop.validation.selection_plot_data import selection_rows
+from quantop.validation.selection_plots import SELECTION_FILES, selection_figures, selection_plots
 from quantop.validation.selection_report import MAX_PLOTTED_ROWS, limits_of, write_plots
 
 S = CandidateState
@@ -195,6 +188,21 @@ def test_figures_that_are_not_numbers_are_not_drawn(
     assert r.p95_interval == interval and r.quantiles == quantiles and r.difference is None
     assert len(r.label) <= 40
     assert [p.read_bytes()[:8] for p in selection_plots(sel, LIMITS, tmp_path)] == [PNG, PNG]
+
+
+@pytest.mark.parametrize(
+    ("method", "reason"),
+    [
+        pytest.param("$\\frac{$", "", id="mathtext-in-the-label"),
+        pytest.param("gptq", "costs $2.31 vs $\\sqrt{$ per 1M tokens", id="mathtext-in-the-reason"),
+        pytest.param("gptq", "line one\nline two\t" + "x" * 5000, id="long-multiline-reason"),
+    ],
+)
+def test_text_from_the_status_is_drawn_as_text(tmp_path: Path, method: str, reason: str) -> None:
+    sel = selection(BASE, row(method, S.REFUSED, reason=reason), winner=None)
+    assert [p.read_bytes()[:8] for p in selection_plots(sel, LIMITS, tmp_path)] == [PNG, PNG]
+    note = selection_rows(sel, LIMITS)[1].note
+    assert note is not None and "\n" not in note and len(note) <= 60
 
 
 @pytest.mark.parametrize(
