@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import ipaddress
 import os
 import socket
+import threading
 import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -164,8 +166,31 @@ def _denied_by(address: IPAddress, networks: Sequence[IPNetwork]) -> IPNetwork |
 
 
 async def _system_resolver(host: str, port: int) -> Sequence[str]:
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [str(info[4][0]) for info in infos]
+    """getaddrinfo on a daemon thread of its own, not the loop's executor: `asyncio.run` (fetch_sync)
+    waits for that executor's threads on the way out, so a lookup stuck in the system resolver would
+    hold fetch_sync past its deadline. A lookup abandoned at the deadline ends on its own."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[list[str]] = loop.create_future()
+
+    def settle(result: list[str] | None, error: BaseException | None) -> None:
+        if answer.done():  # the deadline came first
+            return
+        if error is not None:
+            answer.set_exception(error)
+        else:
+            answer.set_result(result or [])
+
+    def lookup() -> None:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            outcome: tuple[list[str] | None, BaseException | None] = ([str(i[4][0]) for i in infos], None)
+        except (OSError, UnicodeError) as exc:
+            outcome = (None, exc)
+        with contextlib.suppress(RuntimeError):  # the loop closed while the lookup ran
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=lookup, name=f"resolve {host[:40]}", daemon=True).start()
+    return await answer
 
 
 async def _connect_addresses(url: httpx.URL, limits: FetchLimits, resolver: Resolver) -> tuple[str, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -318,3 +319,21 @@ def test_a_bad_policy_in_the_config_file_is_a_one_line_error(monkeypatch: pytest
     monkeypatch.setenv("QUANTOP_CONFIG", str(config))
     with pytest.raises(FetchError, match=r"fetch policy in .*config.yaml: fetch.deniedNetworks: .*neither a CIDR"):
         FetchLimits()
+
+
+def test_a_stuck_system_lookup_does_not_hold_fetch_sync_past_its_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lookup blocks until released (or gives up after a minute); fetch_sync must return before either."""
+    release, returned = threading.Event(), threading.Event()
+
+    def stuck(*args: object, **kwargs: object) -> list[tuple[object, ...]]:
+        release.wait(60)
+        returned.set()
+        raise OSError("gave up")
+
+    monkeypatch.setattr(fetch_module.socket, "getaddrinfo", stuck)
+    try:
+        with pytest.raises(FetchError, match="no complete answer within 1 s"):
+            fetch_sync("http://stuck-dns.test/x", SHORT)
+        assert not returned.is_set()  # fetch_sync came back while the lookup was still stuck
+    finally:
+        release.set()
