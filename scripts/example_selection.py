@@ -26,6 +26,7 @@ from quantop.api.selection import CandidateState, SelectionPhase, SelectionStatu
 from quantop.planning import lookup_model
 from quantop.planning.selection import advance, record_result, start_selection
 from quantop.resources.names import revision_of
+from quantop.sandbox.tgi_emulator.profiles import GUIDE_A10
 from quantop.validation.gates import overall_verdict
 from quantop.validation.report import ValidationReport, compact
 
@@ -58,11 +59,13 @@ def with_p95_bounds(r: ValidationReport) -> ValidationReport:
     return r.model_copy(update={"gates": gates, "verdict": overall_verdict(gates)})
 
 
-def results_for(method: str, seed: int) -> ValidationResults:
+def results_for(method: str) -> ValidationResults:
+    """The Job's results for `method`: the same seeded report example_reports.py writes for it."""
     base = report("default", 0, None)
     assert base.accuracy is not None
     if method == "none":
         return compact(with_p95_bounds(base))
+    seed = list(GUIDE_A10).index(method) + 1  # as example_reports.main numbers them
     return compact(with_p95_bounds(report(method, seed, base.accuracy.accuracy)))
 
 
@@ -73,8 +76,8 @@ def run() -> tuple[dict[str, Any], SelectionStatus]:
     sel, now = advance(spec, start_selection(spec, default_config().gpu_profiles, model, revision_of, T0), T0), T0
     while sel.phase == SelectionPhase.RUNNING:
         now += dt.timedelta(minutes=7)
-        for i, r in enumerate([r for r in sel.candidates if r.state == CandidateState.RUNNING], 1):
-            sel = record_result(sel, r.revision or "", results_for(r.method, i), now)
+        for r in [r for r in sel.candidates if r.state == CandidateState.RUNNING]:
+            sel = record_result(sel, r.revision or "", results_for(r.method), now)
         sel = advance(spec, sel, now)
     status = {"phase": "Promoted", "selection": sel.model_dump(mode="json", by_alias=True, exclude_none=True)}
     obj = {
