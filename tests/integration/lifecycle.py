@@ -55,7 +55,13 @@ class Kubelet:
     cluster: Cluster
     #: Revisions whose validation fails its latency gate; every other one passes.
     failing: set[str] = field(default_factory=set)
+    #: Deployments whose pods are held back (not started, not ready) until the test releases them.
+    held: set[str] = field(default_factory=set)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def release(self, deployment: str) -> None:
+        self.held.discard(deployment)
+        self.changed.set()
 
     async def run(self) -> None:
         while True:
@@ -72,6 +78,8 @@ class Kubelet:
 
     async def _deployment(self, dep: dict[str, Any]) -> None:
         name, want = dep["metadata"]["name"], int(dep["spec"]["replicas"])
+        if name in self.held:
+            return  # a pod still starting: none ready, the Deployment's status unchanged
         pod = await self.cluster.get("v1", "pods", NS, f"{name}-pod")
         is_ready = pod is not None and ready(pod)
         if want and not is_ready:
@@ -206,6 +214,22 @@ async def respec(cluster: Cluster, name: str, method: str) -> str:
     return rev_of(obj)
 
 
+def rolling_back(obj: dict[str, Any]) -> bool:
+    return (status(obj).get("rollback") or {}).get("state") == "RollingBack"
+
+
+async def cold(cluster: Cluster, deployment: str) -> None:
+    """Wait until the Deployment is at zero replicas and its pod is not ready (scaleDownDelaySeconds passed)."""
+
+    async def state() -> tuple[Any, Any]:
+        dep = await cluster.get("apps/v1", "deployments", NS, deployment)
+        return (dep or {}).get("spec", {}).get("replicas"), await cluster.get("v1", "pods", NS, f"{deployment}-pod")
+
+    await cluster.wait_for(
+        state, lambda got: got[0] == 0 and (got[1] is None or not ready(got[1])), timeout=HANG_GUARD_SECONDS
+    )
+
+
 async def auto_then_rollback(cluster: Cluster, kubelet: Kubelet) -> dict[str, str]:
     """Deploy, validate, promote; a spec change promotes a second revision; a rollback returns to the first."""
     obj = qm("auto", **{"promotion.scaleDownDelaySeconds": 0})
@@ -214,7 +238,13 @@ async def auto_then_rollback(cluster: Cluster, kubelet: Kubelet) -> dict[str, st
     await until(cluster, "auto", stable_is(first))
     second = await respec(cluster, "auto", "fp8")
     await until(cluster, "auto", stable_is(second))
+    await cold(cluster, f"auto-{first}")  # so the rollback must scale it up before the Service returns to it
+    kubelet.held.add(f"auto-{first}")
     asked = await annotate(cluster, "auto", "quantop.dev/rollback")
+    # Its pod starts only once the operator has either switched the Service (too early: a gap the Recorder
+    # sees) or recorded that it waits for the pod (status.rollback RollingBack).
+    await until(cluster, "auto", lambda o: status(o).get("stableRevision") == first or rolling_back(o))
+    kubelet.release(f"auto-{first}")
     await until(cluster, "auto", without("quantop.dev/rollback", lambda o: status(o).get("stableRevision") == first))
     return {"first": first, "second": second, "rollback_rv": asked["metadata"]["resourceVersion"]}
 

@@ -2,7 +2,7 @@
 the client's timeout, or a cut watch, and chosen writes fail once. The end state is the fault-free one.
 
 Three models run at once (tests/integration/lifecycle.py): deploy, validate, promote, a spec change, a
-rollback; a manual promotion that never carries over to the next revision; a failing candidate. The
+rollback to a revision at zero replicas (scaled up before the stable Service returns to it); a manual promotion that never carries over to the next revision; a failing candidate. The
 seed is printed on failure: QUANTOP_FAULT_SEED=<seed> replays the same draws.
 """
 
@@ -23,6 +23,7 @@ from tests.integration.lifecycle import (
     Recorder,
     playing_kubelet,
     settled_state,
+    status,
 )
 
 from quantop.sandbox.cluster import Cluster
@@ -111,10 +112,11 @@ async def test_the_lifecycle_under_faults_ends_where_it_ends_without_them(cluste
     jobs = recorder.jobs_created()
     assert jobs and all(n == 1 for n in jobs.values()), f"a Job created twice: {jobs}; {context}"
     assert len(jobs) == 6, f"one Job per revision: {sorted(jobs)}; {context}"
-    # Checked up to the rollback request: a rollback today scales the rolled-back revision to zero before the
-    # stable Service leaves it, and switches the Service before the previous revision's pods are ready (a gap
-    # even without faults; reported to the owners of controller/requests.py and effects.py).
-    assert recorder.stable_gaps(set(names), until={"auto": int(revs["auto"]["rollback_rv"])}) == [], context
+    # The whole lifecycle, the rollback included: the previous revision (at zero replicas, scaleDownDelaySeconds
+    # 0) is scaled up before the stable Service switches to it, and the rolled-back one only goes afterwards.
+    assert recorder.stable_gaps(set(names)) == [], context
+    rollback = status(await cluster.qm("llm", "auto") or {}).get("rollback") or {}
+    assert (rollback.get("state"), rollback.get("toRevision")) == ("RolledBack", revs["auto"]["first"]), context
     if rate:
         assert len(proxy.injected) > 20, context
         assert sum(f.startswith("chosen") for f in proxy.injected) == 3, context
