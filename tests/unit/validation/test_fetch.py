@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import socket
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -330,7 +331,7 @@ def test_a_stuck_system_lookup_does_not_hold_fetch_sync_past_its_deadline(monkey
         returned.set()
         raise OSError("gave up")
 
-    monkeypatch.setattr(fetch_module.socket, "getaddrinfo", stuck)
+    monkeypatch.setattr(socket, "getaddrinfo", stuck)
     try:
         with pytest.raises(FetchError, match="no complete answer within 1 s"):
             fetch_sync("http://stuck-dns.test/x", SHORT)
