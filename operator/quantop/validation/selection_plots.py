@@ -11,9 +11,9 @@ from typing import Any
 
 from quantop.api.selection import SelectionStatus
 
-from .plot_data import Limits
+from .plot_data import LABEL_CHARS, Limits
 from .plots import latency_figure, rows_figure, save
-from .selection_plot_data import selection_rows
+from .selection_plot_data import cut, selection_rows
 
 QUANTILES_CAPTION = (
     "status.selection keeps quantiles, not every request: markers are the measured p50, p95 (with its gate "
@@ -26,13 +26,15 @@ SELECTION_FILES = ("latency-quantiles.png", "slo-and-accuracy.png")
 def selection_figures(sel: SelectionStatus, limits: Limits) -> tuple[Any, Any]:
     """The two figures of a selection: its latency quantiles and its decision rows (tests read their data)."""
     rows = selection_rows(sel, limits)
-    outcome = f"winner {sel.winner}" if sel.winner else sel.phase.value
+    # objective and winner are read from the status: cut like every label, so a title never runs off the figure
+    outcome = f"winner {cut(sel.winner, LABEL_CHARS)}" if sel.winner else sel.phase.value
     latency = latency_figure(
         rows, limits.slo_ms, title=f"Latency quantiles per candidate ({outcome})", caption=QUANTILES_CAPTION
     )
     title = (
-        f"objective {sel.objective}: {outcome}. Does each candidate meet the p95 SLO and keep its accuracy?\n"
-        "(gate: green passed, amber inconclusive, red failed; grey: not gated)"
+        f"objective {cut(sel.objective, LABEL_CHARS)}: {outcome}. Does each candidate meet the p95 SLO and keep its accuracy?\n"
+        "(colour: the gate on its bounds, green passed, amber inconclusive, red failed; without bounds, the estimate"
+        " against the limit; grey: no limit known)"
     )
     decision = rows_figure(rows, limits.slo_ms, limits.max_drop, title=title, interval=f"{limits.level} bounds")
     return latency, decision

@@ -261,3 +261,11 @@ def test_too_many_rows_or_an_unwritable_directory_is_one_line(tmp_path: Path) ->
     blocker.write_text("")
     with pytest.raises(CommandError, match=f"cannot write plots to {blocker}"):
         write_plots(SELECTION, LIMITS, blocker)
+
+
+def test_titles_taken_from_the_status_are_cut() -> None:
+    sel = SelectionStatus(
+        fingerprint="f", objective="o" * 5000, phase=SelectionPhase.CHOSEN, candidates=[BASE], winner="w" * 5000
+    )
+    latency, decision = selection_figures(sel, LIMITS)
+    assert len(latency.axes[0].get_title()) < 100 and len(decision.get_suptitle()) < 400
