@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import http.server
 import ipaddress
 import socket
+import ssl
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -338,3 +340,57 @@ def test_a_stuck_system_lookup_does_not_hold_fetch_sync_past_its_deadline(monkey
         assert not returned.is_set()  # fetch_sync came back while the lookup was still stuck
     finally:
         release.set()
+
+
+TLS = Path(__file__).resolve().parents[2] / "data" / "tls"
+
+
+class _RowHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(ROW)))
+        self.end_headers()
+        self.wfile.write(ROW)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def tls_server() -> Iterator[int]:
+    """An HTTPS server on 127.0.0.1 whose certificate names only dataset.test (tests/data/tls)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(TLS / "dataset.test.pem", TLS / "dataset.test.key")
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RowHandler)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(httpd.server_address[1])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+@pytest.mark.parametrize(
+    ("name", "answer"),
+    [
+        pytest.param("dataset.test", ROW, id="certificate-names-the-url-host"),
+        pytest.param("other.test", "certificate verify failed", id="certificate-for-another-name"),
+    ],
+)
+def test_tls_checks_the_urls_name_not_the_pinned_address(
+    tls_server: int, monkeypatch: pytest.MonkeyPatch, name: str, answer: bytes | str
+) -> None:
+    """Connecting to 127.0.0.1 for dataset.test must still send SNI dataset.test and check the
+    certificate against dataset.test: it passes there, and fails for a name the certificate lacks."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(TLS / "ca.pem"))
+    resolver = resolving({name: ["127.0.0.1"]})
+    url = f"https://{name}:{tls_server}/ok.jsonl"
+    if isinstance(answer, bytes):
+        assert fetch_sync(url, LIMITS, resolver=resolver).body == answer
+    else:
+        with pytest.raises(FetchError, match=answer):
+            fetch_sync(url, LIMITS, resolver=resolver)
