@@ -226,6 +226,20 @@ class ToBeat(_Request):
         Field(min_length=1, max_length=128),
         Flag("--to-beat-label", "the candidate that set --to-beat-p95-ms, named in the message", "unnamed"),
     ] = None
+    objective: Annotated[
+        Literal["latency", "balanced"] | None,
+        Flag("--to-beat-objective", "the selection's objective, for the message's words and units", "latency"),
+    ] = None
+    scale: Annotated[
+        float | None,
+        Field(gt=0),
+        Flag(
+            "--to-beat-scale",
+            "the objective's figure per ms of this run's p95 (balanced: sqrt(weights / baseline weights) / "
+            "baseline p95), for the message",
+            "1",
+        ),
+    ] = None
 
 
 class ValidationRequest(_Request):

@@ -15,6 +15,7 @@ from quantop.api import ConditionType, Phase, Reason, ValidationResults
 from quantop.api.selection import CandidateRow, CandidateState, SelectionPhase, SelectionStatus
 from quantop.api.status import AnnotationRequest
 from quantop.api.timestamps import rfc3339
+from quantop.api.validation_request import ToBeat
 from quantop.planning.selection import RESELECT_ANNOTATION, finish_row, progress_message, record_result
 from quantop.resources import LABEL_REVISION, LABEL_ROLE, revision_name
 from quantop.resources.job import validation_job_name
@@ -35,13 +36,11 @@ CANDIDATE_MEASURED = "CandidateMeasured"
 SELECTION_CHOSE = "SelectionChose"
 NO_CANDIDATE_PASSED = "NoCandidatePassed"
 
-#: (p95 ms, label) a candidate must beat: planning.selection.figure_to_beat.
-ToBeatFigure = tuple[float, str]
 Step = Callable[[Draft, SelectionStatus, CandidateRow, "float | None"], SelectionStatus]
 
 
 def step_row(
-    d: Draft, sel: SelectionStatus, row: CandidateRow, price: float | None, *, to_beat: ToBeatFigure | None = None
+    d: Draft, sel: SelectionStatus, row: CandidateRow, price: float | None, *, to_beat: ToBeat | None = None
 ) -> SelectionStatus:
     """One level-triggered step of a Running row: the rollout's candidate signal, then this table's effect.
 
@@ -69,13 +68,12 @@ def _validating(d: Draft, sel: SelectionStatus, row: CandidateRow, price: float 
 
 
 def _start_job(
-    d: Draft, sel: SelectionStatus, row: CandidateRow, price: float | None, to_beat: ToBeatFigure | None = None
+    d: Draft, sel: SelectionStatus, row: CandidateRow, price: float | None, to_beat: ToBeat | None = None
 ) -> SelectionStatus:
     """The row's validation Job, paired with the selection's baseline (its outcomes) when there is one.
 
-    The figure to beat reaches the Job once CreateJob carries it (to_beat_p95_ms, to_beat_label; act.py
-    passes them to build_validation_job's `to_beat`): until then the Job runs its whole load and the row
-    stops at its verdict, as before."""
+    The figure to beat reaches the Job once CreateJob carries it (a `to_beat` field that act.py passes to
+    build_validation_job): until then the Job runs its whole load and the row stops at its verdict."""
     fx.ensure_candidate(d)
     base = d.seen.baseline
     d.do(
@@ -87,7 +85,7 @@ def _start_job(
             baseline_outcomes=_outcomes(base.results),
         )
     )
-    beat = f"; to beat: p95 {to_beat[0]:.0f} ms ({to_beat[1]})" if to_beat else ""
+    beat = f"; to beat: p95 {to_beat.p95_ms:.0f} ms ({to_beat.label})" if to_beat and to_beat.p95_ms else ""
     d.event("Normal", Reason.VALIDATING, f"selection: validating {row.label} (revision {d.rev}){beat}")
     return sel
 

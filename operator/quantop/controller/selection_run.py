@@ -175,7 +175,7 @@ async def _step(run: _Run, sel: SelectionStatus, row: CandidateRow, *, fresh: bo
         seen = dataclasses.replace(seen, baseline=await _selection_baseline(run, sel, seen.baseline))
     d = dataclasses.replace(d, seen=seen)
     d.status.message = ""  # what this row's step says, if anything (settle() writes the whole message)
-    new = step_row(d, sel, row, price, to_beat=figure_to_beat(run.spec, sel))
+    new = step_row(d, sel, row, price, to_beat=figure_to_beat(run.spec, sel, row))
     run.groups.append((rctx, d.actions))
     if d.status.message:
         run.notes.append(f"{row.label}: {d.status.message}")

@@ -16,6 +16,7 @@ from quantop.api import QuantizedModelStatus, ValidationResults, Verdict, get_co
 from quantop.api.selection import CandidateRow, CandidateState, SelectionPhase, SelectionStatus
 from quantop.api.status import AnnotationRequest
 from quantop.api.timestamps import rfc3339
+from quantop.api.validation_request import ToBeat
 from quantop.controller.actions import (
     ApplyDeployment,
     ApplyStableService,
@@ -254,11 +255,11 @@ def test_running_candidates_are_labelled_candidate_and_the_stable_stable() -> No
 @pytest.mark.parametrize(
     ("to_beat", "says"),
     [
-        pytest.param((5814.0, "eetq@a10"), "; to beat: p95 5814 ms (eetq@a10)", id="a-row-passed"),
+        pytest.param(ToBeat(p95_ms=5814.0, label="eetq@a10"), "; to beat: p95 5814 ms (eetq@a10)", id="a-row-passed"),
         pytest.param(None, f"(revision {REV})", id="nothing-to-beat-yet"),
     ],
 )
-def test_a_started_job_says_what_it_must_beat(to_beat: tuple[float, str] | None, says: str) -> None:
+def test_a_started_job_says_what_it_must_beat(to_beat: ToBeat | None, says: str) -> None:
     d = draft(observed(UP))
     step_row(d, SEL, ROW, 1.5, to_beat=to_beat)
     started = next(a for a in d.actions if isinstance(a, Event) and a.reason == "Validating")

@@ -8,8 +8,9 @@ import pytest
 from tests.unit.planning.test_selection_progress import T0, begin, results, spec_of
 
 from quantop.api import ValidationResults, Verdict
-from quantop.api.selection import CandidateState, SelectionStatus
+from quantop.api.selection import CandidateRow, CandidateState, SelectionStatus
 from quantop.planning.selection import advance, cannot_win, figure_to_beat, record_result
+from quantop.planning.selection.objective import balanced_factor
 
 S = CandidateState
 
@@ -35,52 +36,63 @@ def _after(objective: str, verdicts: dict[str, Verdict], *, bounds: float = 0.02
     return sel, objective
 
 
+def _next(sel: SelectionStatus, after: dict[str, Verdict]) -> CandidateRow:
+    """The row a Job would start for next: the first one that has not run."""
+    return next(r for r in sel.candidates if r.method not in after and r.state in (S.PENDING, S.RUNNING))
+
+
 @pytest.mark.parametrize(
-    ("objective", "verdicts", "bounds", "expected"),
+    ("objective", "verdicts", "expected"),
     [
-        pytest.param("latency", {"eetq": Verdict.PASSED}, 0.02, (5700 * 1.02, "eetq@a10"), id="latency-one-passed"),
+        pytest.param("latency", {"eetq": Verdict.PASSED}, (5700 * 1.02, "eetq@a10"), id="latency-one-passed"),
         pytest.param(
             "latency",
             {"fp8": Verdict.PASSED, "eetq": Verdict.PASSED},
-            0.02,
             (5700 * 1.02, "eetq@a10"),
             id="latency-the-best-passing-row-s-upper-bound",
         ),
         pytest.param(
             "latency",
             {"eetq": Verdict.FAILED, "fp8": Verdict.PASSED},
-            0.02,
             (5800 * 1.02, "fp8@a10"),
             id="failed-rows-set-nothing",
         ),
-        pytest.param("latency", {"eetq": Verdict.FAILED}, 0.02, None, id="nothing-passed-yet"),
-        pytest.param("latency", {}, 0.02, None, id="nothing-ran"),
-        pytest.param("memory", {"eetq": Verdict.PASSED}, 0.02, None, id="memory-is-exact-and-stops-before-running"),
-        pytest.param("throughput", {"eetq": Verdict.PASSED}, 0.02, None, id="throughput-has-no-interval"),
-        pytest.param("cost", {"eetq": Verdict.PASSED}, 0.02, None, id="cost-has-no-interval"),
+        pytest.param("latency", {"eetq": Verdict.FAILED}, None, id="nothing-passed-yet"),
+        pytest.param("latency", {}, None, id="nothing-ran"),
+        pytest.param("memory", {"eetq": Verdict.PASSED}, None, id="memory-is-exact-and-stops-before-running"),
+        pytest.param("throughput", {"eetq": Verdict.PASSED}, None, id="throughput-has-no-interval"),
+        pytest.param("cost", {"eetq": Verdict.PASSED}, None, id="cost-has-no-interval"),
     ],
 )
-def test_the_figure_to_beat(
-    objective: str, verdicts: dict[str, Verdict], bounds: float, expected: tuple[float, str] | None
-) -> None:
-    sel, _ = _after(objective, verdicts, bounds=bounds)
+def test_the_figure_to_beat(objective: str, verdicts: dict[str, Verdict], expected: tuple[float, str] | None) -> None:
+    sel, _ = _after(objective, verdicts)
     spec = spec_of(**{"quantization.objective": objective, "validation.baseline": {"accuracy": 0.8}})
-    got = figure_to_beat(spec, sel)
+    got = figure_to_beat(spec, sel, _next(sel, verdicts))
     if expected is None:
         assert got is None
     else:
-        assert got is not None and got[1] == expected[1] and got[0] == pytest.approx(expected[0])
+        assert got is not None and got.label == expected[1] and got.p95_ms == pytest.approx(expected[0])
+        assert got.objective is None and got.scale is None, "latency: the Job's defaults"
 
 
-def test_the_figure_is_the_high_end_cannot_win_compares_with() -> None:
-    spec = spec_of(**{"quantization.objective": "latency", "validation.baseline": {"accuracy": 0.8}})
-    sel, _ = _after("latency", {"eetq": Verdict.PASSED})
-    figure, label = figure_to_beat(spec, sel) or (0.0, "")
-    best = next(r for r in sel.candidates if r.label == label)
-    slower = best.model_copy(update={"p95_ms": figure + 2, "p95_low_ms": figure + 1, "p95_high_ms": figure + 3})
-    same = best.model_copy(update={"p95_low_ms": figure})
-    assert cannot_win("latency", slower, best, None) is not None
-    assert cannot_win("latency", same, best, None) is None, "a best case equal to the figure may still tie"
+@pytest.mark.parametrize("objective", ["latency", "balanced"])
+def test_the_figure_is_the_boundary_of_cannot_win_for_that_row(objective: str) -> None:
+    """A best case just above the figure cannot win; at the figure it still might (a tie)."""
+    spec = spec_of(**{"quantization.objective": objective, "validation.baseline": {"accuracy": 0.8}})
+    sel, _ = _after(objective, {"eetq": Verdict.PASSED})
+    row = _next(sel, {"eetq": Verdict.PASSED})
+    got = figure_to_beat(spec, sel, row)
+    assert got is not None and got.p95_ms is not None
+    best = next(r for r in sel.candidates if r.label == got.label)
+    base = next((r for r in sel.candidates if r.baseline), None)
+
+    def measured(low: float) -> CandidateRow:
+        return row.model_copy(update={"p95_ms": low + 50, "p95_low_ms": low, "p95_high_ms": low + 100})
+
+    assert cannot_win(objective, measured(got.p95_ms * 1.001), best, base) is not None
+    assert cannot_win(objective, measured(got.p95_ms), best, base) is None
+    if objective == "balanced":
+        assert got.objective == "balanced" and got.scale == pytest.approx(balanced_factor(row, base))
 
 
 def _cannot_win_result(message: str) -> ValidationResults:

@@ -94,6 +94,11 @@ SPECS = [
         {"to_beat": ToBeat(p95_ms=5813.999999999999, label="eetq@a10")},  # an upper bound: no rounding allowed
         id="selection-figure-to-beat",
     ),
+    pytest.param(
+        {"quantization.method": "fp8"},
+        {"to_beat": ToBeat(p95_ms=6021.7, label="eetq@a10", objective="balanced", scale=0.00011470786693528643)},
+        id="selection-balanced-figure-to-beat",
+    ),
 ]
 
 

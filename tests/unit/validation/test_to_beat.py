@@ -15,6 +15,7 @@ from quantop.api.selection import CandidateRow, CandidateState
 from quantop.api.status import Verdict
 from quantop.api.validation_request import LoadRequest, ToBeat, ValidationRequest
 from quantop.planning.selection import cannot_win
+from quantop.planning.selection.objective import to_beat
 from quantop.validation.batchmeans import rate_bounds
 from quantop.validation.gates import LoadEvidence, Thresholds
 from quantop.validation.load import Sample, summarize
@@ -90,6 +91,36 @@ def test_its_words_are_the_selection_s() -> None:
     words = cannot_win("latency", mine, best, None)
     assert words is not None and got.reason(0.95).startswith(words)
     assert "p95 8000 ms, 95% bounds 7400 to 8600 ms, n=400: surely above 5814 ms" in got.reason(0.95)
+
+
+def test_balanced_words_are_the_selection_s() -> None:
+    """Balanced: the Job tests its p95 against the figure over its scale, and says it in balanced units."""
+    base = CandidateRow(
+        method="none", gpu="a10", label="none@a10", state=CandidateState.PASSED, baseline=True, p95_ms=6200,
+        weights_gi_b=7.6,
+    )  # fmt: skip
+    best = CandidateRow(
+        method="eetq", gpu="a10", label="eetq@a10", state=CandidateState.PASSED, p95_ms=5700, p95_low_ms=5586,
+        p95_high_ms=5814, weights_gi_b=3.8,
+    )  # fmt: skip
+    mine = CandidateRow(
+        method="bitsandbytes", gpu="a10", label="bitsandbytes@a10", state=CandidateState.RUNNING, p95_ms=14000,
+        p95_low_ms=13000, p95_high_ms=15000, weights_gi_b=4.1,
+    )  # fmt: skip
+    to_beat = figure_to_beat_of(best, base, mine)
+    assert to_beat.p95_ms is not None and to_beat.scale is not None
+    got = ToBeatDecision(
+        Decision(Verdict.FAILED, 14000.0, 13000.0, 15000.0, 400, 5), to_beat.p95_ms, "eetq@a10", "balanced",
+        to_beat.scale,
+    )  # fmt: skip
+    words = cannot_win("balanced", mine, best, base)
+    assert words is not None and got.reason(0.95).startswith(words)
+
+
+def figure_to_beat_of(best: CandidateRow, base: CandidateRow, row: CandidateRow) -> ToBeat:
+    got = to_beat("balanced", best, base, row)
+    assert got is not None
+    return got
 
 
 def test_the_best_case_is_never_below_the_figure_it_cleared() -> None:

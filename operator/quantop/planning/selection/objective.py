@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from quantop.api import Objective
 from quantop.api.selection import CandidateRow, SelectionObjective
 from quantop.api.spec import AnyObjective
+from quantop.api.validation_request import ToBeat
 
 from ..advice import GUIDE_RELATIVE_SPEED
 from ..plan import DECISION_MATRIX
@@ -82,16 +83,21 @@ def _p95(row: CandidateRow) -> Figure | None:
 
 
 def _balanced(row: CandidateRow, baseline: CandidateRow | None) -> Figure | None:
-    p95 = _p95(row)
-    weights = row.weights_gi_b
-    if p95 is None or weights is None:
+    p95, factor = _p95(row), balanced_factor(row, baseline)
+    if p95 is None or factor is None:
+        return None
+    return Figure(p95.point * factor, p95.low * factor, p95.high * factor, p95.has_interval)
+
+
+def balanced_factor(row: CandidateRow, baseline: CandidateRow | None) -> float | None:
+    """The balanced figure per ms of the row's p95: sqrt(weights / baseline weights) / baseline p95."""
+    if row.weights_gi_b is None:
         return None
     # Without a measured baseline (baseline.accuracy or modelRef given) the ratios' common scale is left out:
     # it is the same for every candidate, so the ranking is unchanged.
     ref_p95 = (baseline.p95_ms if baseline else None) or 1.0
     ref_weights = (baseline.weights_gi_b if baseline else None) or 1.0
-    factor = (weights / ref_weights) ** BALANCED_MEMORY_EXPONENT / ref_p95
-    return Figure(p95.point * factor, p95.low * factor, p95.high * factor, p95.has_interval)
+    return float((row.weights_gi_b / ref_weights) ** BALANCED_MEMORY_EXPONENT / ref_p95)
 
 
 def expected_key(
@@ -137,17 +143,23 @@ def cannot_win(
 
 
 def to_beat(
-    objective: AnyObjective, best: CandidateRow | None, baseline: CandidateRow | None
-) -> tuple[float, str] | None:
-    """The p95 (ms) a candidate's validation Job must beat, and whose it is: the best passing row's worst case,
-    the `theirs.high` cannot_win compares with. Only for latency, whose figure is a p95 interval the load
-    test can bound as it runs; other objectives' figures stop a candidate at its verdict (or never)."""
-    if best is None or objective != Objective.LATENCY:
+    objective: AnyObjective, best: CandidateRow | None, baseline: CandidateRow | None, row: CandidateRow
+) -> ToBeat | None:
+    """What `row`'s validation Job must beat: the best passing row's worst case, the `theirs.high` cannot_win
+    compares with, as a p95 in ms for this row. Latency and balanced only: their figures are p95 intervals
+    (balanced scaled by the row's weights) that the load test bounds as it runs; the others stop a
+    candidate at its verdict (or never)."""
+    if best is None or objective not in (Objective.LATENCY, SelectionObjective.BALANCED):
         return None
     theirs = figure(objective, best, baseline)
     if theirs is None or not theirs.has_interval:
         return None
-    return theirs.high, best.label
+    if objective == Objective.LATENCY:
+        return ToBeat(p95_ms=theirs.high, label=best.label)
+    scale = balanced_factor(row, baseline)
+    if not scale:
+        return None
+    return ToBeat(p95_ms=theirs.high / scale, label=best.label, objective="balanced", scale=scale)
 
 
 def _show(objective: AnyObjective, value: float) -> str:

@@ -16,6 +16,7 @@ from quantop.api import GpuProfile, QuantizedModelSpec
 from quantop.api.selection import CandidateRow, CandidateState, SelectionPhase, SelectionStatus
 from quantop.api.spec import AnyObjective, OnInconclusive
 from quantop.api.timestamps import rfc3339
+from quantop.api.validation_request import ToBeat
 
 from ..models import ModelInfo
 from .budget import committed, estimated_gpu_minutes, gpu_minutes_between, minimum_gpu_minutes, spent
@@ -115,13 +116,13 @@ def _passing(spec: QuantizedModelSpec, rows: list[CandidateRow]) -> list[Candida
     return [r for r in rows if r.state in ok and eligible_to_win(spec, r)]
 
 
-def figure_to_beat(spec: QuantizedModelSpec, selection: SelectionStatus) -> tuple[float, str] | None:
-    """What a candidate started now must beat, (p95 ms, label), from the rows as they stand; None when no
-    row passed yet or the objective has no figure the load test can bound (objective.to_beat)."""
+def figure_to_beat(spec: QuantizedModelSpec, selection: SelectionStatus, row: CandidateRow) -> ToBeat | None:
+    """What `row`'s Job, started now, must beat (objective.to_beat), from the rows as they stand; None when no
+    row passed yet or the objective has no figure the load test can bound."""
     objective = objective_of(spec)
     base = _baseline(selection.candidates)
     found = winner(objective, _passing(spec, selection.candidates), base)
-    return to_beat(objective, found[0] if found else None, base)
+    return to_beat(objective, found[0] if found else None, base, row)
 
 
 def _stop_losers(spec: QuantizedModelSpec, selection: SelectionStatus, now: dt.datetime) -> list[CandidateRow]:
