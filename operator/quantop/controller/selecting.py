@@ -108,7 +108,8 @@ def _measured(d: Draft, sel: SelectionStatus, row: CandidateRow, price: float | 
     fx.ensure_candidate(d, replicas=0)
     new = record_result(sel, d.rev, results, d.now, price_per_hour=price)
     done = next(r for r in new.candidates if r.revision == d.rev)
-    kind = "Normal" if done.state == CandidateState.PASSED else "Warning"
+    # Stopped as CannotWin is the selection working as meant, not a problem to look at.
+    kind = "Normal" if done.state in (CandidateState.PASSED, CandidateState.CANNOT_WIN) else "Warning"
     d.event(kind, CANDIDATE_MEASURED, f"{row.label}: {done.state.value}: {done.reason}"[:1000])
     return new
 

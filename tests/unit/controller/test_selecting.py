@@ -268,16 +268,18 @@ def test_a_started_job_says_what_it_must_beat(to_beat: ToBeat | None, says: str)
 
 
 @pytest.mark.parametrize(
-    ("verdict", "state"),
+    ("verdict", "state", "kind"),
     [
-        pytest.param(Verdict.CANNOT_WIN, CandidateState.CANNOT_WIN, id="cannot-win"),
-        pytest.param(Verdict.FAILED, CandidateState.FAILED, id="gate-failed"),
+        pytest.param(Verdict.CANNOT_WIN, CandidateState.CANNOT_WIN, "Normal", id="cannot-win"),
+        pytest.param(Verdict.FAILED, CandidateState.FAILED, "Warning", id="gate-failed"),
     ],
 )
-def test_a_job_that_stopped_as_cannot_win_ends_its_row_so(verdict: Verdict, state: CandidateState) -> None:
+def test_a_job_that_stopped_as_cannot_win_ends_its_row_so(verdict: Verdict, state: CandidateState, kind: str) -> None:
     words = "cannot win on latency: its best case 7400 ms is no better than eetq@a10's worst case 5814 ms"
     result = passed(REV).model_copy(update={"verdict": verdict, "message": words})
     d = draft(observed(UP, **finished(REV, result)))
     row = step_row(d, SEL, ROW, 1.5).candidates[0]
     assert row.state == state and row.reason == words and row.gpu_minutes and row.gpu_minutes > 0
     assert d.path[-1][1] == Signal.JOB_FAILED, "decide's signal: anything not passed or inconclusive"
+    measured = next(a for a in d.actions if isinstance(a, Event) and a.reason == "CandidateMeasured")
+    assert measured.type == kind and measured.message.startswith(f"{ROW.label}: {state.value}: cannot win")
