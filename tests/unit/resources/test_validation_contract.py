@@ -233,6 +233,16 @@ def _big_file(tmp_path: Path) -> str:
             ["--endpoint", "http://a", "--baseline-outcomes", "ab:-1:01"], "--baseline-outcomes", id="bad-seed"
         ),
         pytest.param(["--endpoint", "http://a", "--baseline-outcomes", "1x0"], "--baseline-outcomes", id="not-01"),
+        pytest.param(
+            ["--endpoint", "http://a", "--to-beat-p95-ms", "-5"], "--to-beat-p95-ms must be > 0", id="to-beat-negative"
+        ),
+        pytest.param(["--endpoint", "http://a", "--to-beat-scale", "0"], "--to-beat-scale must be > 0", id="scale-0"),
+        pytest.param(["--endpoint", "http://a", "--to-beat-label", ""], "--to-beat-label", id="to-beat-empty-label"),
+        pytest.param(
+            ["--request", '{"endpoint": "http://a", "toBeat": {"objective": "cost"}}'],
+            "--to-beat-objective",
+            id="to-beat-objective-it-cannot-bound",
+        ),
     ],
 )
 def test_hostile_requests_get_one_line_that_names_the_flag(tmp_path: Path, argv: list[str], says: str) -> None:
