@@ -115,9 +115,10 @@ def latency_figure(rows: Sequence[Row], slo: float | None, *, title: str, captio
     _draw_series(ax, rows)
     if slo:
         ax.axvline(slo, color=FAILED, linestyle="--", linewidth=1.2, label=f"p95 SLO {slo:.0f} ms")
-    cdf = any(r.latencies for r in rows)
-    _levels(ax, PERCENTILES if cdf or not rows else SELECTION_LEVELS)
-    ax.set_ylim(0 if cdf or not any(r.quantiles for r in rows) else 0.4, 1.01)
+    # only quantiles (a selection): the levels it keeps, and no empty half of the plot below its p50
+    quantiles_only = not any(r.latencies for r in rows) and any(r.quantiles for r in rows)
+    _levels(ax, SELECTION_LEVELS if quantiles_only else PERCENTILES)
+    ax.set_ylim(0.4 if quantiles_only else 0, 1.01)
     ax.set_xlabel("end-to-end latency (ms)")
     ax.set_ylabel("fraction of requests at or below")
     ax.set_title(title)
