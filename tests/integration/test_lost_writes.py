@@ -244,28 +244,48 @@ ROLLBACK_WRITES = [
 ]
 
 
+async def cold(cluster: Cluster, op: Operator, name: str) -> None:
+    """Step until the Deployment is at zero replicas (scaleDownDelaySeconds 0), then its pods are gone."""
+    for _ in range(6):
+        if (await cluster.get("apps/v1", "deployments", "llm", name))["spec"]["replicas"] == 0:
+            status = {"replicas": 0, "availableReplicas": 0, "readyReplicas": 0}
+            await cluster.patch("apps/v1", "deployments", "llm", name, {"status": status})
+            return
+        await op.step()
+    raise AssertionError(f"{name} was never scaled to zero")
+
+
 @pytest.mark.parametrize("fail", ROLLBACK_WRITES)
 async def test_any_write_of_a_rollback_may_fail_once(cluster: Cluster, fail: Match) -> None:
+    """The previous revision is at zero: scaled up first, switched to once available, whichever write fails."""
     obj = qm("rb", **{"promotion.scaleDownDelaySeconds": 0})
     first = rev_of(obj)
     await cluster.create(obj)
     client = Flaky(cluster)
     op = Operator(client, "rb")
+    switched_to_unavailable = []
     try:
         await run_until(cluster, op, first, promoted(first))
         await cluster.patch(*QM, "rb", {"spec": {"quantization": {"method": "fp8"}}})
         second = rev_of(await cluster.qm("llm", "rb"))
         await run_until(cluster, op, second, promoted(second))
+        await cold(cluster, op, f"rb-{first}")
         await cluster.patch(*QM, "rb", {"metadata": {"annotations": {"quantop.dev/rollback": "true"}}})
         client.fail = fail
-        back = await op.step()
-        again = await op.step()
-        settled = await op.step()
+        for _ in range(8):
+            settled = await op.step()
+            previous = await cluster.get("apps/v1", "deployments", "llm", f"rb-{first}")
+            if await selector(cluster, "rb") == first and not (previous.get("status") or {}).get("availableReplicas"):
+                switched_to_unavailable.append(settled["status"].get("rollback"))
+            await kubelet(cluster, "rb", first)
+            later = await cluster.get("apps/v1", "deployments", "llm", f"rb-{second}")
+            if settled["status"].get("stableRevision") == first and later["spec"]["replicas"] == 0:
+                break
     finally:
         await client.aclose()
     assert client.injected, "the chosen write never happened"
-    assert back["status"]["stableRevision"] == first
-    assert again["status"]["stableRevision"] == first and settled["status"]["stableRevision"] == first
+    assert switched_to_unavailable == []
+    assert settled["status"]["stableRevision"] == first and settled["status"]["rollback"]["state"] == "RolledBack"
     assert [h["verdict"] for h in settled["status"]["history"]].count("RolledBack") == 1
     assert "quantop.dev/rollback" not in (settled["metadata"].get("annotations") or {})
     assert await selector(cluster, "rb") == first
