@@ -10,6 +10,9 @@ check) still use the name in the URL.
 
 from __future__ import annotations
 
+import functools
+import os
+import ssl
 from collections.abc import Iterable, Mapping, Sequence
 
 import httpcore
@@ -63,9 +66,16 @@ class PinnedTransport(httpx.AsyncHTTPTransport):
     No proxy: a proxy would resolve the name itself, out of the check's reach."""
 
     def __init__(self, pins: Mapping[str, Sequence[str]], backend: httpcore.AsyncNetworkBackend | None = None) -> None:
-        super().__init__(trust_env=False)
+        super().__init__(verify=False, trust_env=False)  # a pool replaced below: skip loading CAs for it
         # httpx takes no network backend; its pool is rebuilt the way httpx builds it, with one.
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=True),
+            ssl_context=_verifying_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")),
             network_backend=PinnedBackend(pins, backend),
         )
+
+
+@functools.lru_cache(maxsize=4)
+def _verifying_context(cafile: str | None, capath: str | None) -> ssl.SSLContext:
+    """httpx's default verifying context (SSL_CERT_FILE or SSL_CERT_DIR, else certifi), made once:
+    loading the CA bundle took longer than a whole local fetch."""
+    return httpx.create_ssl_context(trust_env=True)
