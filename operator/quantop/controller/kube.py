@@ -267,7 +267,7 @@ class KubeClient:
         res = RESOURCES[kind]
         self.calls.add(("watch", res.group, res.plural))
         params = {
-            "watch": "1",
+            "watch": "true",
             "resourceVersion": since,
             "labelSelector": selector_param(selector),
             "timeoutSeconds": str(seconds),
