@@ -190,6 +190,11 @@ def _print_selections(objs: list[dict[str, Any]], progress: Progress) -> None:
         name = obj["metadata"]["name"]
         _banner(f"quantop report qm/{name} -n demo  (selection ended {progress.finished_s[name]:.0f} s after apply)")
         print(selection_report(obj))
+    print(
+        f"\n(GPU-minutes count from a candidate's deployment to its verdict, here including its wait for one of the"
+        f" sandbox's {PARALLEL_JOBS} validation slots while the manual models' Jobs ran; `make demo-auto` runs the"
+        " two alone)"
+    )
 
 
 def _print_results(objs: list[dict[str, Any]]) -> None:
@@ -229,12 +234,25 @@ def _print_migration(m: Migration) -> None:
         print(f"{r['revision']:<9} {engine:<7} {r['method']:<8} {r['verdict']:<13} {p95:>7} {acc:>8}")
 
 
-def _plots() -> None:
-    reports = sorted(WORKDIR.glob("reports/*/quantop-validation-*/report.json"))
-    if not reports:
+def _model_of(job_dir: str, models: list[tuple[str, str]]) -> str | None:
+    """The model whose validation Job wrote reports/NAMESPACE_MODEL-REVISION-validate/ (a revision has no dash)."""
+    for ns, name in models:
+        rest = job_dir.removeprefix(f"{ns}_{name}-")
+        if rest != job_dir and rest.endswith("-validate") and rest.count("-") == 1:
+            return name
+    return None
+
+
+def guide_reports(reports: list[Path], models: list[tuple[str, str]], baseline: str = "phi35-default") -> list[Path]:
+    """The reports of the guide's manual models (the auto models' candidates have their own tables), baseline first."""
+    mine = [r for r in reports if _model_of(r.parent.parent.name, models) is not None]
+    return sorted(mine, key=lambda r: _model_of(r.parent.parent.name, models) != baseline)
+
+
+def _plots(models: list[tuple[str, str]]) -> None:
+    ordered = guide_reports(sorted(WORKDIR.glob("reports/*/quantop-validation-*/report.json")), models)
+    if not ordered:
         return
-    default = [r for r in reports if "default" in str(r.parent.parent.name)]
-    ordered = default + [r for r in reports if r not in default]
     _banner("quantop report " + " ".join(str(r.relative_to(ROOT)) for r in ordered[:2]) + " ...")
     subprocess.run(
         [sys.executable, "-m", "quantop.cli", "report", *map(str, ordered), "--plots", str(WORKDIR / "plots")],
@@ -254,7 +272,8 @@ def main() -> int:
         f" certain); {PARALLEL_JOBS} validations at a time"
     )
     code = asyncio.run(_run_sandbox())
-    _plots()
+    manual = [d for path in EXAMPLES for d in yaml.safe_load_all(path.read_text()) if d]
+    _plots([(d["metadata"]["namespace"], d["metadata"]["name"]) for d in manual])
     return code
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from quantop.api.selection import CandidateRow, CandidateState, SelectionPhase, SelectionStatus
-from quantop.sandbox.demo import Progress, _done, progress_key
+from quantop.sandbox.demo import Progress, _done, guide_reports, progress_key
 
 EETQ = CandidateRow(method="eetq", gpu="a10", revision="e1", state=CandidateState.PASSED, p95_ms=5000)
 
@@ -91,3 +92,33 @@ def test_a_status_line_is_printed_again_only_when_more_than_its_gpu_minutes_chan
     before: str, after: str, news: bool
 ) -> None:
     assert (progress_key(before) != progress_key(after)) is news
+
+
+MODELS = [("demo", "phi35-default"), ("demo", "phi35-fp8"), ("demo", "phi35-fp8-t4")]
+
+
+def _report(job_dir: str) -> Path:
+    return Path("reports") / job_dir / "quantop-validation-x" / "report.json"
+
+
+@pytest.mark.parametrize(
+    ("job_dirs", "kept"),
+    [
+        pytest.param(
+            ["demo_phi35-fp8-9e3146-validate", "demo_phi35-default-3612cd-validate"],
+            ["demo_phi35-default-3612cd-validate", "demo_phi35-fp8-9e3146-validate"],
+            id="baseline-first",
+        ),
+        pytest.param(
+            ["demo_phi35-auto-latency-e2268b-validate", "demo_phi35-fp8-76bc63-validate"],
+            ["demo_phi35-fp8-76bc63-validate"],
+            id="auto-candidates-left-to-their-own-tables",
+        ),
+        pytest.param(["demo_phi35-fp8-t4-9e3146-validate"], ["demo_phi35-fp8-t4-9e3146-validate"], id="longer-name"),
+        pytest.param(["other_phi35-fp8-9e3146-validate"], [], id="other-namespace"),
+        pytest.param(["demo_phi35-fp8-9e3146-smoke"], [], id="not-a-validation-job"),
+    ],
+)
+def test_the_plots_use_the_guides_manual_models_reports(job_dirs: list[str], kept: list[str]) -> None:
+    got = guide_reports([_report(d) for d in job_dirs], MODELS)
+    assert [r.parent.parent.name for r in got] == kept
