@@ -8,8 +8,8 @@
 A previous revision that is still warm (keepPrevious, or within scaleDownDelaySeconds) is switched to
 at once. Under promotion.strategy InPlace the rollback is surge-free, like the rollout: the current
 revision gives up one replica before the previous one gets it, the switch happens on that one replica,
-and the rest move afterwards (in_place). With serving.replicas 1 that leaves the Service with no ready
-pod while the previous revision starts, as InPlace validation does; Rolling never does.
+and the rest move afterwards (in_place). InPlace needs serving.replicas >= 2, so N-1 replicas of the
+current revision serve meanwhile.
 
 Everything is in status.rollback, so a restart or a lost write between the steps neither repeats the
 rollback nor switches early. A previous revision not available within serving.startupTimeout ends the
