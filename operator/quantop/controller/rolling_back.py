@@ -65,6 +65,8 @@ def available(d: Draft, revision: str, wanted: int) -> bool:
         return False
     generation = (dep.get("metadata") or {}).get("generation")
     observed = (dep.get("status") or {}).get("observedGeneration")
+    # A status no controller has written has no availableReplicas either, so a missing observedGeneration
+    # cannot make a cold Deployment look available; a present one older than the spec is a stale count.
     current = generation is None or observed is None or int(observed) >= int(generation)
     return current and in_place.spec_replicas(dep) >= wanted and d.available(revision) >= wanted
 
