@@ -54,6 +54,11 @@ class Cache:
             self._tasks.append(asyncio.create_task(watcher.run(), name=f"quantop watch {kind} {scope or '*'}"))
         return self.stores.get(key)
 
+    def start(self, namespace: str) -> None:
+        """Start the stores that serve ``namespace`` (each once), so they are warm by the first resync."""
+        for kind in CACHED_KINDS:
+            self.store(kind, namespace, start=True)
+
     def serving(self, kind: str, namespace: str, name: str | None = None) -> Store | None:
         """The store that may answer this read now, or None (read live)."""
         store = self.store(kind, namespace, start=True)

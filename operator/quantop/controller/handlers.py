@@ -77,14 +77,19 @@ class _Runtime:
         return cls.client
 
     @classmethod
-    async def cached(cls) -> CachedReads:
-        """The resync's client: reads from the stores of the current client's cache (a new client, a new cache)."""
+    async def cached(cls, namespace: str) -> CachedReads:
+        """The resync's client: reads from the stores of the current client's cache (a new client, a new cache).
+
+        Every reconcile asks for it, so the stores of a namespace start with its first model and
+        are warm by the first resync; only the resync reads through it.
+        """
         client = cls.kube()
         if cls.cache is not None and cls.cache.live is not client:
             await cls.cache.aclose()
             cls.cache = None
         if cls.cache is None:
             cls.cache = Cache(client, namespaces=watched_namespaces())
+        cls.cache.start(namespace)
         return CachedReads(cls.cache)
 
 
@@ -163,10 +168,10 @@ async def reconcile_named(
     if coalesce and lock.locked():
         return
     async with lock:
-        cached = body is not None and resync_cache_enabled()
-        client = await RUNTIME.cached() if cached else RUNTIME.kube()
+        reads = await RUNTIME.cached(namespace) if resync_cache_enabled() else None
+        client: KubeClient = reads if reads is not None and body is not None else RUNTIME.kube()
         assert RUNTIME.config is not None
-        raw = await _read_model(client, namespace, name, body if cached else None, retry)
+        raw = await _read_model(client, namespace, name, body, retry)
         if raw is None or (raw.get("metadata") or {}).get("deletionTimestamp"):
             return
         writer = StatusWriter(client, raw, post_event)
