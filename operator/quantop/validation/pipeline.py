@@ -290,7 +290,7 @@ def _measure_load(
     # The look that stopped the load decided (its bound holds at every look), even if the requests
     # that finished after the stop leave the last look undecided.
     m.to_beat = beat if beat is not None and beat.cannot_win else check.stopped_by
-    if s.window_s < r.load.duration_seconds and m.cannot_win():
+    if s.window_s < r.load.duration_seconds and check.stopped_by is not None and m.cannot_win():
         m.stopping.append(
             f"load: stopped after {s.window_s:.0f} of {r.load.duration_seconds:.0f} s measured, "
             "this candidate cannot win the selection"
