@@ -115,7 +115,8 @@ def _next_hop(url: httpx.URL, response: httpx.Response, limits: FetchLimits, hop
         allowed = ", ".join(sorted(limits.redirect_hosts)) or "none"
         raise FetchError(
             f"{url}: redirects ({response.status_code}) to {str(target)[:200]}; quantop follows redirects only to "
-            f"allow-listed hosts ({allowed}, set by {REDIRECT_HOSTS_ENV}): use the final URL",
+            f"allow-listed hosts ({allowed}: the operator's fetch.redirectHosts, {REDIRECT_HOSTS_ENV} in a Job): "
+            "use the final URL",
             "redirect",
         )
     if hops >= limits.max_redirects:

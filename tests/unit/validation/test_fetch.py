@@ -108,7 +108,10 @@ def test_an_allow_listed_redirect_is_followed(server: str) -> None:
 
 
 def test_no_redirect_is_followed_without_an_allow_list(server: str) -> None:
-    with pytest.raises(FetchError, match=r"allow-listed hosts \(none, set by QUANTOP_FETCH_REDIRECT_HOSTS\)"):
+    with pytest.raises(
+        FetchError,
+        match=r"allow-listed hosts \(none: the operator's fetch\.redirectHosts, QUANTOP_FETCH_REDIRECT_HOSTS in a Job\)",
+    ):
         fetch_sync(server + "/redirect-allowed.jsonl", FetchLimits(deadline_s=5, redirect_hosts=frozenset()))
 
 
