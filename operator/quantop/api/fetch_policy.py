@@ -80,12 +80,13 @@ def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
         return address.sixtofour
     if address.teredo is not None:
         return address.teredo[1]
-    if address in _NAT64:
+    if any(address in net for net in _CARRY_LOW_32_BITS) and int(address) > 1:  # not :: or ::1
         return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return None
 
 
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+#: IPv6 prefixes whose last 32 bits are an IPv4 address: NAT64, SIIT, and the deprecated IPv4-compatible form.
+_CARRY_LOW_32_BITS = _nets("64:ff9b::/96", "::ffff:0:0:0/96", "::/96")
 
 
 def _split(raw: str) -> list[str]:
