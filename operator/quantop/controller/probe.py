@@ -8,7 +8,8 @@ of recent runs so one unlucky draw does not page anyone.
 It runs inside the operator, on kopf's event loop, so nothing in it may block or grow without
 bound: the dataset URL is fetched asynchronously under a total deadline, a byte cap and no
 redirects, only to addresses the config's fetch policy allows (validation.fetch), parsed on a
-thread, each answer request has a total deadline and a size cap, and every score is computed in a confined worker process (validation.scoring_sandbox).
+thread, each answer request has a total deadline and a size cap, and every score is computed in
+a confined worker process (validation.scoring_sandbox).
 Why not a Job per probe: see docs/validation.md, "The production accuracy probe".
 """
 
