@@ -1,6 +1,7 @@
 """How long one reconcile takes against the emulated API server, first pass vs steady state, as models grow;
-and how many API reads an idle resync of a promoted model costs (the resync timer's path: a GET of the
-model, then reconcile_and_report).
+and how many API reads an idle resync of a promoted model costs: all live (a GET of the model, then
+reconcile_and_report, as an event-caused reconcile reads), and from the watch-fed cache (the resync
+timer's path: kopf's body of the model, then reconcile_and_report through CachedReads).
 
 Prints figures; asserts nothing. Run with `make bench`.
 """
@@ -19,6 +20,7 @@ from tests.integration.kubelet import finish_job, make_available, results
 
 from quantop.api import default_config
 from quantop.controller import KubeClient, reconcile
+from quantop.controller.cache import Cache, CachedReads, model_for_resync
 from quantop.controller.kube import Credentials
 from quantop.controller.persist import StatusWriter, reconcile_and_report
 from quantop.resources.job import validation_job_name
@@ -87,10 +89,27 @@ async def promote(cluster: Cluster, client: KubeClient, name: str) -> None:
     raise RuntimeError(f"{name} not promoted: {status}")
 
 
+async def cached_resync(cluster: Cluster, reads: CachedReads, name: str) -> None:
+    """What the resync timer does: kopf's watch-fed body (read here uncounted, as kopf's watch has it), then reconcile."""
+    body = await cluster.qm("bench", name)
+    assert body is not None
+    raw = await model_for_resync(reads, body)
+    assert raw is not None
+    await reconcile_and_report(raw, reads, default_config(), StatusWriter(reads, raw, lambda _r, _e: None))
+
+
+async def warm(cache: Cache) -> None:
+    cache.start("bench")
+    async with asyncio.timeout(600):
+        while not all(s.synced for s in cache.stores.values()):
+            await asyncio.sleep(0.01)
+
+
 async def idle_reads(n: int) -> None:
     async with api_server() as cluster:
         cluster.api.request_history = 16
         client = KubeClient(Credentials(server=str(cluster.api.url), verify=False))
+        cache = Cache(client)
         try:
             for i in range(n):
                 await cluster.create({**body(i), "spec": {**body(i)["spec"], "promotion": {"auto": True}}})
@@ -99,10 +118,19 @@ async def idle_reads(n: int) -> None:
             for i in range(n):
                 await resync(client, f"m{i}")
             print(
-                f"  {n:4d} promoted models, one idle resync each: {client.reads - reads:5d} API reads "
+                f"  {n:4d} promoted models, one idle resync each, live reads: {client.reads - reads:5d} API reads "
+                f"({(client.reads - reads) / n:.1f} per model), {client.writes - writes} writes"
+            )
+            await warm(cache)
+            reads, writes = client.reads, client.writes
+            for i in range(n):
+                await cached_resync(cluster, CachedReads(cache), f"m{i}")
+            print(
+                f"  {n:4d} promoted models, one idle resync each, watch-fed: {client.reads - reads:5d} API reads "
                 f"({(client.reads - reads) / n:.1f} per model), {client.writes - writes} writes"
             )
         finally:
+            await cache.aclose()
             await client.aclose()
 
 
@@ -110,6 +138,6 @@ if __name__ == "__main__":
     print("reconcile cost against the emulated API server (one process, loopback HTTP):")
     for n in (10, 50, 100):
         asyncio.run(run(n))
-    print("idle cost: API reads of a resync that has nothing to do (reads are live GETs and LISTs today):")
+    print("idle cost: API reads of a resync that has nothing to do (all live, then from the watch-fed cache):")
     for n in (1, 10, 100):
         asyncio.run(idle_reads(n))

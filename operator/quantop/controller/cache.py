@@ -25,7 +25,8 @@ from .store import STALE_AFTER_SECONDS, Pending, Read, Store, satisfied, version
 from .watch import Watcher
 
 #: The kinds the resync reads from stores (the chart grants them list and watch; tests/unit/chart derives it).
-CACHED_KINDS = ("Deployment", "Service", "Job", "Pod")
+#: Without the Prometheus Operator the PodMonitor store never syncs (its LIST answers 404): its reads stay live.
+CACHED_KINDS = ("Deployment", "Service", "Job", "Pod", "PodMonitor")
 #: What every object quantop creates carries (pods get it from their template).
 CACHE_SELECTOR: Mapping[str, str] = {LABEL_MANAGED_BY: MANAGED_BY}
 

@@ -89,6 +89,10 @@ class Watcher:
         error = done.exception()
         if error is None:
             return 0 if lasted >= HEALTHY_SECONDS else failures + 1
+        if isinstance(error, KubeError) and error.status == 404:
+            if not failures:  # the kind is not served (a CRD not installed): say so once, keep trying slowly
+                log.info("watch of %s: the API server does not serve this kind; its reads stay live", self._what())
+            return failures + 1
         if isinstance(error, KubeError | httpx.HTTPError | ValueError | Gone):
             log.info("watch of %s: %s; relisting", self._what(), describe(error))
             return failures + 1

@@ -173,3 +173,27 @@ async def test_relist_on_demand_ends_the_stream() -> None:
 
     store, _ = await running(api, asked)
     assert names(store) == ["a", "b"]
+
+
+async def test_a_kind_the_server_does_not_serve_stays_live_and_says_so_once(caplog: pytest.LogCaptureFixture) -> None:
+    """No Prometheus Operator: the PodMonitor LIST answers 404; the store never serves, one log line."""
+    lists: list[int] = []
+
+    def api(request: httpx.Request) -> httpx.Response:
+        lists.append(1)
+        return httpx.Response(404, json={"message": "the server could not find the requested resource"})
+
+    caplog.set_level(logging.INFO, logger="quantop")
+    client = KubeClient(Credentials(server="http://api.test"))
+    client._http = httpx.AsyncClient(base_url="http://api.test", transport=httpx.MockTransport(api))
+    store = Store("PodMonitor", None, SELECTOR)
+    task = asyncio.create_task(Watcher(client, store).run())
+    async with asyncio.timeout(60):
+        while len(lists) < 3:
+            await asyncio.sleep(0.01)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await client.aclose()
+    assert not store.synced
+    assert len([r for r in caplog.records if "does not serve" in r.getMessage()]) == 1
+    assert not [r for r in caplog.records if r.exc_info]
