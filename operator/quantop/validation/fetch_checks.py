@@ -89,7 +89,7 @@ async def system_resolver(host: str, port: int) -> Sequence[str]:
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
             outcome: tuple[list[str] | None, BaseException | None] = ([str(i[4][0]) for i in infos], None)
-        except (OSError, UnicodeError) as exc:
+        except Exception as exc:  # whatever it is, the waiting fetch must hear of it
             outcome = (None, exc)
         with contextlib.suppress(RuntimeError):  # the loop closed while the lookup ran
             loop.call_soon_threadsafe(settle, *outcome)
@@ -99,7 +99,8 @@ async def system_resolver(host: str, port: int) -> Sequence[str]:
 
 
 async def connect_addresses(url: httpx.URL, denied: Sequence[IPNetwork], resolver: Resolver) -> tuple[str, ...]:
-    """The addresses to connect to for `url`'s host: all it resolves to, once each passed ALWAYS_DENIED and `denied`."""
+    """The addresses to connect to for `url`'s host: all it resolves to, once each one is outside
+    ALWAYS_DENIED and `denied`."""
     host = url.raw_host.decode("ascii")
     literal = _literal_address(host)
     if literal is not None:
@@ -107,7 +108,7 @@ async def connect_addresses(url: httpx.URL, denied: Sequence[IPNetwork], resolve
     else:
         try:
             addresses = await resolver(host, url.port or (443 if url.scheme == "https" else 80))
-        except (OSError, UnicodeError) as exc:
+        except (OSError, UnicodeError, ValueError) as exc:
             raise FetchError(f"{url}: cannot resolve {host}: {exc}", "connect") from None
         if not addresses:
             raise FetchError(f"{url}: {host} resolves to no address", "connect")
