@@ -2,7 +2,8 @@
 
 `helm template` renders the chart with a custom GPU node pool; the config.yaml of its ConfigMap
 goes to `quantop run --config` inside the sandbox; a QuantizedModel on that pool lands on its
-nodeSelector and price, and one naming a GPU type the chart does not define is refused.
+nodeSelector and price, and one naming a GPU type the chart does not define is refused; the chart's
+fetch policy reaches the validation Job the operator creates.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from quantop.sandbox.runner import sandbox
 pytestmark = pytest.mark.e2e
 HELM = shutil.which("helm", path=str(ROOT / ".tools" / "bin")) or shutil.which("helm")
 POOL = {"gpu": "a10", "nodeSelector": {"cloud.google.com/gke-accelerator": "nvidia-a10g-pool-b"}, "pricePerHour": 0.9}
+# Loopback stays allowed: the sandbox serves its Services on 127.0.0.1.
+FETCH = {"redirectHosts": ["cdn.example.org"], "deniedNetworks": ["192.0.2.0/24", "fc00::/7"]}
 
 
 def chart_config(tmp: Path) -> Path:
     assert HELM, "helm missing: run scripts/install-tools.sh (make test does)"
     values = tmp / "values.yaml"
-    values.write_text(yaml.safe_dump({"config": {"gpuProfiles": {"a10-pool-b": POOL}}}))
+    values.write_text(yaml.safe_dump({"config": {"gpuProfiles": {"a10-pool-b": POOL}, "fetch": FETCH}}))
     out = subprocess.run(
         [HELM, "template", "quantop", str(ROOT / "charts" / "quantop"), "-n", "quantop-system", "-f", str(values)],
         capture_output=True,
@@ -62,3 +65,8 @@ async def test_operator_uses_the_charts_config(tmp_path: Path) -> None:
         assert (c["status"], c["reason"]) == ("False", "UnknownGPUType")
         assert "a10-pool-b" in c["message"]  # the message lists the pools the chart defines
         assert all(d["metadata"]["name"].startswith("pool-b-") for d in deps)
+        # The chart's fetch policy reaches the validation Job the operator creates, as its env.
+        jobs = await sb.cluster.wait_for(lambda: sb.cluster.list("batch/v1", "jobs", "llm"), bool, 120)
+        env = {e["name"]: e.get("value") for e in jobs[0]["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["QUANTOP_FETCH_REDIRECT_HOSTS"] == "cdn.example.org"
+        assert env["QUANTOP_FETCH_DENIED_NETWORKS"] == "192.0.2.0/24,fc00::/7"
