@@ -79,13 +79,18 @@ class Watcher:
             try:
                 await asyncio.wait({self._pass})
             finally:
-                self._pass.cancel()  # the operator is stopping: end the stream with it
                 self.store.synced = False
+                if not self._pass.done():  # the operator is stopping: end the stream with it
+                    self._pass.cancel()
+                    await asyncio.wait({self._pass})
             failures = self._next_failures(self._pass, failures, time.monotonic() - started)
 
     def _next_failures(self, done: asyncio.Task[None], failures: int, lasted: float) -> int:
+        """Failures in a row, for the backoff: a pass that lasted counts as a fresh start."""
         if done.cancelled():
             return 0  # a relist was asked for
+        if lasted >= HEALTHY_SECONDS:
+            failures = 0
         error = done.exception()
         if error is None:
             return 0 if lasted >= HEALTHY_SECONDS else failures + 1

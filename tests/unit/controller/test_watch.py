@@ -197,3 +197,29 @@ async def test_a_kind_the_server_does_not_serve_stays_live_and_says_so_once(capl
     assert not store.synced
     assert len([r for r in caplog.records if "does not serve" in r.getMessage()]) == 1
     assert not [r for r in caplog.records if r.exc_info]
+
+
+async def _ended(error: BaseException | None) -> None:
+    if error is not None:
+        raise error
+
+
+BACKOFF = [
+    pytest.param(None, 1.0, 3, 4, id="stream-ended-at-once-backs-off-more"),
+    pytest.param(None, 60.0, 3, 0, id="stream-ended-after-a-while-relists-at-once"),
+    pytest.param(httpx.RemoteProtocolError("cut"), 1.0, 2, 3, id="cut-at-once-backs-off-more"),
+    pytest.param(httpx.RemoteProtocolError("cut"), 60.0, 5, 1, id="cut-after-a-while-starts-again-from-one-second"),
+    pytest.param(Gone("too old"), 1.0, 0, 1, id="gone-backs-off-once"),
+]
+
+
+@pytest.mark.parametrize(("error", "lasted", "before", "after"), BACKOFF)
+async def test_failures_in_a_row_drive_the_backoff(
+    error: BaseException | None, lasted: float, before: int, after: int
+) -> None:
+    done = asyncio.create_task(_ended(error))
+    await asyncio.wait({done})
+    client = KubeClient(Credentials(server="http://api.test"))
+    watcher = Watcher(client, Store("Pod", None, SELECTOR))
+    assert watcher._next_failures(done, before, lasted) == after
+    await client.aclose()
