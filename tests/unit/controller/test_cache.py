@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 import pytest
 
-from quantop.controller.cache import Cache, CachedReads
+from quantop.controller.cache import CACHED_KINDS, Cache, CachedReads
 from quantop.controller.kube import Credentials, KubeClient, KubeError
 from quantop.controller.store import Read
 
@@ -183,3 +184,32 @@ async def test_a_write_of_unknown_outcome_makes_the_store_relist() -> None:
     assert not store.synced and store.read("llm", None, 0.0) is Read.LIVE
     await cache.aclose()
     await live.aclose()
+
+
+@pytest.mark.parametrize(
+    ("namespaces", "paths"),
+    [
+        pytest.param((), {"/apis/apps/v1/deployments"}, id="cluster-wide-one-store-for-all"),
+        pytest.param(("llm", "team"), {"/apis/apps/v1/namespaces/llm/deployments"}, id="namespaced-per-namespace"),
+    ],
+)
+async def test_stores_watch_as_widely_as_the_operator(namespaces: tuple[str, ...], paths: set[str]) -> None:
+    """`quantop run -n NS` (a namespaced Role) lists and watches per namespace; -A once for all."""
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if "/deployments" in request.url.path:
+            seen.append(request.url.path)
+        return httpx.Response(403, json={"message": "forbidden"})
+
+    live = KubeClient(Credentials(server="http://api.test"))
+    live._http = httpx.AsyncClient(base_url="http://api.test", transport=httpx.MockTransport(answer))
+    cache = Cache(live, namespaces=namespaces)
+    cache.start("llm")
+    cache.start("llm")  # each store starts once
+    async with asyncio.timeout(60):
+        while not seen:
+            await asyncio.sleep(0.01)
+    await cache.aclose()
+    await live.aclose()
+    assert set(seen) == paths and len(cache.stores) == len(CACHED_KINDS)
