@@ -153,6 +153,13 @@ async def test_a_running_latency_candidate_surely_slower_than_the_passed_one_sto
         await run_candidate(cluster, "sel7", eetq, measured(5000))
         mid = await cluster.wait_for(lambda: cluster.qm("llm", "sel7"), lambda o: rows(o).get("fp8") == "Running", WAIT)
         best = next(r for r in selection(mid)["candidates"] if r["method"] == "eetq")
+        await cluster.wait_for(lambda: deployment(cluster, f"sel7-{fp8}"), bool, WAIT)
+        await make_available(cluster, "llm", f"sel7-{fp8}")
+        job = await cluster.wait_for(lambda: cluster.get("batch/v1", "jobs", "llm", f"sel7-{fp8}-validate"), bool, WAIT)
+        args = job["spec"]["template"]["spec"]["containers"][0]["args"]
+        # The figure to beat travels in the Job's args: the passed row's worst case, as cannot_win reads it.
+        assert float(args[args.index("--to-beat-p95-ms") + 1]) == best["p95HighMs"], args
+        assert args[args.index("--to-beat-label") + 1] == "eetq@a10", args
         await run_candidate(cluster, "sel7", fp8, stopped_slower(best["p95HighMs"], f"{best['method']}@{best['gpu']}"))
         stopped = await cluster.wait_for(
             lambda: cluster.qm("llm", "sel7"), lambda o: rows(o).get("fp8") == "CannotWin", WAIT

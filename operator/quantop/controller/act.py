@@ -116,6 +116,7 @@ async def _create_job(client: KubeClient, ctx: ModelContext, action: CreateJob) 
             price_per_hour=action.price_per_hour,
             weights_gib=action.weights_gib,
             baseline_outcomes=action.baseline_outcomes,
+            to_beat=action.to_beat,
         )
     )
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from quantop.api.validation_request import ToBeat
+
 from .outcome import Event
 
 
@@ -46,6 +48,8 @@ class CreateJob:
     weights_gib: float | None
     #: The baseline's per-item accuracy results as --baseline-outcomes (DATASET:SEED:0110...), for pairing.
     baseline_outcomes: str | None = None
+    #: A selection's figure to beat (planning.selection.figure_to_beat): the Job stops once surely above it.
+    to_beat: ToBeat | None = None
 
 
 @dataclass(frozen=True)

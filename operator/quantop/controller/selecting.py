@@ -72,8 +72,8 @@ def _start_job(
 ) -> SelectionStatus:
     """The row's validation Job, paired with the selection's baseline (its outcomes) when there is one.
 
-    The figure to beat reaches the Job once CreateJob carries it (a `to_beat` field that act.py passes to
-    build_validation_job): until then the Job runs its whole load and the row stops at its verdict."""
+    With a figure to beat (a row already passed) the Job's load test stops as soon as this row surely
+    cannot beat it, rather than at its own verdict."""
     fx.ensure_candidate(d)
     base = d.seen.baseline
     d.do(
@@ -83,6 +83,7 @@ def _start_job(
             price_per_hour=price,
             weights_gib=row.weights_gi_b,
             baseline_outcomes=_outcomes(base.results),
+            to_beat=to_beat,
         )
     )
     beat = f"; to beat: p95 {to_beat.p95_ms:.0f} ms ({to_beat.label})" if to_beat and to_beat.p95_ms else ""
