@@ -15,6 +15,7 @@ import contextlib
 import functools
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -399,7 +400,8 @@ class NodeSimulator:
         fault = await self._owner_fault(job)
         argv = quantop_command(*args) if fault != "hang" else quantop_command("emulate-tgi", "--port", str(free_port()))
         reports = self.workdir / "reports" / name
-        await self.supervisor.start(name, argv, env={"MPLBACKEND": "Agg", "QUANTOP_REPORT_DIR": str(reports)})
+        env = {**_fetch_policy_env(container), "MPLBACKEND": "Agg", "QUANTOP_REPORT_DIR": str(reports)}
+        await self.supervisor.start(name, argv, env=env)
         self.jobs[key] = name
 
     async def _finish_job(
@@ -470,3 +472,15 @@ class NodeSimulator:
                     ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
                     with contextlib.suppress(httpx.HTTPError):
                         await self.http.delete(f"{prefix}/namespaces/{ns}/{plural}/{name}")
+
+
+def _fetch_policy_env(container: Mapping[str, Any]) -> dict[str, str]:
+    """The Job container's fetch policy (QUANTOP_FETCH_*), so a sandbox Job refuses what a real one would.
+
+    Only those: its other entries name paths of the container's filesystem (/tmp), not the node's.
+    """
+    return {
+        e["name"]: e["value"]
+        for e in container.get("env") or []
+        if str(e.get("name", "")).startswith("QUANTOP_FETCH_") and isinstance(e.get("value"), str)
+    }
