@@ -4,6 +4,7 @@ repaired, and a watch that lags never makes quantop repeat a write (read-your-wr
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -166,3 +167,48 @@ async def test_a_lagging_watch_never_repeats_a_write(
     before = (live.reads, live.writes)
     await cached_resync(reads, await model(cluster, "m"))
     assert (live.reads - before[0], live.writes - before[1]) == (0, 0)
+
+
+async def test_the_operator_resyncs_an_idle_promoted_model_without_reading(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real operator: kopf's timer body and the warm stores make its idle resyncs read (almost) nothing."""
+    from quantop.controller import handlers
+    from quantop.sandbox.cluster import operator
+
+    resyncs: list[int] = []  # live reads before each resync's reconcile, taken by the resync itself
+    real = handlers.reconcile_and_report
+
+    async def counted(raw: Any, client: KubeClient, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(client, CachedReads):
+            resyncs.append(client.reads)
+        return await real(raw, client, *args, **kwargs)
+
+    monkeypatch.setattr(handlers, "reconcile_and_report", counted)
+    obj = qm("m", **{"promotion.auto": True})
+    rev = revision_of(parse_spec(obj["spec"]))
+    async with operator(cluster, resync_seconds=0.3):
+        await cluster.create(obj)
+
+        async def exists(plural: str, name: str) -> bool:
+            return await cluster.get(*plural.split(":"), NS, name) is not None
+
+        await until(lambda: exists("apps/v1:deployments", f"m-{rev}"))
+        await make_available(cluster, NS, f"m-{rev}")
+        await until(lambda: exists("batch/v1:jobs", validation_job_name("m", rev)))
+        await finish_job(cluster, NS, validation_job_name("m", rev), results())
+
+        async def promoted() -> bool:
+            return ((await model(cluster, "m")).get("status") or {}).get("phase") == "Promoted"
+
+        await until(promoted)
+        settled = len(resyncs) + 3
+
+        async def idle_resyncs() -> bool:
+            return len(resyncs) >= settled + 6
+
+        await until(idle_resyncs)
+    window = resyncs[settled : settled + 6]
+    # Reads between one resync's reconcile and the next one's: the reconcile itself and the next model read.
+    per_resync = [b - a for a, b in itertools.pairwise(window)]
+    assert max(per_resync) <= 1, per_resync
