@@ -190,11 +190,10 @@ class KubeClient:
                 params=params,
             )
         except httpx.HTTPError:
-            if verb in ("create", "patch", "delete") and self.journal is not None and namespace:
-                self.journal.unsure(kind, namespace, name)
+            self._unsure(verb, kind, namespace, name)
             raise
-        if verb in ("create", "patch", "delete") and response.status_code >= 500 and self.journal and namespace:
-            self.journal.unsure(kind, namespace, name)
+        if response.status_code >= 500:
+            self._unsure(verb, kind, namespace, name)
         if response.status_code == 404:
             return None
         if response.status_code >= 400:
@@ -204,6 +203,11 @@ class KubeClient:
                 message = response.text
             raise KubeError(response.status_code, f"{method} {res.plural}/{name or ''}: {message}")
         return response.json() if response.content else {}
+
+    def _unsure(self, verb: str, kind: str, namespace: str | None, name: str | None) -> None:
+        """A write met a timeout, a cut connection or a 5xx: it may or may not have been applied."""
+        if verb in ("create", "patch", "delete") and self.journal is not None and namespace:
+            self.journal.unsure(kind, namespace, name)
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One request; a read that failed in a way worth repeating is sent once more, at once.
