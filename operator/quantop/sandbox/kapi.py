@@ -28,7 +28,7 @@ from quantop.api import GROUP, KIND, PLURAL, VERSION
 from quantop.api.timestamps import now_rfc3339
 
 from . import admission, events, openapi, tables
-from .selectors import SelectorError, query_matcher
+from .selectors import SelectorError, query_matcher, selector_event, watch_requested
 
 View = Callable[[Mapping[str, Any]], dict[str, Any]]
 _CORE_EVENTS = kmock.resource("", "v1", "events")
@@ -109,7 +109,9 @@ class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         view: View = _same
         if events.is_events_v1(res.group, res.plural):
             source, view = _CORE_EVENTS, events.as_events_v1
-        if request.action == enums.action.WATCH:
+        if request.action == enums.action.WATCH or (
+            request.action == enums.action.LIST and watch_requested(request.params)
+        ):
             return await self._watch(request, source, view)
         if request.action == enums.action.LIST:
             return await self._list(request, source, view)
@@ -169,14 +171,18 @@ class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         timeout = _int(request.params.get("timeoutSeconds")) or None
         as_table = self._wants_table(request)
         response = aiohttp.web.StreamResponse(headers={"Content-Type": "application/json"})
-        await response.prepare(request._raw_request)
         headers_sent = False
+        #: Objects this watch last sent as matching its selectors: leaving them is a DELETED.
+        matching: set[tuple[str | None, str | None]] = set()
 
-        async def send(kind: str, raw: dict[str, Any]) -> None:
+        async def send(event_type: str, raw: dict[str, Any]) -> None:
             nonlocal headers_sent
             obj = view(raw)
-            if not matches(obj):
+            key = _key(obj)
+            kind = selector_event(event_type, key in matching, matches(obj))
+            if kind is None:
                 return
+            (matching.discard if kind == "DELETED" else matching.add)(key)
             if as_table:
                 obj = tables.table(request.resource.plural, [obj], headers=not headers_sent)
                 headers_sent = True
@@ -186,9 +192,12 @@ class ApiServerEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         mark = await bus.mark()  # before the snapshot: nothing written in between is lost
         try:
             async with self._lock:
-                initial = [
-                    o for o in self._stored(source, request.namespace, request.name) if not since or _rv(o) > since
-                ]
+                stored = self._stored(source, request.namespace, request.name)
+            initial = [o for o in stored if not since or _rv(o) > since]
+            # What the client's list at `since` held: those change as MODIFIED, not ADDED.
+            matching.update(_key(view(o)) for o in stored if since and _rv(o) <= since and matches(view(o)))
+            # Headers only once the mark is set, as a real server answers once its watch is in place.
+            await response.prepare(request._raw_request)
             with contextlib.suppress(ConnectionError, TimeoutError):
                 for obj in initial:
                     await send("ADDED", obj)
@@ -353,6 +362,11 @@ def _status_message(request: Any, code: int) -> str:
     if request.resource is None:  # not an API resource, e.g. /openapi/v2, which the sandbox does not serve
         return f"the server could not find the requested resource ({request.url.path})"
     return f'{request.resource.plural} "{request.name or ""}" not found'
+
+
+def _key(obj: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    meta = obj.get("metadata") or {}
+    return meta.get("namespace"), meta.get("name")
 
 
 def _int(value: str | None) -> int:

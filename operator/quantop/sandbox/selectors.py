@@ -103,3 +103,24 @@ def query_matcher(query: Mapping[str, str]) -> Matcher:
     fields = field_selector(query.get("fieldSelector", ""))
     labels = label_selector(query.get("labelSelector", ""))
     return lambda obj: fields(obj) and labels(obj)
+
+
+def watch_requested(query: Mapping[str, str]) -> bool:
+    """`?watch=...` as kube-apiserver reads a bool query parameter: present and not "0" or "false".
+
+    kmock opens a watch only for `watch=true`; a client sending `watch=1` gets a watch from a real server.
+    """
+    if "watch" not in query:
+        return False
+    return query["watch"] != "0" and query["watch"].lower() != "false"
+
+
+def selector_event(kind: str, matched_before: bool, matches_now: bool) -> str | None:
+    """What a selector-filtered watch sends for a change, as kube-apiserver's watch cache does.
+
+    An object that starts matching arrives as ADDED, one that stops matching (a label removed) as
+    DELETED, and one that matched neither before nor now is not sent.
+    """
+    if kind == "DELETED" or not matches_now:
+        return "DELETED" if matched_before else None
+    return kind if matched_before else "ADDED"

@@ -67,6 +67,37 @@ async def test_a_watch_from_a_lists_version_gets_only_later_changes_of_the_selec
     assert event["object"]["metadata"]["labels"] == {"x": "2"}
 
 
+async def test_an_object_leaving_a_watchs_label_selector_is_deleted_for_it_and_returning_is_added(
+    cluster: Cluster,
+) -> None:
+    for name in ("a", "b"):
+        obj = qm(name)
+        obj["metadata"]["labels"] = {"team": "x"}
+        await cluster.create(obj)
+    listed = (await cluster.http.get(QMS, params={"labelSelector": "team=x"})).json()
+    # watch=1, as a real server reads a bool parameter (kmock alone would answer a list).
+    params = {"watch": "1", "labelSelector": "team=x", "resourceVersion": listed["metadata"]["resourceVersion"]}
+    got: list[dict[str, Any]] = []
+    async with cluster.http.stream("GET", QMS, params=params, timeout=60) as res:
+        # The server sends its headers once the watch is in place: every write from here on reaches it.
+        for team in ("y", "z", "x"):  # leaves, changes unseen, comes back
+            await cluster.patch(
+                "quantop.dev/v1alpha1", "quantizedmodels", "demo", "b", {"metadata": {"labels": {"team": team}}}
+            )
+        await cluster.patch(
+            "quantop.dev/v1alpha1", "quantizedmodels", "demo", "a", {"metadata": {"labels": {"k": "v"}}}
+        )
+        async for line in res.aiter_lines():
+            got += [json.loads(line)] if line else []
+            if len(got) == 3:
+                break
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in got] == [
+        ("DELETED", "b"),
+        ("ADDED", "b"),
+        ("MODIFIED", "a"),
+    ]
+
+
 async def test_a_watch_without_a_version_starts_with_every_selected_object(cluster: Cluster) -> None:
     for name, team in (("a", "x"), ("b", "y"), ("c", "x")):
         obj = qm(name)

@@ -6,7 +6,15 @@ from typing import Any
 
 import pytest
 
-from quantop.sandbox.selectors import MAX_SELECTOR, SelectorError, field_selector, label_selector, query_matcher
+from quantop.sandbox.selectors import (
+    MAX_SELECTOR,
+    SelectorError,
+    field_selector,
+    label_selector,
+    query_matcher,
+    selector_event,
+    watch_requested,
+)
 
 POD: dict[str, Any] = {
     "metadata": {"name": "m7-abc", "namespace": "llm", "labels": {"app": "tgi", "tier": "gpu", "rev": "abc"}},
@@ -85,3 +93,41 @@ def test_field_selectors_take_only_equality(selector: str) -> None:
 def test_a_query_combines_both_selectors() -> None:
     assert query_matcher({"fieldSelector": "metadata.name=m7-abc", "labelSelector": "app=tgi"})(POD)
     assert not query_matcher({"fieldSelector": "metadata.name=m7-abc", "labelSelector": "app=x"})(POD)
+
+
+@pytest.mark.parametrize(
+    ("query", "watch"),
+    [
+        pytest.param({}, False, id="absent"),
+        pytest.param({"watch": "true"}, True, id="true"),
+        pytest.param({"watch": "1"}, True, id="one"),
+        pytest.param({"watch": "True"}, True, id="capitalised"),
+        pytest.param({"watch": ""}, True, id="empty-is-true"),
+        pytest.param({"watch": "yes"}, True, id="anything-else-is-true"),
+        pytest.param({"watch": "0"}, False, id="zero"),
+        pytest.param({"watch": "false"}, False, id="false"),
+        pytest.param({"watch": "FALSE"}, False, id="false-any-case"),
+    ],
+)
+def test_the_watch_parameter_is_a_bool_as_kube_apiserver_converts_it(query: dict[str, str], watch: bool) -> None:
+    assert watch_requested(query) is watch
+
+
+@pytest.mark.parametrize(
+    ("event", "before", "now", "sent"),
+    [
+        pytest.param("ADDED", False, True, "ADDED", id="new-and-matching"),
+        pytest.param("ADDED", False, False, None, id="new-not-matching"),
+        pytest.param("MODIFIED", True, True, "MODIFIED", id="still-matching"),
+        pytest.param("MODIFIED", False, True, "ADDED", id="starts-matching"),
+        pytest.param("MODIFIED", True, False, "DELETED", id="stops-matching"),
+        pytest.param("MODIFIED", False, False, None, id="never-matching"),
+        pytest.param("DELETED", True, False, "DELETED", id="deleted-while-matching"),
+        pytest.param("DELETED", True, True, "DELETED", id="deleted-matching-object"),
+        pytest.param("DELETED", False, False, None, id="deleted-unseen"),
+    ],
+)
+def test_a_selector_filtered_watch_sends_what_the_watch_cache_sends(
+    event: str, before: bool, now: bool, sent: str | None
+) -> None:
+    assert selector_event(event, before, now) == sent
