@@ -27,11 +27,12 @@ venv: $(BIN)/quantop
 tools:
 	scripts/install-tools.sh
 
+# The guide's six A10 models, fp8 on a T4, the two method: auto models of examples/auto/ and the TGI -> vLLM
+# migration in one sandbox, two validation Jobs at a time (~17 min on 2 busy cores).
 demo: venv
 	$(BIN)/python -m quantop.sandbox.demo
 
-# The two method: auto models of examples/auto/ (objective latency and memory) run the study themselves
-# (~16 min on 2 cores: the sandbox validates one candidate at a time).
+# The two method: auto models alone (objective latency and memory), one validation at a time (~16 min on 2 cores).
 demo-auto: venv
 	$(BIN)/python -m quantop.sandbox.selection_demo
 
