@@ -99,3 +99,38 @@ def rate_bounds(hits: Array, batch: int, threshold: float, alpha: float, t_star:
     at_threshold = np.sqrt(design * threshold * (1 - threshold) / batch)
     radius = np.maximum(sd, at_threshold) * mixture_radius(t, alpha, t_star) * small_sample_factor(t, alpha)
     return mean, mean - radius, mean + radius
+
+
+def count_rate_bounds(
+    rates: Array, window_s: float, threshold: float, alpha: float, t_star: float
+) -> tuple[Array, Array, Array]:
+    """Running bounds of an event rate (per second) from per-window rates (e.g. completions per second).
+
+    As for `rate_bounds`, the spread is taken at the threshold: the Poisson spread of a window
+    (variance rate / window) times the design effect the windows show. Runs whose rate happens to
+    be low also show a small spread (a count's variance grows with it), and the spread at the
+    threshold keeps them from passing as surely below it; the Poisson floor keeps a few windows
+    that happen to agree from looking certain.
+    """
+    t = np.arange(1, rates.shape[-1] + 1, dtype=np.float64)
+    mean = np.cumsum(rates, axis=-1) / t
+    poisson_sd = np.sqrt(np.maximum(mean, 1e-12) / window_s)
+    sd = _running_sd(rates, mean, t) * np.sqrt(1 + 2 * _running_lag_one(rates, mean, t))
+    floor = np.sqrt(max(threshold, 0.0) / window_s)
+    cv = np.where(np.isfinite(sd), np.maximum(sd, poisson_sd) / np.maximum(mean, 1e-12), np.inf)
+    at_threshold = np.maximum(cv * max(threshold, 0.0), floor)
+    radius = np.maximum(sd, at_threshold) * mixture_radius(t, alpha, t_star) * small_sample_factor(t, alpha)
+    return mean, mean - radius, mean + radius
+
+
+def _running_lag_one(x: Array, mean: Array, t: Array) -> Array:
+    """Lag-one autocorrelation of the windows so far (clipped to [0, 1]): neighbouring windows that
+    share a slowdown are not independent, and the variance of their mean grows by 1 + 2 rho."""
+    pairs = np.concatenate([np.zeros((*x.shape[:-1], 1)), np.cumsum(x[..., 1:] * x[..., :-1], axis=-1)], axis=-1)
+    head = np.cumsum(x, axis=-1) - x  # sum of x_1..x_{t-1}
+    tail = np.cumsum(x, axis=-1) - x[..., :1]  # sum of x_2..x_t
+    cov = pairs - mean * (head + tail) + (t - 1) * mean**2
+    var = np.cumsum(x**2, axis=-1) - t * mean**2
+    rho = np.where((t > 2) & (var > 0), cov / np.where(var > 0, var, 1.0), 0.0)
+    out: Array = np.clip(rho, 0.0, 1.0)
+    return out

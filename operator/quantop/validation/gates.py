@@ -15,6 +15,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from quantop.api.status import GateKind, GateResult, Verdict
 
 from .accuracy import AccuracyResult
@@ -22,10 +24,9 @@ from .load import LoadSummary, Sample
 from .paired import PairedDecision, at_least, drop_from_number, paired_drop
 from .slo import Batching, batching_for, quantile_at_most, rate_at_most, throughput_at_least
 from .stats import Quantile
+from .throughput import RPS_MIN_WINDOW_S, completion_windows
 from .verdicts import Decision, alpha_of
 
-#: Throughput is counted per window of this length (batch means over time).
-RPS_WINDOW_S = 5.0
 #: Seed of the order accuracy items are tested in (the same for a candidate and its baseline).
 ORDER_SEED = 20240711
 
@@ -50,26 +51,31 @@ class LoadEvidence:
     e2e_ms: Sequence[float]
     ttft_ms: Sequence[float]
     failed: Sequence[bool]
+    #: Successful completions per throughput window (see `throughput.completion_windows`).
     window_counts: Sequence[int]
     in_flight: int
+    window_s: float = RPS_MIN_WINDOW_S
 
     @classmethod
-    def from_samples(cls, samples: Sequence[Sample], in_flight: int, window_s: float = RPS_WINDOW_S) -> LoadEvidence:
+    def from_samples(
+        cls, samples: Sequence[Sample], in_flight: int, window_s: float | None = None, *, end: float | None = None
+    ) -> LoadEvidence:
+        """`window_s`: the throughput window (default: from the latencies); `end`: when the measured
+        window ended (default: the last start, which is right for a look during the load)."""
         ordered = sorted(samples, key=lambda s: s.start)
-        counts: list[int] = []
-        if ordered:
-            t0 = ordered[0].start
-            for s in ordered:
-                if s.ok:
-                    slot = int((s.start + s.e2e_ms / 1000 - t0) // window_s)
-                    counts.extend([0] * (slot + 1 - len(counts)))
-                    counts[slot] += 1
+        windows = completion_windows(
+            np.array([s.start for s in ordered], dtype=np.float64),
+            np.array([s.e2e_ms / 1000 for s in ordered], dtype=np.float64),
+            np.array([s.ok for s in ordered], dtype=np.bool_),
+            in_flight, window_s, end,
+        )  # fmt: skip
         return cls(
             e2e_ms=[s.e2e_ms for s in ordered if s.ok],
             ttft_ms=[s.ttft_ms for s in ordered if s.ok and s.ttft_ms is not None],
             failed=[not s.ok for s in ordered],
-            window_counts=counts[:-1],  # the last window is cut short by the end of the test
+            window_counts=windows.counts,
             in_flight=in_flight,
+            window_s=windows.window_s,
         )
 
 
@@ -161,21 +167,28 @@ def _spread(flags: list[bool]) -> list[bool]:
     return [((i + 1) * k) // n > (i * k) // n for i in range(n)] if n else []
 
 
-def _rps_gate(load: LoadSummary, ev: LoadEvidence | None, t: Thresholds) -> GateResult | None:
+def _rps_gate(
+    load: LoadSummary, ev: LoadEvidence | None, t: Thresholds, planned_requests: float | None = None
+) -> GateResult | None:
     minimum = t.min_rps
     if minimum is None:
         return None
-    if ev and len(ev.window_counts) >= 2:
-        d = throughput_at_least(ev.window_counts, RPS_WINDOW_S, minimum, t.confidence)
-    else:  # no per-window counts: the point estimate, said as such
-        ok = load.requests_per_second >= minimum
+    if ev is not None:
+        # The windows the whole budget is expected to give, as the bound is tuned for them at every look.
+        share = planned_requests / load.requests if planned_requests and load.requests else 1.0
+        windows = max(len(ev.window_counts) * share, 1.0)
+        d = throughput_at_least(ev.window_counts, ev.window_s, minimum, t.confidence, planned_windows=windows)
+    else:  # no per-request samples: no bound, so no verdict (a point estimate is not evidence)
         rps = load.requests_per_second
-        d = Decision(Verdict.PASSED if ok else Verdict.FAILED, rps, rps, rps, 1, 1, "point estimate")
+        d = Decision(Verdict.INCONCLUSIVE, rps, 0.0, float("inf"), 0, note="no per-request samples to bound it")
     rel = {Verdict.PASSED: ">=", Verdict.FAILED: "<"}.get(d.verdict, "vs")
     msg = f"{d.estimate:.2f} req/s {rel} SLO {minimum:g} req/s"
     if d.verdict == Verdict.FAILED:
         msg += f" ({_pct(d.estimate, minimum)})"
-    msg += f" ({t.confidence:.0%} bounds {d.lower:.2f} to {d.upper:.2f})"
+    msg += f" ({t.confidence:.0%} bounds {d.lower:.2f} to {d.upper:.2f}"
+    msg += f", {d.n} windows of {ev.window_s:.0f} s)" if ev is not None else ")"
+    if d.verdict == Verdict.INCONCLUSIVE:
+        msg += f": inconclusive, {d.note or _when(d, 'windows')}"
     return _result("minRequestsPerSecond", GateKind.LOAD, d, minimum, msg)
 
 
@@ -213,7 +226,7 @@ def load_gates(
         _latency_gate("p95LatencyMs", "p95", e2e, 0.95, load.e2e.get("p95"), t.p95_ms, t, batching),
         _latency_gate("p99LatencyMs", "p99", e2e, 0.99, load.e2e.get("p99"), t.p99_ms, t, batching),
         _latency_gate("ttftP95Ms", "TTFT p95", ttft, 0.95, load.ttft.get("p95"), t.ttft_p95_ms, t, batching),
-        _rps_gate(load, evidence, t),
+        _rps_gate(load, evidence, t, planned_requests),
         _error_gate(load, evidence, t, err_batching),
     ]
     return [g for g in gates if g is not None]

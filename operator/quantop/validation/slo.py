@@ -18,13 +18,15 @@ import numpy.typing as npt
 
 from quantop.api.status import Verdict
 
-from .batchmeans import rate_bounds, running_bounds
+from .batchmeans import count_rate_bounds, rate_bounds
 from .stats import percentile
 from .verdicts import Decision, alpha_of
 
 Array = npt.NDArray[np.float64]
 MIN_BATCHES = 5
 MIN_BATCH_SIZE = 20
+#: Throughput windows are long (a minute or more), so fewer of them are asked for than batches of requests.
+MIN_RPS_WINDOWS = 4
 
 
 @dataclass(frozen=True)
@@ -137,11 +139,19 @@ def quantile_at_most(
     return Decision(share.verdict, estimate, lower, upper, values.size, share.decided_at, share.note)
 
 
-def throughput_at_least(counts: Sequence[int], window_s: float, minimum: float, confidence: float) -> Decision:
-    """Are completed requests per second at least `minimum`? `counts` are completions per time window."""
+def throughput_at_least(
+    counts: Sequence[int], window_s: float, minimum: float, confidence: float, *, planned_windows: float | None = None
+) -> Decision:
+    """Are completed requests per second at least `minimum`? `counts` are completions per time window.
+
+    The windows are the batches (`throughput.completion_windows` makes them long against the load's
+    correlation); no verdict before MIN_RPS_WINDOWS of them. `planned_windows`: what the budget gives."""
     rates = np.asarray(counts, dtype=np.float64) / window_s
-    if rates.size < 2:
-        return Decision(Verdict.INCONCLUSIVE, float(rates.mean()) if rates.size else 0.0, 0.0, float("inf"), 0)
-    mean, lower, upper = running_bounds(rates, alpha_of(confidence), rates.size, 1e-9)
-    verdict, at = _at_last_look(lower >= minimum, upper < minimum, MIN_BATCHES)
+    if rates.size < MIN_RPS_WINDOWS:
+        estimate = float(rates.mean()) if rates.size else 0.0
+        note = f"{rates.size} of the {MIN_RPS_WINDOWS} windows of {window_s:.0f} s a verdict needs: run longer"
+        return Decision(Verdict.INCONCLUSIVE, estimate, 0.0, float("inf"), rates.size, note=note)
+    planned = max(planned_windows or rates.size, rates.size)
+    mean, lower, upper = count_rate_bounds(rates, window_s, minimum, alpha_of(confidence), planned)
+    verdict, at = _at_last_look(lower >= minimum, upper < minimum, MIN_RPS_WINDOWS)
     return Decision(verdict, float(mean[-1]), float(max(lower[-1], 0.0)), float(upper[-1]), rates.size, at)
