@@ -13,11 +13,21 @@ import math
 import numpy as np
 import numpy.typing as npt
 import pytest
+from tests.closed_loop import simulate, true_rate
 
 from quantop.api.status import Verdict
-from quantop.validation.batchmeans import rate_bounds
+from quantop.validation.batchmeans import count_rate_bounds, rate_bounds, running_bounds
 from quantop.validation.betting import first_crossing
-from quantop.validation.slo import MIN_BATCHES, Batching, rate_at_most, rate_stopped
+from quantop.validation.slo import (
+    MIN_BATCHES,
+    MIN_RPS_WINDOWS,
+    Batching,
+    rate_at_most,
+    rate_stopped,
+    throughput_at_least,
+)
+from quantop.validation.throughput import completion_windows
+from quantop.validation.verdicts import first_proven
 
 Array = npt.NDArray[np.float64]
 ALPHA = 0.05
@@ -189,3 +199,103 @@ def test_the_simulated_rule_is_the_gate_s_rule_under_sequential_stopping() -> No
             expected = Verdict.PASSED if passed[run] else Verdict.FAILED if failed[run] else Verdict.INCONCLUSIVE
             assert verdict == expected
             assert rate_stopped(hits[run], 0.05, 1 - ALPHA, Batching(100, 15)).verdict == expected
+
+
+# The throughput gate under the closed-loop model (tests/closed_loop.py): 16 users, 6 s requests,
+# server-wide slowdowns (latency x exp(0.3 z), z correlated over `tau` s), a 10 s warm-up whose
+# requests are not among the samples.
+WARMUP_S, USERS = 10.0, 16
+
+
+@pytest.fixture(scope="module")
+def closed_loop_rate() -> dict[float, float]:
+    """The long-run completions per second, by slowdown correlation time."""
+    return {tau: true_rate(np.random.default_rng(21), USERS, tau=tau) for tau in (10.0, 20.0)}
+
+
+def rps_windows(starts: Array, latencies: Array, horizon: float) -> list[tuple[Array, float]]:
+    """Each run's completions per second per window, and the window length, as the gate makes them."""
+    out = []
+    for a, d in zip(starts.reshape(starts.shape[0], -1), latencies.reshape(starts.shape[0], -1), strict=True):
+        measured = (a >= WARMUP_S) & (a < horizon)
+        w = completion_windows(a[measured], d[measured], np.ones(measured.sum(), dtype=np.bool_), USERS, end=horizon)
+        out.append((np.asarray(w.counts, dtype=np.float64) / w.window_s, w.window_s))
+    return out
+
+
+def decide_rps(
+    windows: list[tuple[Array, float]], minimum: float, horizon: float
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """throughput_at_least's rule, asked after every window until it decides: (passed, failed) per run."""
+    passed, failed = np.zeros(len(windows), dtype=np.bool_), np.zeros(len(windows), dtype=np.bool_)
+    for i, (rates, window_s) in enumerate(windows):
+        if rates.size < MIN_RPS_WINDOWS:
+            continue
+        _, lower, upper = count_rate_bounds(rates, window_s, minimum, ALPHA, (horizon - WARMUP_S) / window_s)
+        looks = slice(MIN_RPS_WINDOWS - 1, None)
+        good, bad = (int(_first(hit[looks][None])[0]) for hit in (lower >= minimum, upper < minimum))
+        never = rates.size - MIN_RPS_WINDOWS + 1
+        verdict, _ = first_proven(good if good < never else None, bad if bad < never else None)
+        passed[i], failed[i] = verdict == Verdict.PASSED, verdict == Verdict.FAILED
+    return passed, failed
+
+
+@pytest.mark.parametrize(
+    ("tau", "horizon"),
+    [
+        pytest.param(20.0, 310.0, id="slowdowns-over-20s-5-minute-run"),
+        pytest.param(20.0, 610.0, id="slowdowns-over-20s-10-minute-run"),
+        pytest.param(10.0, 610.0, id="slowdowns-over-10s"),
+    ],
+)
+def test_throughput_gate_on_the_minimum_fails_and_passes_at_most_alpha(
+    closed_loop_rate: dict[float, float], tau: float, horizon: float
+) -> None:
+    runs = 2_000
+    truth = closed_loop_rate[tau]
+    starts, latencies = simulate(np.random.default_rng(22), runs, horizon, USERS, tau=tau)
+    passed, failed = decide_rps(rps_windows(starts, latencies, horizon), truth, horizon)
+    assert failed.mean() <= tolerance(runs)  # a false failure: the revision meets its SLO
+    assert passed.mean() <= tolerance(runs)
+
+
+def test_throughput_gate_passes_a_rate_30_percent_over_the_minimum_given_time(
+    closed_loop_rate: dict[float, float],
+) -> None:
+    horizon = 1210.0
+    starts, latencies = simulate(np.random.default_rng(23), 500, horizon, USERS, tau=20.0)
+    passed, failed = decide_rps(rps_windows(starts, latencies, horizon), closed_loop_rate[20.0] / 1.3, horizon)
+    assert passed.mean() >= 0.90 and not failed.any()
+
+
+def test_five_second_windows_from_the_first_start_would_fail_a_revision_on_its_slo(
+    closed_loop_rate: dict[float, float],
+) -> None:
+    # The rule before: completions per 5 s from the first measured start, the last window dropped, no floor.
+    runs, horizon, truth = 1_000, 250.0, closed_loop_rate[20.0]
+    starts, latencies = simulate(np.random.default_rng(24), runs, horizon, USERS, tau=20.0)
+    ends, measured = starts + latencies, (starts >= WARMUP_S) & (starts < horizon)
+    slot = ((ends - WARMUP_S) // 5.0).astype(int)
+    n = int((horizon - WARMUP_S) // 5.0) - 1
+    rates = np.stack([((slot == k) & measured).sum(axis=(1, 2)) / 5.0 for k in range(n)], axis=1)
+    _, _, upper = running_bounds(rates, ALPHA, n, 1e-9)
+    assert (upper[:, MIN_BATCHES - 1 :] < truth).any(axis=1).mean() > 4 * ALPHA
+
+
+def test_the_simulated_rps_rule_is_the_gate_s_rule_under_sequential_stopping(
+    closed_loop_rate: dict[float, float],
+) -> None:
+    horizon = 610.0
+    starts, latencies = simulate(np.random.default_rng(25), 40, horizon, USERS, tau=20.0)
+    windows = rps_windows(starts, latencies, horizon)
+    for minimum in (closed_loop_rate[20.0] * 0.9, closed_loop_rate[20.0], closed_loop_rate[20.0] * 1.1):
+        passed, failed = decide_rps(windows, minimum, horizon)
+        for (rates, window_s), p, f in zip(windows, passed, failed, strict=True):
+            counts = list(np.rint(rates * window_s).astype(int))
+            planned = (horizon - WARMUP_S) / window_s
+            verdict = Verdict.INCONCLUSIVE
+            for k in range(1, len(counts) + 1):
+                verdict = throughput_at_least(counts[:k], window_s, minimum, 1 - ALPHA, planned_windows=planned).verdict
+                if verdict != Verdict.INCONCLUSIVE:
+                    break
+            assert verdict == (Verdict.PASSED if p else Verdict.FAILED if f else Verdict.INCONCLUSIVE)
