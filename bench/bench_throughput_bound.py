@@ -1,13 +1,16 @@
-"""How often a batch-means bound on throughput misses the truth in a closed loop with slowdowns.
+"""How often a throughput bound misses the truth in a closed loop with slowdowns: the old rules and the gate's.
 
-Why throughput and cost do not stop a selection's candidate early yet (docs/selection.md, docs/verdicts.md):
 U users send requests back to back; a request's latency is base x exp(s x z(start)) x noise, where z is
-an AR(1) process over time shared by all users (server-wide slowdowns correlated over `tau` seconds).
-Two rules are checked against the long-run truth, at every look from the 5th batch on:
+an AR(1) process over time shared by all users (server-wide slowdowns correlated over `tau` seconds;
+tests/closed_loop.py). The rules are checked against the long-run truth, at every look from the 5th
+window on (the gate: its 4th), each side of the 95% bound:
 
-* tokens/s from output tokens of requests started in each 15 s (or 10 s, 30 s) window;
-* the minRequestsPerSecond gate's rule: completions per 5 s window of requests started in the measured
-  window, the last window dropped (gates.LoadEvidence, slo.throughput_at_least).
+* tokens/s from output tokens of requests started in each 15 s (or 10 s, 30 s) window (why throughput
+  and cost do not stop a selection's candidate early yet: docs/selection.md);
+* the old minRequestsPerSecond rule: completions per 5 s window of requests started in the measured
+  window, counted from the first start, the last window dropped;
+* the gate's rule now (throughput.completion_windows, batchmeans.count_rate_bounds): counted from when
+  every user runs a measured request, windows of at least 60 s and 5 p95 latencies.
 
 Run: .venv/bin/python bench/bench_throughput_bound.py (about 30 s on 2 cores). A bound honest at 95% misses
 on each side in at most about 5% of runs.
@@ -15,36 +18,22 @@ on each side in at most about 5% of runs.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import numpy.typing as npt
 
-from quantop.validation.batchmeans import running_bounds
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: tests/ is importable
+
+from tests.closed_loop import simulate, true_rate
+
+from quantop.validation.batchmeans import count_rate_bounds, running_bounds
+from quantop.validation.slo import MIN_RPS_WINDOWS
+from quantop.validation.throughput import completion_windows
 
 Array = npt.NDArray[np.float64]
 USERS, WARMUP_S, TOKENS = 16, 10.0, 100
-
-
-def simulate(
-    rng: np.random.Generator, runs: int, horizon: float, base: float = 6.0, s: float = 0.3, tau: float = 20.0
-) -> tuple[Array, Array]:
-    """Start times and latencies (runs x users x requests) of a closed loop with shared slowdowns."""
-    grid = 0.5
-    n_grid = int(horizon / grid) + 2
-    phi = np.exp(-grid / tau)
-    e = rng.standard_normal((runs, n_grid))
-    z = np.empty_like(e)
-    z[:, 0] = e[:, 0]
-    for i in range(1, n_grid):
-        z[:, i] = phi * z[:, i - 1] + np.sqrt(1 - phi**2) * e[:, i]
-    t = rng.uniform(0, base, (runs, USERS))  # staggered first requests
-    starts, latencies = [], []
-    while (t < horizon).any():
-        slow = np.take_along_axis(z, np.minimum((t / grid).astype(int), n_grid - 1), axis=1)
-        d = base * np.exp(s * slow - s * s / 2) * np.exp(0.1 * rng.standard_normal(t.shape))
-        starts.append(t.copy())
-        latencies.append(d)
-        t = t + d
-    return np.stack(starts, -1), np.stack(latencies, -1)
 
 
 def per_window(times: Array, keep: npt.NDArray[np.bool_], horizon: float, window: float) -> Array:
@@ -64,24 +53,46 @@ def misses(rates: Array, truth: float, t_star: float, sd_floor: float = 0.0) -> 
     return float((low[:, looks] > truth).any(1).mean()), float((high[:, looks] < truth).any(1).mean())
 
 
+def gate_misses(starts: Array, latencies: Array, horizon: float, truth: float) -> tuple[float, float, float]:
+    """The same for the gate's windows and bound (the truth as the minimum), and the windows' median count."""
+    low = high = 0
+    sizes = []
+    for a, d in zip(starts.reshape(starts.shape[0], -1), latencies.reshape(starts.shape[0], -1), strict=True):
+        m = (a >= WARMUP_S) & (a < horizon)
+        w = completion_windows(a[m], d[m], np.ones(m.sum(), dtype=np.bool_), USERS, end=horizon)
+        rates = np.asarray(w.counts, dtype=np.float64) / w.window_s
+        sizes.append(rates.size)
+        if rates.size < MIN_RPS_WINDOWS:
+            continue
+        _, lo, hi = count_rate_bounds(rates, w.window_s, truth, 0.05, (horizon - WARMUP_S) / w.window_s)
+        low += bool((lo[MIN_RPS_WINDOWS - 1 :] >= truth).any())
+        high += bool((hi[MIN_RPS_WINDOWS - 1 :] < truth).any())
+    runs = starts.shape[0]
+    return low / runs, high / runs, float(np.median(sizes))
+
+
 def main() -> None:
     rng = np.random.default_rng(1)
-    long_starts, _ = simulate(rng, 200, 4000.0)
-    truth = per_window(long_starts, long_starts >= WARMUP_S, 4000.0, 10.0).mean()  # requests/s
+    truth = true_rate(np.random.default_rng(21), USERS)  # requests/s
     print(f"truth: {truth:.3f} requests/s, {truth * TOKENS:.0f} tokens/s")
     for horizon, window in [(130.0, 15.0), (250.0, 15.0), (130.0, 10.0), (250.0, 30.0)]:
-        starts, _ = simulate(rng, 2000, horizon)
+        starts, _ = simulate(rng, 2000, horizon, USERS)
         rates = per_window(starts, starts >= WARMUP_S, horizon, window) * TOKENS
         low, high = misses(rates, truth * TOKENS, rates.shape[1])
         print(
             f"tokens/s, {window:.0f} s windows, {horizon - WARMUP_S:.0f} s: low>truth {low:.1%}, high<truth {high:.1%}"
         )
-    for horizon in (130.0, 250.0):
-        starts, latencies = simulate(rng, 2000, horizon)
+    for horizon in (130.0, 250.0, 310.0, 610.0, 1210.0):
+        starts, latencies = simulate(rng, 2000, horizon, USERS)
         measured = (starts >= WARMUP_S) & (starts < horizon)
         rates = per_window(starts + latencies, measured, horizon, 5.0)[:, :-1]
         low, high = misses(rates, truth, rates.shape[1], 1e-9)
-        print(f"minRequestsPerSecond rule, {horizon - WARMUP_S:.0f} s: low>truth {low:.1%}, high<truth {high:.1%}")
+        g_low, g_high, windows = gate_misses(starts, latencies, horizon, truth)
+        print(
+            f"minRequestsPerSecond, {horizon - WARMUP_S:.0f} s: old 5 s rule low>truth {low:.1%}, high<truth "
+            f"{high:.1%} (a false failure); the gate now {g_low:.1%}, {g_high:.1%} (median {windows:.0f} windows; "
+            f"fewer than {MIN_RPS_WINDOWS}: Inconclusive)"
+        )
 
 
 if __name__ == "__main__":
