@@ -19,4 +19,5 @@ def read_evidence(path: Path, warmup_s: float, duration_s: float, in_flight: int
     except (OSError, LoadError, ValueError, TypeError, KeyError):
         return None
     measured = [s for s in samples if begin <= s.start < begin + duration_s]
-    return LoadEvidence.from_samples(measured, in_flight)
+    # The window's real end, not its last start: a throughput window cut by it is dropped, not counted short.
+    return LoadEvidence.from_samples(measured, in_flight, end=begin + duration_s)
