@@ -229,7 +229,8 @@ async def test_a_spec_change_reselects_beside_the_stable_revision(cluster: Clust
         await promote_winner(cluster, "sel6", eetq)
         await cluster.patch(*_qm("sel6"), {"spec": {"quantization": {"candidates": ["eetq", "fp8"]}}})
         await cluster.wait_for(lambda: deployment(cluster, f"sel6-{fp8}"), bool, WAIT)
-        mid = await cluster.qm("llm", "sel6")
+        # The Deployment is created before the status write that records its row Running: wait for that state.
+        mid = await cluster.wait_for(lambda: cluster.qm("llm", "sel6"), lambda o: rows(o).get("fp8") == "Running", WAIT)
         service = await cluster.get("v1", "services", "llm", "sel6")
         assert service["spec"]["selector"]["quantop.dev/revision"] == eetq, "the stable keeps the traffic"
         assert (await deployment(cluster, f"sel6-{eetq}"))["spec"]["replicas"] == 1
@@ -286,5 +287,8 @@ async def test_leaving_auto_for_one_method_ends_the_selection(cluster: Cluster) 
         await cluster.patch(*_qm("sel8"), patch)
         await cluster.wait_for(lambda: deployment(cluster, f"sel8-{fp8}"), bool, WAIT)
         await cluster.wait_for(lambda: deployment(cluster, f"sel8-{eetq}"), lambda d: d is None, WAIT)
-        done = await cluster.qm("llm", "sel8")
-    assert "selection" not in done["status"]
+        # The children move before the status write that follows them: wait for that state, not one read.
+        done = await cluster.wait_for(
+            lambda: cluster.qm("llm", "sel8"), lambda o: "selection" not in (o or {}).get("status", {}), WAIT
+        )
+    assert done["status"].get("candidateRevision") == fp8, done["status"]
