@@ -44,8 +44,9 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
+# Two workers, a file each at a time (module fixtures such as the emulators start once per file).
 test: venv tools lint typecheck
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 unit: venv
 	$(BIN)/pytest -q tests/unit
