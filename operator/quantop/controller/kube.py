@@ -51,6 +51,7 @@ RESOURCES: dict[str, Resource] = {
 #: Attempts of a GET (get or list) that met a transient failure (see :meth:`KubeClient._send`).
 READ_ATTEMPTS = 2
 RETRIED_READ_STATUSES = frozenset({429, 500, 502, 503, 504})
+WRITE_VERBS = frozenset({"create", "patch", "delete"})
 
 
 class KubeError(RuntimeError):
@@ -178,7 +179,7 @@ class KubeClient:
     ) -> Any:
         res = RESOURCES[kind]
         self.calls.add((verb, res.group, res.plural + (f"/{subresource}" if subresource else "")))
-        if verb in ("create", "patch", "delete"):
+        if verb in WRITE_VERBS:
             self.counters.writes += 1
         content = None if body is None else json.dumps(body).encode()
         try:
@@ -206,7 +207,7 @@ class KubeClient:
 
     def _unsure(self, verb: str, kind: str, namespace: str | None, name: str | None) -> None:
         """A write met a timeout, a cut connection or a 5xx: it may or may not have been applied."""
-        if verb in ("create", "patch", "delete") and self.journal is not None and namespace:
+        if verb in WRITE_VERBS and self.journal is not None and namespace:
             self.journal.unsure(kind, namespace, name)
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:

@@ -56,7 +56,7 @@ def freshness(*, synced: bool, watermark: int | None, pending: Iterable[Pending]
     verdict = Read.STORE
     for record in pending:
         if satisfied(record, watermark):
-            continue  # delivered, not pruned yet (a relist does not prune)
+            continue  # delivered (the store prunes those after each event and relist; the rule does not rely on it)
         if now - record.at > STALE_AFTER_SECONDS:
             return Read.RELIST
         if record.gone or record.version is None or watermark is None or watermark < record.version:

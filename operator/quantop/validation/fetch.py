@@ -27,12 +27,7 @@ import httpx
 import pydantic
 
 from quantop.api.config import OperatorConfig
-from quantop.api.fetch_policy import (
-    ALWAYS_DENIED,
-    REDIRECT_HOSTS_ENV,
-    FetchPolicy,
-    IPNetwork,
-)
+from quantop.api.fetch_policy import REDIRECT_HOSTS_ENV, FetchPolicy, IPNetwork, parse_networks
 
 from .fetch_checks import FetchError, Resolver, connect_addresses, is_metadata_host, system_resolver
 from .pinned_transport import PinnedTransport
@@ -72,7 +67,7 @@ def _redirect_hosts_from_env() -> frozenset[str]:
 
 
 def _denied_networks_from_env() -> tuple[IPNetwork, ...]:
-    return _policy_from_env().networks()[len(ALWAYS_DENIED) :]
+    return parse_networks(_policy_from_env().denied_networks)
 
 
 @dataclass(frozen=True)
