@@ -125,11 +125,16 @@ def _quantiles(d: Mapping[str, Quantile]) -> dict[str, QuantileValue]:
     }
 
 
+def _measured_seconds(s: LoadSummary) -> float:
+    """The measured window as the report gives it; the stopping lines say the same number."""
+    return round(s.window_s, 1)
+
+
 def _load_report(s: LoadSummary, r: ValidationRequest) -> LoadReport:
     return LoadReport(
         users=r.load.users,
         duration_seconds=r.load.duration_seconds,
-        measured_seconds=round(s.window_s, 1),
+        measured_seconds=_measured_seconds(s),
         warmup_seconds=r.load.warmup_seconds,
         max_new_tokens=r.load.max_new_tokens,
         workers=s.workers,
@@ -292,12 +297,13 @@ def _measure_load(
     m.to_beat = beat if beat is not None and beat.cannot_win else check.stopped_by
     if s.window_s < r.load.duration_seconds and check.stopped_by is not None and m.cannot_win():
         m.stopping.append(
-            f"load: stopped after {s.window_s:.0f} of {r.load.duration_seconds:.0f} s measured, "
+            f"load: stopped after {_measured_seconds(s):.0f} of {r.load.duration_seconds:.0f} s measured, "
             "this candidate cannot win the selection"
         )
     elif s.window_s < r.load.duration_seconds:
         m.stopping.append(
-            f"load: stopped after {s.window_s:.0f} of {r.load.duration_seconds:.0f} s measured, the verdict was certain"
+            f"load: stopped after {_measured_seconds(s):.0f} of {r.load.duration_seconds:.0f} s measured, "
+            "the verdict was certain"
         )
     else:
         why = "a load gate was still undecided" if _has_load_gates(t) else "no load gate to decide"
